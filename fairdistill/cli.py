@@ -1,0 +1,56 @@
+"""`fairdistill` command line: run a refresh on Prefect's ephemeral API with local defaults."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fairdistill.settings import configure_environment
+
+
+def _spec_from_args(args: argparse.Namespace):
+    from fairdistill.spec import load_builtin, load_spec
+
+    spec = load_spec(args.spec) if args.spec else load_builtin(args.dataset)
+    if args.source:
+        spec = spec.model_copy(update={"source": args.source, "base_dir": None})
+    return spec.absolute()
+
+
+def refresh(args: argparse.Namespace) -> int:
+    from flows.refresh import refresh as refresh_flow
+
+    result = refresh_flow(dataset=_spec_from_args(args))
+    print(f"\nrefresh of {result.dataset} finished (run {result.run_id}, fingerprint {result.fingerprint})")
+    print(f"  raw snapshot:      {result.raw_train}")
+    print(f"                     {result.raw_holdout}")
+    print(f"  validation report: {result.validation_report}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fairdistill", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("refresh", help="ingest → validate → … → publish one dataset")
+    which = run.add_mutually_exclusive_group()
+    which.add_argument("--dataset", default="adult", help="a built-in dataset: adult (default), compas")
+    which.add_argument("--spec", help="a dataset spec YAML file, for your own data")
+    run.add_argument("--source", help="the data file (CSV or Parquet), overriding the spec's `source`")
+    run.set_defaults(handler=refresh)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_environment()
+    from fairdistill.errors import FairdistillError
+
+    try:
+        return args.handler(args)
+    except FairdistillError as error:
+        print(f"\nfairdistill: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

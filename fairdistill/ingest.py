@@ -1,0 +1,242 @@
+"""Ingest: read a dataset's source with Polars, normalise it to its spec, split it, snapshot it.
+
+Structural problems (missing file, empty file, wrong delimiter, missing or undeclared columns, text in a
+numeric column) stop here with a message naming the file, the column and the fix. Content checks (classes,
+group sizes, ranges, null rates) belong to the Great Expectations suite in the next stage.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import fsspec
+import polars as pl
+
+from fairdistill import errors
+from fairdistill.lake import stage_dir, write_json, write_parquet
+from fairdistill.spec import BUILTINS, DatasetSpec
+
+CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".data", ".test"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The raw snapshot of one run: where it lies in the lake and what it holds."""
+
+    dataset: str
+    run_id: str
+    train_path: str
+    holdout_path: str
+    fingerprint: str
+    train_rows: int
+    holdout_rows: int
+
+
+def read_source(location: str, spec: DatasetSpec) -> tuple[pl.DataFrame, bytes]:
+    """Read a CSV or Parquet file (local path or fsspec URL); returns the frame and the file's bytes."""
+    content = _read_bytes(location, spec)
+    fmt = _format_of(location, spec)
+    try:
+        if fmt == "parquet":
+            frame = pl.read_parquet(io.BytesIO(content))
+        else:
+            frame = pl.read_csv(
+                io.BytesIO(content),
+                separator=spec.delimiter,
+                has_header=spec.has_header,
+                new_columns=spec.column_names,
+                infer_schema=False,
+            )
+    except pl.exceptions.NoDataError:
+        raise errors.DataError(errors.SOURCE_EMPTY.format(path=location)) from None
+    except (pl.exceptions.PolarsError, OSError) as error:
+        reason = str(error).splitlines()[0]
+        raise errors.DataError(
+            errors.SOURCE_UNREADABLE.format(path=location, fmt=fmt, reason=reason, spec=spec.origin)
+        ) from None
+    if frame.height == 0:
+        raise errors.DataError(errors.SOURCE_EMPTY.format(path=location))
+    if fmt == "csv":
+        _check_delimiter(frame, location, spec)
+    return frame, content
+
+
+def _read_bytes(location: str, spec: DatasetSpec) -> bytes:
+    try:
+        with fsspec.open(location, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, IsADirectoryError):
+        raise errors.DataError(
+            errors.SOURCE_NOT_FOUND.format(path=location, spec=spec.origin, builtins=", ".join(BUILTINS))
+        ) from None
+
+
+def _format_of(location: str, spec: DatasetSpec) -> str:
+    if spec.format != "auto":
+        return spec.format
+    suffix = Path(location.split("?")[0]).suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    raise errors.DataError(errors.SOURCE_FORMAT_UNKNOWN.format(path=location, spec=spec.origin))
+
+
+def _check_delimiter(frame: pl.DataFrame, location: str, spec: DatasetSpec) -> None:
+    """One column where the spec declares several means the delimiter is wrong: name the likely one."""
+    if frame.width > 1 or len(spec.declared_columns) <= 1:
+        return
+    column = frame.columns[0]
+    try:
+        guess = csv.Sniffer().sniff(column, delimiters=",;\t|").delimiter
+    except csv.Error:
+        guess = max(",;\t|", key=column.count)
+    raise errors.DataError(
+        errors.WRONG_DELIMITER.format(
+            path=location, delimiter=spec.delimiter, column=column[:60], guess=guess, spec=spec.origin
+        )
+    )
+
+
+def check_columns(frame: pl.DataFrame, location: str, spec: DatasetSpec) -> None:
+    """Every declared column is present and every present column is declared."""
+    found = frame.columns
+    roles = [
+        ("target", [spec.target]),
+        ("sensitive", spec.sensitive_columns),
+        ("feature", [*spec.feature_columns, *spec.drop]),
+    ]
+    for role, columns in roles:
+        missing = [column for column in columns if column not in found]
+        if missing:
+            raise errors.DataError(
+                errors.COLUMNS_MISSING.format(
+                    role=role, missing=", ".join(map(repr, missing)), path=location,
+                    found=", ".join(found[:20]) + (", …" if len(found) > 20 else ""), spec=spec.origin,
+                )
+            )
+    undeclared = [column for column in found if column not in spec.declared_columns]
+    if undeclared:
+        raise errors.DataError(
+            errors.COLUMNS_UNDECLARED.format(
+                columns=", ".join(map(repr, undeclared)), path=location, spec=spec.origin
+            )
+        )
+
+
+def normalise(frame: pl.DataFrame, location: str, spec: DatasetSpec) -> pl.DataFrame:
+    """Columns in spec order with their declared types: trimmed text, missing tokens as null, label
+    variants rewritten, numbers and datetimes parsed."""
+    check_columns(frame, location, spec)
+    frame = frame.select(spec.modelled_columns)
+    text = [column for column, dtype in frame.schema.items() if dtype == pl.String]
+    frame = frame.with_columns(
+        pl.when(pl.col(column).str.strip_chars().is_in(spec.missing_values))
+        .then(None)
+        .otherwise(pl.col(column).str.strip_chars())
+        .alias(column)
+        for column in text
+    )
+    categories = [*spec.categorical, *spec.sensitive_columns]
+    frame = frame.with_columns(pl.col(categories).cast(pl.String))
+    if frame.schema[spec.target] == pl.String:
+        frame = frame.with_columns(pl.col(spec.target).replace(spec.label_aliases))
+    parsed = [_numeric(frame[column], location, spec) for column in spec.numeric]
+    parsed += [_datetime(frame[column], location, spec) for column in spec.datetime]
+    return frame.with_columns(parsed)
+
+
+def _examples(values: pl.Series) -> str:
+    return ", ".join(repr(value) for value in values.unique(maintain_order=True).head(3).to_list())
+
+
+def _numeric(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
+    if series.dtype.is_numeric():
+        return series
+    as_float = series.cast(pl.Float64, strict=False)
+    text = series.filter(as_float.is_null() & series.is_not_null())
+    if text.len():
+        raise errors.DataError(
+            errors.NUMERIC_HOLDS_TEXT.format(
+                column=series.name, path=location, count=text.len(), examples=_examples(text),
+                spec=spec.origin,
+            )
+        )
+    as_int = series.cast(pl.Int64, strict=False)
+    return as_int if as_int.null_count() == series.null_count() else as_float
+
+
+def _datetime(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
+    if series.dtype.is_temporal():
+        return series.cast(pl.Datetime("us"))
+    parsed = series.cast(pl.String).str.to_datetime(spec.datetime_format, strict=False, time_unit="us")
+    bad = series.filter(parsed.is_null() & series.is_not_null())
+    if bad.len():
+        raise errors.DataError(
+            errors.DATETIME_UNPARSEABLE.format(
+                column=series.name, path=location, count=bad.len(), examples=_examples(bad),
+                spec=spec.origin,
+            )
+        )
+    return parsed
+
+
+def split_holdout(frame: pl.DataFrame, spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Seeded holdout stratified on target x sensitive groups: each stratum keeps its share."""
+    strata = [spec.target, *spec.sensitive_columns]
+    rank = pl.int_range(pl.len()).shuffle(seed=spec.split.seed).over(strata)
+    cutoff = (pl.len().over(strata) * spec.split.holdout_fraction).round()
+    frame = frame.with_columns((rank < cutoff).alias("_is_holdout"))
+    train = frame.filter(~pl.col("_is_holdout")).drop("_is_holdout")
+    holdout = frame.filter(pl.col("_is_holdout")).drop("_is_holdout")
+    return train, holdout
+
+
+def read_dataset(spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame, str]:
+    """Train and holdout frames, normalised, plus the dataset fingerprint.
+
+    The fingerprint is a SHA-256 over the source bytes, the holdout bytes and the spec, so the same
+    inputs give the same fingerprint and any change to them a new one.
+    """
+    source = spec.source_location()
+    raw, content = read_source(source, spec)
+    digest = hashlib.sha256(content)
+    train = normalise(raw, source, spec)
+    holdout_location = spec.holdout_location()
+    if holdout_location:
+        raw_holdout, holdout_content = read_source(holdout_location, spec)
+        if set(raw_holdout.columns) != set(raw.columns):
+            raise errors.DataError(
+                errors.HOLDOUT_COLUMNS_DIFFER.format(
+                    holdout=holdout_location, holdout_columns=raw_holdout.columns,
+                    path=source, columns=raw.columns,
+                )
+            )
+        digest.update(holdout_content)
+        holdout = normalise(raw_holdout, holdout_location, spec)
+    else:
+        train, holdout = split_holdout(train, spec)
+    digest.update(spec.model_dump_json(exclude={"base_dir"}).encode())
+    return train, holdout, digest.hexdigest()[:16]
+
+
+def snapshot_dataset(spec: DatasetSpec, run_id: str) -> Snapshot:
+    """Read, normalise and split the source, and write `raw/<dataset>/<run_id>/` to the lake."""
+    train, holdout, fingerprint = read_dataset(spec)
+    folder = stage_dir("raw", spec.name, run_id)
+    snapshot = Snapshot(
+        dataset=spec.name,
+        run_id=run_id,
+        train_path=str(write_parquet(train, folder / "train.parquet")),
+        holdout_path=str(write_parquet(holdout, folder / "holdout.parquet")),
+        fingerprint=fingerprint,
+        train_rows=train.height,
+        holdout_rows=holdout.height,
+    )
+    write_json({**asdict(snapshot), "spec": spec.model_dump(mode="json")}, folder / "manifest.json")
+    return snapshot

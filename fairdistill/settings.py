@@ -1,0 +1,26 @@
+"""Embedded defaults: everything local, nothing to start by hand, nothing phoned home.
+
+Call `configure_environment()` before importing Prefect, Great Expectations or MLflow. Values already
+set in the environment win, so a served deployment can point at its own servers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def configure_environment(home: Path | None = None) -> Path:
+    """Set the local defaults under `home` (default: the current directory) and return it."""
+    home = (home or Path.cwd()).resolve()
+    defaults = {
+        "PREFECT_HOME": str(home / ".prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+        "GX_ANALYTICS_ENABLED": "false",
+        "FAIRDISTILL_LAKE": str(home / "lake"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    return home

@@ -1,0 +1,139 @@
+"""The student: a small encoder distilled from the frozen teacher (DESIGN §4, arXiv 2408.10755 §3).
+
+``L_S = quality + λ_u · utility``, with
+``quality = ‖μ_S − μ_T‖² + β · penalty(Z_S, S)`` (fair distillation) and
+``utility = KL(q_T(z|x,s) ‖ q_S(z|x,s)) + w_r(epoch) · recon(x, D(z_S, s))`` (KL-based utility), where
+``w_r`` ramps linearly from 0 to ``recon_weight`` over ``recon_warmup`` epochs: a full-weight
+reconstruction term from the start collapsed the student in the prototype.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from models.dcov import get_penalty
+from models.teacher import Encoder, TeacherVAE, as_tensor, reconstruction_loss, reparameterize
+from models.training import fit_loop, resolve_device
+
+
+class StudentEncoder(Encoder):
+    """A small MLP ``[x, s] → (μ_S, log σ²_S)``; default one hidden layer of 64 units."""
+
+    def __init__(self, x_dim: int, s_dim: int, latent_dim: int = 12,
+                 hidden: Sequence[int] = (64,)):
+        super().__init__(x_dim, s_dim, latent_dim, hidden)
+
+
+def mean_matching_loss(mu_s: Tensor, mu_t: Tensor) -> Tensor:
+    """``‖μ_S − μ_T‖²`` summed over latent dims, mean over the batch. Ideal value 0.
+
+    >>> import torch
+    >>> float(mean_matching_loss(torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 0.0]])))
+    5.0
+    """
+    return (mu_s - mu_t).pow(2).sum(1).mean()
+
+
+def gaussian_kl(mu_t: Tensor, logvar_t: Tensor, mu_s: Tensor, logvar_s: Tensor) -> Tensor:
+    """Closed-form ``KL(N(μ_T, σ²_T) ‖ N(μ_S, σ²_S))`` for diagonal Gaussians, mean over the batch.
+
+    ``½ Σ_d [log σ²_S − log σ²_T + (σ²_T + (μ_T − μ_S)²) / σ²_S − 1]``. Ideal value 0 (q_S = q_T).
+
+    >>> import torch
+    >>> z = torch.zeros(1, 1)
+    >>> float(gaussian_kl(z, z, torch.ones(1, 1), z))
+    0.5
+    """
+    ratio = (logvar_t.exp() + (mu_t - mu_s).pow(2)) / logvar_s.exp()
+    return (0.5 * (logvar_s - logvar_t + ratio - 1).sum(1)).mean()
+
+
+def recon_ramp(epoch: int, warmup: int, weight: float) -> float:
+    """``w_r = weight · min(1, (epoch + 1) / (warmup + 1))``; full weight at validation (epoch −1).
+
+    >>> [recon_ramp(e, 3, 1.0) for e in (0, 1, 3, -1)]
+    [0.25, 0.5, 1.0, 1.0]
+    """
+    if epoch < 0:
+        return weight
+    return weight * min(1.0, (epoch + 1) / (warmup + 1))
+
+
+@dataclass
+class DistillConfig:
+    """Student distillation settings."""
+
+    epochs: int = 20
+    batch_size: int = 512
+    lr: float = 3e-3
+    beta: float = 30.0
+    penalty: str = "dcov"
+    lambda_u: float = 1.0
+    recon_weight: float = 1.0
+    recon_warmup: int = 5
+    patience: int = 4
+    val_fraction: float = 0.1
+    hidden: list[int] = field(default_factory=lambda: [64])
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def as_dict(self) -> dict:
+        """JSON-able settings."""
+        return asdict(self)
+
+
+def student_loss_fn(student: StudentEncoder, teacher: TeacherVAE, config: DistillConfig) -> Callable:
+    """Per-batch ``quality + λ_u · utility`` as a dict of named terms."""
+    penalty = get_penalty(config.penalty)
+
+    def loss(batch, generator, epoch):
+        x, s, mu_t, logvar_t = batch
+        mu, logvar = student(x, s)
+        z = reparameterize(mu, logvar, generator)
+        terms = {"match": mean_matching_loss(mu, mu_t), "penalty": penalty(mu, logvar, s),
+                 "kl": gaussian_kl(mu_t, logvar_t, mu, logvar),
+                 "recon": reconstruction_loss(x, teacher.decoder(z, s), teacher.layout)}
+        quality = terms["match"] + config.beta * terms["penalty"]
+        w_r = recon_ramp(epoch, config.recon_warmup, config.recon_weight)
+        terms["total"] = quality + config.lambda_u * (terms["kl"] + w_r * terms["recon"])
+        return terms
+
+    return loss
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of scalar parameters."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def distill(teacher: TeacherVAE, x, s, config: DistillConfig | None = None, *,
+            on_epoch: Callable[[dict], None] | None = None,
+            checkpoint_path: str | os.PathLike | None = None,
+            ) -> tuple[StudentEncoder, list[dict]]:
+    """Distil the frozen teacher's encoder into a `StudentEncoder` (the decoder stays shared, frozen).
+
+    Same loop as `train_teacher` (callback, early stopping, checkpoints, progress bar, seeded).
+    The teacher's posteriors are computed once up front (it is frozen and deterministic).
+    """
+    config = config or DistillConfig()
+    device = resolve_device(config.device)
+    teacher = teacher.to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    xt, st = as_tensor(x, device), as_tensor(s, device)
+    with torch.no_grad():
+        mu_t, logvar_t = teacher.encoder(xt, st)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        latent = mu_t.shape[1]
+        student = StudentEncoder(xt.shape[1], st.shape[1], latent, config.hidden).to(device)
+    history = fit_loop(student, student_loss_fn(student, teacher, config),
+                       (xt, st, mu_t, logvar_t), config, on_epoch=on_epoch,
+                       checkpoint_path=checkpoint_path, desc="student")
+    return student, history

@@ -1,0 +1,228 @@
+"""The teacher: a FairDisCo-style conditional VAE and its training loop (DESIGN §4).
+
+``L_T = recon(x, D(z, s)) + w_KL · KL(q(z|x,s) ‖ N(0, I)) + β · penalty(Z, S)``
+
+References
+----------
+Sikder et al., "Generating Synthetic Fair Syntax-agnostic Data by Learning and Distilling Fair
+Representation", arXiv 2408.10755 (2024). Liu et al., "Fair Representation Learning: An Alternative to
+Mutual Information", KDD 2022 (FairDisCo). Kingma & Welling, "Auto-Encoding Variational Bayes",
+arXiv 1312.6114 (the KL term, Appendix B).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.dcov import get_penalty
+from models.training import fit_loop, gaussian_noise, resolve_device
+
+LOGVAR_MIN, LOGVAR_MAX = -7.0, 4.0
+
+
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers of the given sizes with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class HeadLayout:
+    """Where each codec block sits in x and in the decoder output.
+
+    Built from ``[(kind, width), ...]`` (``head_spec(codec.blocks_)``). A categorical block of width c
+    takes c logits; a numeric block takes 2 outputs (mean, log-variance).
+    """
+
+    def __init__(self, spec: Sequence[Sequence]):
+        self.spec = [(str(kind), int(width)) for kind, width in spec]
+        self.categorical: list[tuple[slice, slice]] = []   # (x slice, output slice)
+        self.heads: list[tuple[str, slice]] = []            # per block, in order: output slice
+        num_x, num_out, x_pos, out_pos = [], [], 0, 0
+        for kind, width in self.spec:
+            if kind == "categorical":
+                self.categorical.append((slice(x_pos, x_pos + width), slice(out_pos, out_pos + width)))
+                self.heads.append((kind, slice(out_pos, out_pos + width)))
+                out_pos += width
+            else:
+                num_x.append(x_pos)
+                num_out.append(out_pos)
+                self.heads.append((kind, slice(out_pos, out_pos + 2)))
+                out_pos += 2
+            x_pos += width
+        self.x_dim, self.out_dim = x_pos, out_pos
+        self.num_x = torch.tensor(num_x, dtype=torch.long)
+        self.num_mean = torch.tensor(num_out, dtype=torch.long)
+        self.num_logvar = self.num_mean + 1
+
+    def numeric(self, out: Tensor) -> tuple[Tensor, Tensor]:
+        """Means and clamped log-variances of the numeric heads, ``[n, n_numeric]`` each."""
+        logvar = out[:, self.num_logvar.to(out.device)].clamp(LOGVAR_MIN, LOGVAR_MAX)
+        return out[:, self.num_mean.to(out.device)], logvar
+
+
+def head_spec(blocks) -> list[list]:
+    """``[[kind, width], ...]`` of codec blocks: the JSON-able layout the models are built from."""
+    return [[b.kind, b.stop - b.start] for b in blocks]
+
+
+class Encoder(nn.Module):
+    """MLP ``[x, s] → (μ, log σ²)``."""
+
+    def __init__(self, x_dim: int, s_dim: int, latent_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        self.net = mlp([x_dim + s_dim, *hidden, 2 * latent_dim])
+
+    def forward(self, x: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.net(torch.cat([x, s], 1)).chunk(2, dim=1)
+        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+
+class Decoder(nn.Module):
+    """MLP ``[z, s] →`` one head per codec block (logits, or mean and log-variance)."""
+
+    def __init__(self, latent_dim: int, s_dim: int, out_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        self.net = mlp([latent_dim + s_dim, *hidden, out_dim])
+
+    def forward(self, z: Tensor, s: Tensor) -> Tensor:
+        return self.net(torch.cat([z, s], 1))
+
+
+class TeacherVAE(nn.Module):
+    """FairDisCo teacher: an `Encoder` and the shared `Decoder`."""
+
+    def __init__(self, spec: Sequence[Sequence], s_dim: int, latent_dim: int = 12,
+                 hidden: Sequence[int] = (256, 256)):
+        super().__init__()
+        self.layout = HeadLayout(spec)
+        self.encoder = Encoder(self.layout.x_dim, s_dim, latent_dim, hidden)
+        self.decoder = Decoder(latent_dim, s_dim, self.layout.out_dim, hidden)
+
+    def forward(self, x: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+        return self.encoder(x, s)
+
+
+def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator) -> Tensor:
+    """``z = μ + σ ⊙ ε``, ``ε ~ N(0, I)`` (Kingma & Welling 2014, Eq. 10)."""
+    return mu + (0.5 * logvar).exp() * gaussian_noise(mu, generator)
+
+
+def reconstruction_loss(x: Tensor, out: Tensor, layout: HeadLayout) -> Tensor:
+    """``Σ_blocks`` per-row NLL, mean over the batch.
+
+    Categorical block: cross-entropy ``−log softmax(logits)[true class]``. Numeric block: Gaussian NLL
+    ``½ [log 2π + log σ² + (x − m)² / σ²]``. Ideal value: the data's conditional entropy.
+    """
+    total = x.new_zeros(x.shape[0])
+    for xs, os_ in layout.categorical:
+        total = total - (F.log_softmax(out[:, os_], 1) * x[:, xs]).sum(1)
+    if len(layout.num_x):
+        mean, logvar = layout.numeric(out)
+        target = x[:, layout.num_x.to(x.device)]
+        nll = 0.5 * (math.log(2 * math.pi) + logvar + (target - mean).pow(2) / logvar.exp())
+        total = total + nll.sum(1)
+    return total.mean()
+
+
+def kl_to_prior(mu: Tensor, logvar: Tensor) -> Tensor:
+    """``KL(N(μ, σ²) ‖ N(0, I)) = −½ Σ_d (1 + log σ²_d − μ_d² − σ²_d)``, mean over the batch.
+
+    Kingma & Welling (2014), Appendix B. Ideal value 0 (posterior = prior).
+
+    >>> import torch
+    >>> float(kl_to_prior(torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2)))
+    0.5
+    """
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
+
+
+@dataclass
+class TrainConfig:
+    """Teacher training settings (DESIGN §4 prototype defaults; see benchmarks/method_adult.py)."""
+
+    epochs: int = 40
+    batch_size: int = 512
+    lr: float = 2e-3
+    beta: float = 30.0
+    penalty: str = "dcov"
+    kl_weight: float = 1.0
+    patience: int = 5
+    val_fraction: float = 0.1
+    latent_dim: int = 12
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def as_dict(self) -> dict:
+        """JSON-able settings."""
+        return asdict(self)
+
+
+def teacher_loss_fn(model: TeacherVAE, config: TrainConfig) -> Callable:
+    """The per-batch loss ``recon + w_KL·KL + β·penalty(μ, log σ², s)`` as a dict of named terms."""
+    penalty = get_penalty(config.penalty)
+
+    def loss(batch, generator, epoch):
+        x, s = batch
+        mu, logvar = model.encoder(x, s)
+        z = reparameterize(mu, logvar, generator)
+        terms = {"recon": reconstruction_loss(x, model.decoder(z, s), model.layout),
+                 "kl": kl_to_prior(mu, logvar), "penalty": penalty(mu, logvar, s)}
+        terms["total"] = (terms["recon"] + config.kl_weight * terms["kl"]
+                          + config.beta * terms["penalty"])
+        return terms
+
+    return loss
+
+
+def as_tensor(a: np.ndarray | Tensor, device: torch.device) -> Tensor:
+    """A float32 tensor on ``device`` (the numpy → torch boundary)."""
+    return torch.as_tensor(np.asarray(a, dtype=np.float32) if not isinstance(a, Tensor) else a,
+                           dtype=torch.float32).to(device)
+
+
+def train_teacher(x, s, spec: Sequence[Sequence], config: TrainConfig | None = None, *,
+                  on_epoch: Callable[[dict], None] | None = None,
+                  checkpoint_path: str | os.PathLike | None = None,
+                  ) -> tuple[TeacherVAE, list[dict]]:
+    """Train the teacher VAE on encoded rows ``x`` and one-hot ``s``.
+
+    Parameters
+    ----------
+    x, s : array of shape (n, d_x), (n, K)
+        `TabularCodec.encode` output.
+    spec : list of [kind, width]
+        `head_spec(codec.blocks_)`.
+    config : TrainConfig
+    on_epoch : callable, optional
+        Receives ``{"recon", "kl", "penalty", "total", "val_total", "epoch"}`` after each epoch.
+    checkpoint_path : path, optional
+        Written every epoch; if it exists, training resumes from it.
+
+    Returns
+    -------
+    model, history
+        The model with the best validation weights (eval mode), and one dict of losses per epoch.
+    """
+    config = config or TrainConfig()
+    device = resolve_device(config.device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = TeacherVAE(spec, s.shape[1], config.latent_dim, config.hidden).to(device)
+    data = (as_tensor(x, device), as_tensor(s, device))
+    history = fit_loop(model, teacher_loss_fn(model, config), data, config, on_epoch=on_epoch,
+                       checkpoint_path=checkpoint_path, desc="teacher")
+    return model, history

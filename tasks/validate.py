@@ -1,0 +1,25 @@
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from expectations.check import load_suite, raise_for_failures, summary_markdown, validate_frame
+from fairdistill.ingest import Snapshot
+from fairdistill.lake import stage_dir, write_json
+from fairdistill.spec import DatasetSpec
+
+
+@task(name="validate", task_run_name="validate-{spec.name}")
+def validate(spec: DatasetSpec, snapshot: Snapshot) -> str:
+    """Run the dataset's expectation suite on the training snapshot; stop the flow if it fails.
+
+    The result goes to the lake as JSON and to Prefect as a markdown artifact, pass or fail.
+    Returns the path of the saved validation result.
+    """
+    report = validate_frame(pl.read_parquet(snapshot.train_path), spec, load_suite(spec))
+    path = write_json(report.to_json(), stage_dir("validation", spec.name, snapshot.run_id) / "validation.json")
+    create_markdown_artifact(
+        summary_markdown(report), key=f"validation-{spec.name}", description=f"validation of {spec.name}"
+    )
+    get_run_logger().info("validation report: %s", path)
+    raise_for_failures(report, spec, snapshot.train_path)
+    return str(path)

@@ -1,0 +1,39 @@
+"""Shared fixtures: local, throwaway Prefect/MLflow/lake locations and the Prefect test harness."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before Prefect, GX or MLflow are imported anywhere: nothing of a test run lands in the project.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="fairdistill-tests-"))
+os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'mlflow.db'}"
+os.environ.pop("PREFECT_API_URL", None)
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for the whole session (starting one takes seconds)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def lake(tmp_path, monkeypatch) -> Path:
+    """Each test writes to its own lake."""
+    root = tmp_path / "lake"
+    monkeypatch.setenv("FAIRDISTILL_LAKE", str(root))
+    return root
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
