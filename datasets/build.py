@@ -17,22 +17,47 @@ import polars as pl
 HERE = Path(__file__).parent
 
 ADULT_COLUMNS = [
-    "age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
-    "relationship", "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country",
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education_num",
+    "marital_status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital_gain",
+    "capital_loss",
+    "hours_per_week",
+    "native_country",
     "income",
 ]
 ADULT_NUMERIC = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
 
 COMPAS_COLUMNS = [
-    "sex", "age", "race", "juv_fel_count", "juv_misd_count", "juv_other_count", "priors_count",
-    "c_charge_degree", "c_jail_in", "c_jail_out", "two_year_recid",
+    "sex",
+    "age",
+    "race",
+    "juv_fel_count",
+    "juv_misd_count",
+    "juv_other_count",
+    "priors_count",
+    "c_charge_degree",
+    "c_jail_in",
+    "c_jail_out",
+    "two_year_recid",
 ]
 
 
 def read_adult(path: Path, skip_rows: int) -> pl.DataFrame:
     frame = pl.read_csv(
-        path, has_header=False, new_columns=ADULT_COLUMNS, skip_rows=skip_rows,
-        infer_schema=False, separator=",",
+        path,
+        has_header=False,
+        new_columns=ADULT_COLUMNS,
+        skip_rows=skip_rows,
+        infer_schema=False,
+        separator=",",
     )
     frame = frame.with_columns(pl.all().str.strip_chars()).filter(pl.col("age").is_not_null())
     return frame.with_columns(pl.col(ADULT_NUMERIC).cast(pl.Int64))
@@ -51,7 +76,9 @@ def read_compas(path: Path) -> pl.DataFrame:
     )
     frame = frame.select(COMPAS_COLUMNS).with_columns(
         pl.when(pl.col("race").is_in(["Asian", "Native American"]))
-        .then(pl.lit("Other")).otherwise(pl.col("race")).alias("race")
+        .then(pl.lit("Other"))
+        .otherwise(pl.col("race"))
+        .alias("race")
     )
     return frame
 
@@ -67,7 +94,9 @@ def main() -> None:
     parser.add_argument("--compas-file", type=Path, required=True)
     args = parser.parse_args()
     write(read_adult(args.adult_dir / "adult.data", skip_rows=0), HERE / "adult" / "train.parquet")
-    write(read_adult(args.adult_dir / "adult.test", skip_rows=1), HERE / "adult" / "holdout.parquet")
+    write(
+        read_adult(args.adult_dir / "adult.test", skip_rows=1), HERE / "adult" / "holdout.parquet"
+    )
     write(read_compas(args.compas_file), HERE / "compas" / "data.parquet")
 
 

@@ -1,14 +1,14 @@
 """Build a dataset's Great Expectations suite from its spec, and from a reference frame when given.
 
-The suite describes the *validation view* of a normalised frame (`validation_view`): the modelled
-columns, the target as text (so `positive_label`, which is text, compares with any label dtype), a
-`rows_in_<column>_group` column per sensitive attribute (rows in that row's group: GX has no group-size
-expectation) and a `_row_id` column that names failing rows in COMPLETE results.
+The suite describes the *validation view* of a normalised frame (`validation_view`): the
+modelled columns, the target as text (so `positive_label`, which is text, compares with any label
+dtype), a `rows_in_<column>_group` column per sensitive attribute (rows in that row's group: GX
+has no group-size expectation) and a `_row_id` column that names failing rows in COMPLETE results.
 
     python -m expectations.build adult|compas     # writes expectations/<name>.json
 
-Expectations marked ``meta.tuned`` in the committed JSON were adjusted by hand (with ``meta.notes``);
-rebuilding keeps them, so the file is reproducible and the tuning lives with the data.
+Expectations marked ``meta.tuned`` in the committed JSON were adjusted by hand (``meta.notes``
+says why); rebuilding keeps them, so the file is reproducible and the tuning lives with the data.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def derived_columns(spec: DatasetSpec) -> list[str]:
 
 
 def validation_view(frame: pl.DataFrame, spec: DatasetSpec) -> pl.DataFrame:
-    """The frame the suite runs on: row ids, the target as text, group sizes per sensitive column."""
+    """The frame the suite runs on: row ids, the target as text, sensitive group sizes."""
     present = [column for column in spec.sensitive_columns if column in frame.columns]
     view = frame.with_row_index(ROW_ID).with_columns(
         pl.when(pl.col(column).is_not_null())
@@ -81,14 +81,18 @@ def build_suite(spec: DatasetSpec, reference: pl.DataFrame | None = None) -> Exp
 
 
 def _spec_expectations(spec: DatasetSpec, reference: pl.DataFrame | None) -> list[Expectation]:
-    maximum = math.ceil(reference.height * ROW_COUNT_HEADROOM) if reference is not None else None
+    maximum = None
+    if reference is not None:
+        maximum = max(math.ceil(reference.height * ROW_COUNT_HEADROOM), spec.min_rows)
     found = [
         E.ExpectTableColumnsToMatchSet(
             column_set=[*spec.modelled_columns, *derived_columns(spec)], exact_match=True
         ),
         E.ExpectTableRowCountToBeBetween(min_value=spec.min_rows, max_value=maximum),
         E.ExpectColumnUniqueValueCountToBeBetween(column=spec.target, min_value=2, max_value=2),
-        E.ExpectColumnDistinctValuesToContainSet(column=spec.target, value_set=[spec.positive_label]),
+        E.ExpectColumnDistinctValuesToContainSet(
+            column=spec.target, value_set=[spec.positive_label]
+        ),
         E.ExpectColumnValuesToNotBeNull(column=spec.target, meta={"role": "target"}),
     ]
     kinds = [
@@ -105,7 +109,8 @@ def _spec_expectations(spec: DatasetSpec, reference: pl.DataFrame | None) -> lis
         found += [
             E.ExpectColumnValuesToNotBeNull(column=column, meta={"role": "sensitive"}),
             E.ExpectColumnValuesToBeBetween(
-                column=group_size_column(column), min_value=spec.min_group_rows,
+                column=group_size_column(column),
+                min_value=spec.min_group_rows,
                 meta={"group_of": column},
             ),
         ]
@@ -117,7 +122,7 @@ def _reference_expectations(spec: DatasetSpec, view: pl.DataFrame) -> list[Expec
     found = [_null_rate(view, column) for column in spec.feature_columns if column not in required]
     texts = [*spec.categorical, spec.target, *spec.sensitive_columns]
     found += [_value_set(view, column) for column in texts]
-    found += [_value_range(view, column) for column in spec.numeric]
+    found += [_value_range(view, column) for column in spec.numeric if view[column].count()]
     return found
 
 
@@ -171,7 +176,7 @@ def suite_from_dict(data: dict) -> ExpectationSuite:
 
 
 def merge_tuned(built: dict, committed: dict | None) -> dict:
-    """`built` with every hand-tuned (``meta.tuned``) expectation of `committed` kept as committed."""
+    """`built`, with each hand-tuned (``meta.tuned``) expectation of `committed` kept as is."""
     tuned = {
         expectation_key(config): config
         for config in (committed or {}).get("expectations", [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from fairdistill.settings import configure_environment
 
@@ -13,7 +14,8 @@ def _spec_from_args(args: argparse.Namespace):
 
     spec = load_spec(args.spec) if args.spec else load_builtin(args.dataset)
     if args.source:
-        spec = spec.model_copy(update={"source": args.source, "base_dir": None})
+        source = args.source if "://" in args.source else str(Path(args.source).resolve())
+        spec = spec.model_copy(update={"source": source})
     return spec.absolute()
 
 
@@ -21,7 +23,9 @@ def refresh(args: argparse.Namespace) -> int:
     from flows.refresh import refresh as refresh_flow
 
     result = refresh_flow(dataset=_spec_from_args(args))
-    print(f"\nrefresh of {result.dataset} finished (run {result.run_id}, fingerprint {result.fingerprint})")
+    print(
+        f"\nrefresh of {result.dataset} finished (run {result.run_id}, fingerprint {result.fingerprint})"
+    )
     print(f"  raw snapshot:      {result.raw_train}")
     print(f"                     {result.raw_holdout}")
     print(f"  validation report: {result.validation_report}")
@@ -33,9 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("refresh", help="ingest → validate → … → publish one dataset")
     which = run.add_mutually_exclusive_group()
-    which.add_argument("--dataset", default="adult", help="a built-in dataset: adult (default), compas")
+    which.add_argument(
+        "--dataset", default="adult", help="a built-in dataset: adult (default), compas"
+    )
     which.add_argument("--spec", help="a dataset spec YAML file, for your own data")
-    run.add_argument("--source", help="the data file (CSV or Parquet), overriding the spec's `source`")
+    run.add_argument(
+        "--source", help="the data file (CSV or Parquet), overriding the spec's `source`"
+    )
     run.set_defaults(handler=refresh)
     return parser
 

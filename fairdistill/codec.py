@@ -1,13 +1,15 @@
 """`TabularCodec`: a reversible encoding of a Polars table into model inputs (x, s) and back.
 
-Layout of x (exposed as data in ``blocks_``): one block per categorical feature (one-hot; a null is its
-own category), one per numeric or datetime feature (quantile-to-normal), a 2-way "is missing" block after
-each numeric/datetime column that had nulls in train, and the target as a categorical block (so synthetic
-rows carry labels). s is separate: the one-hot of the sensitive column(s), or of their combination when
-there are several, so s is one categorical variable with K groups (``groups_``).
+Layout of x (exposed as data in ``blocks_``): one block per categorical feature (one-hot; a null is
+its own category), one per numeric or datetime feature (quantile-to-normal), a 2-way "is missing"
+block after each numeric/datetime column that had nulls in train, and the target as a categorical
+block (so synthetic rows carry labels). s is separate: the one-hot of the sensitive column(s), or
+of their combination when there are several, so s is one categorical variable with K groups
+(``groups_``).
 
-Unseen values at encode time (a category, or a sensitive combination, not met in train) map to the most
-frequent train category: encoding never fails on new data. Never FairDisCo's lossy binning (DESIGN §3).
+Unseen values at encode time (a category, or a sensitive combination, not met in train) map to the
+most frequent train category: encoding never fails on new data. Never FairDisCo's lossy binning
+(DESIGN §3).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-
 from scipy.special import ndtr, ndtri
 
 NOT_FITTED = "this TabularCodec is not fitted yet; call `fit(frame)` before `{method}`"
@@ -25,8 +26,22 @@ COLUMN_MISSING = (
     "{role} column {column!r} is not in the frame (found: {found}); pass the frame the codec "
     "was built for or fix the column lists given to TabularCodec"
 )
-_DTYPES = {t.__name__: t for t in (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16,
-                                     pl.UInt32, pl.UInt64, pl.Float32, pl.Float64, pl.String)}
+_DTYPES = {
+    t.__name__: t
+    for t in (
+        pl.Int8,
+        pl.Int16,
+        pl.Int32,
+        pl.Int64,
+        pl.UInt8,
+        pl.UInt16,
+        pl.UInt32,
+        pl.UInt64,
+        pl.Float32,
+        pl.Float64,
+        pl.String,
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,8 @@ _SUBSAMPLE = 200_000
 
 
 def _fit_table(values: np.ndarray, n_quantiles: int, random_state: int) -> np.ndarray:
-    """Quantile table ``q`` of a numeric column (at most ``n_quantiles`` evenly spaced quantiles)."""
+    """Quantile table ``q`` of a numeric column (at most ``n_quantiles`` evenly spaced
+    quantiles)."""
     if values.size == 0:
         return np.zeros(1)
     if values.size > _SUBSAMPLE:
@@ -85,7 +101,8 @@ def _to_normal(values: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _from_normal(z: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Inverse of `_to_normal`: ``v = F̂⁻¹(Φ(z))``; the result lies in the train range ``[q₀, q₋₁]``."""
+    """Inverse of `_to_normal`: ``v = F̂⁻¹(Φ(z))``; the result lies in the train range ``[q₀,
+    q₋₁]``."""
     if q.size < 2:
         return np.full(z.shape, q[0] if q.size else 0.0)
     return np.interp(ndtr(z), np.linspace(0.0, 1.0, q.size), q)
@@ -108,8 +125,16 @@ class TabularCodec:
         Seed of the row subsample used for the quantile tables of very large tables.
     """
 
-    def __init__(self, categorical: list[str], numeric: list[str], datetime: list[str],
-                 target: str, sensitive: list[str], n_quantiles: int = 1000, random_state: int = 0):
+    def __init__(
+        self,
+        categorical: list[str],
+        numeric: list[str],
+        datetime: list[str],
+        target: str,
+        sensitive: list[str],
+        n_quantiles: int = 1000,
+        random_state: int = 0,
+    ):
         self.categorical = categorical
         self.numeric = numeric
         self.datetime = datetime
@@ -120,7 +145,8 @@ class TabularCodec:
 
     # ------------------------------------------------------------------ fit
     def fit(self, frame: pl.DataFrame) -> TabularCodec:
-        """Learn categories, quantile tables, missing indicators and sensitive groups from ``frame``."""
+        """Learn categories, quantile tables, missing indicators and sensitive groups from
+        ``frame``."""
         self._check_columns(frame)
         names = [*self.categorical, self.target, *self.numeric, *self.datetime, *self.sensitive]
         self.columns_ = [c for c in frame.columns if c in set(names)]
@@ -136,7 +162,10 @@ class TabularCodec:
             values = self._as_number(frame[col])
             self.has_missing_[col] = bool(values.null_count())
             self.quantiles_[col] = _fit_table(
-                values.drop_nulls().to_numpy().astype(np.float64), self.n_quantiles, self.random_state)
+                values.drop_nulls().to_numpy().astype(np.float64),
+                self.n_quantiles,
+                self.random_state,
+            )
         groups = frame.group_by(self.sensitive).len().sort(self.sensitive, nulls_last=True)
         self.groups_ = groups.select(self.sensitive).rows()
         self.group_freq_ = (groups["len"].to_numpy() / frame.height).tolist()
@@ -144,14 +173,19 @@ class TabularCodec:
         return self
 
     def _check_columns(self, frame: pl.DataFrame) -> None:
-        roles = [("categorical", self.categorical), ("numeric", self.numeric),
-                 ("datetime", self.datetime), ("target", [self.target]),
-                 ("sensitive", self.sensitive)]
+        roles = [
+            ("categorical", self.categorical),
+            ("numeric", self.numeric),
+            ("datetime", self.datetime),
+            ("target", [self.target]),
+            ("sensitive", self.sensitive),
+        ]
         for role, cols in roles:
             for col in cols:
                 if col not in frame.columns:
-                    raise ValueError(COLUMN_MISSING.format(
-                        role=role, column=col, found=", ".join(frame.columns)))
+                    raise ValueError(
+                        COLUMN_MISSING.format(role=role, column=col, found=", ".join(frame.columns))
+                    )
 
     def _build_layout(self) -> None:
         blocks, start = [], 0
@@ -186,14 +220,23 @@ class TabularCodec:
         cats = self.categories_[col]
         known = [c for c in cats if c is not None]
         null_idx = cats.index(None) if None in cats else self.modes_[col]
-        expr = (pl.when(pl.col(col).is_null()).then(pl.lit(null_idx, pl.Int64))
-                .otherwise(pl.col(col).replace_strict(
-                    known, [cats.index(c) for c in known], default=self.modes_[col],
-                    return_dtype=pl.Int64)))
+        expr = (
+            pl.when(pl.col(col).is_null())
+            .then(pl.lit(null_idx, pl.Int64))
+            .otherwise(
+                pl.col(col).replace_strict(
+                    known,
+                    [cats.index(c) for c in known],
+                    default=self.modes_[col],
+                    return_dtype=pl.Int64,
+                )
+            )
+        )
         return series.to_frame(col).select(expr).to_series().to_numpy()
 
     def encode(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``x`` (float32, ``[n, n_features_out_]``) and ``s`` (float32 one-hot, ``[n, K]``)."""
+        """Return ``x`` (float32, ``[n, n_features_out_]``) and ``s`` (float32 one-hot, ``[n,
+        K]``)."""
         self._check_fitted("encode")
         self._check_columns(frame)
         x = np.zeros((frame.height, self.n_features_out_), dtype=np.float32)
@@ -213,51 +256,69 @@ class TabularCodec:
         return x, s
 
     def s_index(self, frame: pl.DataFrame) -> np.ndarray:
-        """Index into ``groups_`` of each row's sensitive combination (unseen → most frequent group)."""
+        """Index into ``groups_`` of each row's sensitive combination (unseen → most frequent
+        group)."""
         self._check_fitted("s_index")
-        table = pl.DataFrame([pl.Series(c, [g[i] for g in self.groups_], frame.schema[c])
-                              for i, c in enumerate(self.sensitive)]).with_row_index("_g")
-        joined = frame.select(self.sensitive).join(table, on=self.sensitive, how="left",
-                                                   nulls_equal=True, maintain_order="left")
+        table = pl.DataFrame(
+            [
+                pl.Series(c, [g[i] for g in self.groups_], frame.schema[c])
+                for i, c in enumerate(self.sensitive)
+            ]
+        ).with_row_index("_g")
+        joined = frame.select(self.sensitive).join(
+            table, on=self.sensitive, how="left", nulls_equal=True, maintain_order="left"
+        )
         mode = int(np.argmax(self.group_freq_))
-        return joined["_g"].fill_null(mode).cast(pl.Int64).to_numpy()
+        return joined["_g"].fill_null(mode).cast(pl.Int64).to_numpy(writable=True)
 
     # --------------------------------------------------------------- decode
     def decode(self, x: np.ndarray, s_index: np.ndarray) -> pl.DataFrame:
-        """Decode an ``[n, n_features_out_]`` array (one-hot/probabilities → argmax) and group indices."""
+        """Decode an ``[n, n_features_out_]`` array (one-hot/probabilities → argmax) and group
+        indices."""
         self._check_fitted("decode")
-        values = [np.asarray(x[:, b.start:b.stop]).argmax(1) if b.kind == "categorical"
-                  else np.asarray(x[:, b.start]) for b in self.blocks_]
+        values = [
+            np.asarray(x[:, b.start : b.stop]).argmax(1)
+            if b.kind == "categorical"
+            else np.asarray(x[:, b.start])
+            for b in self.blocks_
+        ]
         return self.decode_blocks(values, s_index)
 
     def decode_blocks(self, values: list[np.ndarray], s_index: np.ndarray) -> pl.DataFrame:
-        """Decode per-block values: category indices for categorical blocks, normal scores for numeric.
+        """Decode per-block values: category indices for categorical blocks, normal scores for
+        numeric.
 
         Numerics are mapped back through the quantile table, clipped to the train range, rounded for
         integer columns; a row whose "is missing" block says True gets a null.
         """
         self._check_fitted("decode_blocks")
         out: dict[str, pl.Series] = {}
-        missing = {b.column: np.asarray(v).astype(bool)
-                   for b, v in zip(self.blocks_, values, strict=True) if b.role == "missing"}
+        missing = {
+            b.column: np.asarray(v).astype(bool)
+            for b, v in zip(self.blocks_, values, strict=True)
+            if b.role == "missing"
+        }
         for block, value in zip(self.blocks_, values, strict=True):
             if block.role == "missing":
                 continue
             dtype = _dtype_from_dict(self.dtypes_[block.column])
             if block.kind == "categorical":
                 out[block.column] = pl.Series(block.column, block.categories, dtype).gather(
-                    np.asarray(value, dtype=np.int64))
+                    np.asarray(value, dtype=np.int64)
+                )
             else:
-                out[block.column] = self._decode_number(block.column, value, dtype,
-                                                        missing.get(block.column))
+                out[block.column] = self._decode_number(
+                    block.column, value, dtype, missing.get(block.column)
+                )
         s_index = np.asarray(s_index, dtype=np.int64)
         for i, col in enumerate(self.sensitive):
             dtype = _dtype_from_dict(self.dtypes_[col])
             out[col] = pl.Series(col, [g[i] for g in self.groups_], dtype).gather(s_index)
         return pl.DataFrame([out[c] for c in self.columns_])
 
-    def _decode_number(self, col: str, z: np.ndarray, dtype: pl.DataType,
-                       missing: np.ndarray | None) -> pl.Series:
+    def _decode_number(
+        self, col: str, z: np.ndarray, dtype: pl.DataType, missing: np.ndarray | None
+    ) -> pl.Series:
         values = _from_normal(np.asarray(z, dtype=np.float64), self.quantiles_[col])
         is_int = dtype.is_integer() or isinstance(dtype, pl.Datetime)
         if is_int:
@@ -270,14 +331,32 @@ class TabularCodec:
         return series.cast(dtype)
 
     # -------------------------------------------------------- serialisation
-    _FITTED = ("columns_", "dtypes_", "categories_", "modes_", "quantiles_", "has_missing_",
-               "groups_", "group_freq_")
+    _FITTED = (
+        "columns_",
+        "dtypes_",
+        "categories_",
+        "modes_",
+        "quantiles_",
+        "has_missing_",
+        "groups_",
+        "group_freq_",
+    )
 
     def to_dict(self) -> dict:
         """JSON-able state (hyperparameters and fitted tables); no pickle needed to save it."""
         self._check_fitted("to_dict")
-        params = {k: getattr(self, k) for k in ("categorical", "numeric", "datetime", "target",
-                                                 "sensitive", "n_quantiles", "random_state")}
+        params = {
+            k: getattr(self, k)
+            for k in (
+                "categorical",
+                "numeric",
+                "datetime",
+                "target",
+                "sensitive",
+                "n_quantiles",
+                "random_state",
+            )
+        }
         fitted = {k: getattr(self, k) for k in self._FITTED}
         fitted["quantiles_"] = {k: v.tolist() for k, v in self.quantiles_.items()}
         fitted["groups_"] = [list(g) for g in self.groups_]

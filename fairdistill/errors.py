@@ -64,7 +64,7 @@ UNKNOWN_BUILTIN = "unknown built-in dataset {name!r}; choose one of {builtins} o
 # Great Expectations suite failures (expectations/check.py): one sentence per failed expectation,
 # joined into VALIDATION_FAILED.
 VALIDATION_FAILED = (
-    "{source} failed {failed} of {total} checks of suite {suite!r}: {problems}. Nothing was trained "
+    "{source} does not pass suite {suite!r} ({count} problem(s)): {problems}. Nothing was trained "
     "or published; fix the data or {spec} and run again"
 )
 CHECK_COLUMNS = (
@@ -72,16 +72,16 @@ CHECK_COLUMNS = (
     "missing columns to the file or fix their names, and declare or drop the others, in {spec}"
 )
 CHECK_ROW_COUNT_LOW = (
-    "the table has {observed} rows (minimum {minimum}, set by `min_rows` in {spec}); give a larger "
-    "file or lower `min_rows`"
+    "the table has {observed} rows (minimum {minimum}, set by `min_rows` in {spec}); give a "
+    "larger file or lower `min_rows`"
 )
 CHECK_ROW_COUNT_HIGH = (
-    "the table has {observed} rows, more than the {maximum} this suite expects; check that the file "
-    "is the right one, or rebuild the suite with `python -m expectations.build {dataset}`"
+    "the table has {observed} rows, more than the {maximum} this suite expects; check that the "
+    "file is the right one, or rebuild the suite with `python -m expectations.build {dataset}`"
 )
 CHECK_ONE_CLASS = (
-    "target {column!r} has {observed} class ({examples}); a fair model needs both classes: check the "
-    "file or `positive_label` in {spec}"
+    "target {column!r} has {observed} class ({examples}); a fair model needs both classes: check "
+    "the file or `positive_label` in {spec}"
 )
 CHECK_CLASS_COUNT = (
     "target {column!r} has {observed} classes ({examples}); a binary target needs exactly two: map "
@@ -109,11 +109,17 @@ CHECK_VALUE_SET = (
     "`python -m expectations.build {dataset}`"
 )
 CHECK_RANGE = (
-    "column {column!r} has {count} value(s) outside [{minimum}, {maximum}] (e.g. {examples}); fix "
-    "those values, or if they are valid rebuild the suite with `python -m expectations.build {dataset}`"
+    "column {column!r} has {count} value(s) outside [{minimum}, {maximum}] (e.g. {examples}); "
+    "fix those values, or if they are valid rebuild the suite with "
+    "`python -m expectations.build {dataset}`"
 )
 CHECK_GROUP_SIZE = (
-    "sensitive group {column}={group!r} has {count} rows (minimum {minimum}, set by `min_group_rows` "
-    "in {spec}); add rows for the group, merge it with another in the file, or lower `min_group_rows`"
+    "sensitive group {column}={group!r} has {count} rows (minimum {minimum}, set by "
+    "`min_group_rows` in {spec}); add rows for the group, merge it with another in the file, or "
+    "lower `min_group_rows`"
+)
+CHECK_NOT_EVALUATED = (
+    "{expectation} could not be evaluated on column {column!r} ({error}); check that column's "
+    "values"
 )
 CHECK_OTHER = "{expectation} failed on {column} (observed: {observed}; expected: {kwargs})"

@@ -72,7 +72,9 @@ def _read_bytes(location: str, spec: DatasetSpec) -> bytes:
             return handle.read()
     except (FileNotFoundError, IsADirectoryError):
         raise errors.DataError(
-            errors.SOURCE_NOT_FOUND.format(path=location, spec=spec.origin, builtins=", ".join(BUILTINS))
+            errors.SOURCE_NOT_FOUND.format(
+                path=location, spec=spec.origin, builtins=", ".join(BUILTINS)
+            )
         ) from None
 
 
@@ -98,7 +100,11 @@ def _check_delimiter(frame: pl.DataFrame, location: str, spec: DatasetSpec) -> N
         guess = max(",;\t|", key=column.count)
     raise errors.DataError(
         errors.WRONG_DELIMITER.format(
-            path=location, delimiter=spec.delimiter, column=column[:60], guess=guess, spec=spec.origin
+            path=location,
+            delimiter=spec.delimiter,
+            column=column[:60],
+            guess=guess,
+            spec=spec.origin,
         )
     )
 
@@ -116,8 +122,11 @@ def check_columns(frame: pl.DataFrame, location: str, spec: DatasetSpec) -> None
         if missing:
             raise errors.DataError(
                 errors.COLUMNS_MISSING.format(
-                    role=role, missing=", ".join(map(repr, missing)), path=location,
-                    found=", ".join(found[:20]) + (", …" if len(found) > 20 else ""), spec=spec.origin,
+                    role=role,
+                    missing=", ".join(map(repr, missing)),
+                    path=location,
+                    found=", ".join(found[:20]) + (", …" if len(found) > 20 else ""),
+                    spec=spec.origin,
                 )
             )
     undeclared = [column for column in found if column not in spec.declared_columns]
@@ -163,7 +172,10 @@ def _numeric(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
     if text.len():
         raise errors.DataError(
             errors.NUMERIC_HOLDS_TEXT.format(
-                column=series.name, path=location, count=text.len(), examples=_examples(text),
+                column=series.name,
+                path=location,
+                count=text.len(),
+                examples=_examples(text),
                 spec=spec.origin,
             )
         )
@@ -174,12 +186,17 @@ def _numeric(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
 def _datetime(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
     if series.dtype.is_temporal():
         return series.cast(pl.Datetime("us"))
-    parsed = series.cast(pl.String).str.to_datetime(spec.datetime_format, strict=False, time_unit="us")
+    parsed = series.cast(pl.String).str.to_datetime(
+        spec.datetime_format, strict=False, time_unit="us"
+    )
     bad = series.filter(parsed.is_null() & series.is_not_null())
     if bad.len():
         raise errors.DataError(
             errors.DATETIME_UNPARSEABLE.format(
-                column=series.name, path=location, count=bad.len(), examples=_examples(bad),
+                column=series.name,
+                path=location,
+                count=bad.len(),
+                examples=_examples(bad),
                 spec=spec.origin,
             )
         )
@@ -213,15 +230,17 @@ def read_dataset(spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame, str]:
         if set(raw_holdout.columns) != set(raw.columns):
             raise errors.DataError(
                 errors.HOLDOUT_COLUMNS_DIFFER.format(
-                    holdout=holdout_location, holdout_columns=raw_holdout.columns,
-                    path=source, columns=raw.columns,
+                    holdout=holdout_location,
+                    holdout_columns=raw_holdout.columns,
+                    path=source,
+                    columns=raw.columns,
                 )
             )
         digest.update(holdout_content)
         holdout = normalise(raw_holdout, holdout_location, spec)
     else:
         train, holdout = split_holdout(train, spec)
-    digest.update(spec.model_dump_json(exclude={"base_dir"}).encode())
+    digest.update(spec.model_dump_json(exclude={"spec_file"}).encode())
     return train, holdout, digest.hexdigest()[:16]
 
 

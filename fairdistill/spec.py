@@ -46,10 +46,14 @@ class SplitSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     holdout: str | None = Field(
-        default=None, description="Holdout file (same columns as the source); relative to the spec file."
+        default=None,
+        description="Holdout file (same columns as the source); relative to the spec file.",
     )
     holdout_fraction: float = Field(
-        default=0.2, gt=0.0, lt=0.9, description="Share of rows held out when no holdout file is given."
+        default=0.2,
+        gt=0.0,
+        lt=0.9,
+        description="Share of rows held out when no holdout file is given.",
     )
     seed: int = Field(default=0, ge=0, description="Seed of the stratified split.")
 
@@ -69,7 +73,9 @@ class DatasetSpec(BaseModel):
     )
     format: Literal["auto", "csv", "parquet"] = Field(default="auto", description="File format.")
     delimiter: str = Field(default=",", min_length=1, max_length=1, description="CSV delimiter.")
-    has_header: bool = Field(default=True, description="Whether the CSV's first line names the columns.")
+    has_header: bool = Field(
+        default=True, description="Whether the CSV's first line names the columns."
+    )
     column_names: list[str] | None = Field(
         default=None, description="Column names for a CSV without a header line."
     )
@@ -81,8 +87,12 @@ class DatasetSpec(BaseModel):
     sensitive: list[SensitiveAttribute] = Field(min_length=1, description="Sensitive attribute(s).")
     categorical: list[str] = Field(default_factory=list, description="Categorical feature columns.")
     numeric: list[str] = Field(default_factory=list, description="Numeric feature columns.")
-    datetime: list[str] = Field(default_factory=list, description="Datetime columns (modelled as numbers).")
-    datetime_format: str | None = Field(default=None, description="strftime format of datetime columns.")
+    datetime: list[str] = Field(
+        default_factory=list, description="Datetime columns (modelled as numbers)."
+    )
+    datetime_format: str | None = Field(
+        default=None, description="strftime format of datetime columns."
+    )
     drop: list[str] = Field(default_factory=list, description="Columns to ignore.")
     missing_values: list[str] = Field(
         default_factory=lambda: ["", "?", "NA", "N/A", "null"],
@@ -93,8 +103,8 @@ class DatasetSpec(BaseModel):
     min_group_rows: int = Field(
         default=30, ge=1, description="Fewest rows accepted in each sensitive group."
     )
-    base_dir: SkipJsonSchema[Path | None] = Field(
-        default=None, exclude=True, description="Folder that relative paths resolve against."
+    spec_file: SkipJsonSchema[Path | None] = Field(
+        default=None, exclude=True, description="The YAML file this spec was read from, if any."
     )
 
     @field_validator("positive_label", mode="before")
@@ -105,7 +115,9 @@ class DatasetSpec(BaseModel):
     @model_validator(mode="after")
     def _columns_declared_once(self) -> DatasetSpec:
         roles = {"target": [self.target], "sensitive": self.sensitive_columns}
-        roles |= {kind: getattr(self, kind) for kind in ("categorical", "numeric", "datetime", "drop")}
+        roles |= {
+            kind: getattr(self, kind) for kind in ("categorical", "numeric", "datetime", "drop")
+        }
         seen: dict[str, str] = {}
         for role, columns in roles.items():
             for column in columns:
@@ -137,7 +149,7 @@ class DatasetSpec(BaseModel):
     @property
     def origin(self) -> str:
         """How errors name this spec: its file, or the flow parameters."""
-        return str(self.base_dir / "spec.yaml") if self.base_dir else "the dataset spec"
+        return str(self.spec_file) if self.spec_file else "the dataset spec"
 
     def absolute(self) -> DatasetSpec:
         """A copy with file locations made absolute, self-contained as flow parameters."""
@@ -170,8 +182,8 @@ class DatasetSpec(BaseModel):
         if "://" in location:
             return location
         path = Path(location).expanduser()
-        if not path.is_absolute() and self.base_dir is not None:
-            path = self.base_dir / path
+        if not path.is_absolute() and self.spec_file is not None:
+            path = self.spec_file.parent / path
         return str(path.resolve())
 
 
@@ -189,12 +201,12 @@ def _field_problem(error: dict, model: type[BaseModel]) -> str:
     return f"field {where!r}: {error['msg']} (got {error.get('input')!r})"
 
 
-def parse_spec(data: dict, origin: str, base_dir: Path | None = None) -> DatasetSpec:
+def parse_spec(data: dict, origin: str, spec_file: Path | None = None) -> DatasetSpec:
     """Build a spec from a mapping; a bad field raises `SpecError` naming the field and the fix."""
     if not isinstance(data, dict):
         raise SpecError(f"{origin} must be a mapping of fields (got {type(data).__name__})")
     try:
-        return DatasetSpec.model_validate({**data, "base_dir": base_dir})
+        return DatasetSpec.model_validate({**data, "spec_file": spec_file})
     except ValidationError as error:
         problems = "; ".join(_field_problem(e, DatasetSpec) for e in error.errors())
         raise SpecError(f"invalid dataset spec {origin}: {problems}") from None
@@ -209,7 +221,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise SpecError(f"spec file {path} is not valid YAML: {error}") from None
-    spec = parse_spec(data, str(path), base_dir=path.parent)
+    spec = parse_spec(data, str(path), spec_file=path)
     return spec
 
 

@@ -1,1 +1,1 @@
-"""Torch models of fairdistill: dCov penalties, teacher VAE, student encoder, latent samplers, decoding."""
+"""Torch models: dCov penalties, teacher VAE, student encoder, latent samplers, decoding."""

@@ -1,7 +1,7 @@
-"""`FairDistillModel`: codec + teacher (encoder and shared decoder) + student + sampler, as one object.
+"""`FairDistillModel`: codec + teacher (encoder, shared decoder) + student + sampler as one object.
 
-``generate(n, seed)`` yields synthetic Polars frames chunk by chunk; ``repair(frame)`` decodes real rows'
-student latents fairly (a fair twin: NOT privacy-preserving, rows map one-to-one to real people);
+``generate(n, seed)`` yields synthetic Polars frames chunk by chunk; ``repair(frame)`` decodes real
+rows' student latents fairly (a fair twin: NOT privacy-preserving, rows map one-to-one to people);
 ``save(dir)`` / ``load(dir)`` use a safe format: state_dicts (``torch.save``, loaded with
 ``weights_only=True``) plus JSON for the configs, the codec and the sampler. No pickled objects.
 """
@@ -24,8 +24,13 @@ from models.samplers import SAMPLERS
 from models.student import DistillConfig, StudentEncoder
 from models.teacher import TeacherVAE, TrainConfig, as_tensor, head_spec
 
-FILES = {"codec": "codec.json", "sampler": "sampler.json", "config": "config.json",
-         "teacher": "teacher.pt", "student": "student.pt"}
+FILES = {
+    "codec": "codec.json",
+    "sampler": "sampler.json",
+    "config": "config.json",
+    "teacher": "teacher.pt",
+    "student": "student.pt",
+}
 
 
 @dataclass
@@ -51,17 +56,32 @@ class FairDistillModel:
     def _device(self) -> torch.device:
         return next(self.teacher.parameters()).device
 
-    def _decode(self, z: np.ndarray, options: DecodeOptions, g: torch.Generator,
-                s_index=None) -> pl.DataFrame:
+    def _decode(
+        self, z: np.ndarray, options: DecodeOptions, g: torch.Generator, s_index=None
+    ) -> pl.DataFrame:
         zt = as_tensor(z, self._device())
-        values, s_idx = decode_latent(self.teacher.decoder, self.teacher.layout, zt,
-                                      self.codec.group_freq_, self.target_index, options, g,
-                                      s_index)
+        values, s_idx = decode_latent(
+            self.teacher.decoder,
+            self.teacher.layout,
+            zt,
+            self.codec.group_freq_,
+            self.target_index,
+            options,
+            g,
+            s_index,
+        )
         return self.codec.decode_blocks(values, s_idx)
 
-    def generate(self, n: int, seed: int = 0, *, mode: str = "label-fair", fairness: float = 1.0,
-                 label_temperature: float = 1.0, chunk_size: int = 50_000
-                 ) -> Iterator[pl.DataFrame]:
+    def generate(
+        self,
+        n: int,
+        seed: int = 0,
+        *,
+        mode: str = "label-fair",
+        fairness: float = 1.0,
+        label_temperature: float = 1.0,
+        chunk_size: int = 50_000,
+    ) -> Iterator[pl.DataFrame]:
         """Yield ``n`` new rows in chunks of at most ``chunk_size`` (deterministic given seed and
         chunk size). z comes from the sampler (chunk ``i`` uses seed ``seed·1_000_003 + i``);
         counterfactual mode draws ⌈chunk/K⌉ codes per chunk and keeps K twins for each."""
@@ -84,24 +104,35 @@ class FairDistillModel:
         mu, _ = self.student(as_tensor(x, device), as_tensor(s, device))
         return mu.cpu().numpy()
 
-    def repair(self, frame: pl.DataFrame, seed: int = 0, *, fairness: float = 1.0,
-               label_temperature: float = 1.0) -> pl.DataFrame:
+    def repair(
+        self,
+        frame: pl.DataFrame,
+        seed: int = 0,
+        *,
+        fairness: float = 1.0,
+        label_temperature: float = 1.0,
+    ) -> pl.DataFrame:
         """A fair twin of ``frame``: each row's μ_S decoded with its own s, label-fair.
 
         Not privacy-preserving: output row i is derived from input row i.
         """
         options = DecodeOptions("label-fair", fairness, label_temperature)
         s_index = torch.as_tensor(self.codec.s_index(frame))
-        return self._decode(self.encode_latent(frame), options, torch.Generator().manual_seed(seed),
-                            s_index)
+        return self._decode(
+            self.encode_latent(frame), options, torch.Generator().manual_seed(seed), s_index
+        )
 
     def save(self, directory: str | Path) -> Path:
         """Write the five files of `FILES` into ``directory``."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        config = {"teacher": self.teacher_config.as_dict(), "student": self.student_config.as_dict(),
-                  "spec": self.teacher.layout.spec, "s_dim": len(self.codec.groups_),
-                  "latent_dim": self.teacher_config.latent_dim}
+        config = {
+            "teacher": self.teacher_config.as_dict(),
+            "student": self.student_config.as_dict(),
+            "spec": self.teacher.layout.spec,
+            "s_dim": len(self.codec.groups_),
+            "latent_dim": self.teacher_config.latent_dim,
+        }
         (path / FILES["config"]).write_text(json.dumps(config, indent=1))
         (path / FILES["codec"]).write_text(json.dumps(self.codec.to_dict()))
         (path / FILES["sampler"]).write_text(json.dumps(self.sampler.to_dict()))
@@ -119,17 +150,27 @@ class FairDistillModel:
         sampler = SAMPLERS[state["name"]].from_dict(state)
         tcfg, scfg = TrainConfig(**config["teacher"]), DistillConfig(**config["student"])
         teacher = TeacherVAE(config["spec"], config["s_dim"], tcfg.latent_dim, tcfg.hidden)
-        student = StudentEncoder(teacher.layout.x_dim, config["s_dim"], tcfg.latent_dim, scfg.hidden)
+        student = StudentEncoder(
+            teacher.layout.x_dim, config["s_dim"], tcfg.latent_dim, scfg.hidden
+        )
         load = lambda name: torch.load(path / FILES[name], map_location=device, weights_only=True)  # noqa: E731
         teacher.load_state_dict(load("teacher"))
         student.load_state_dict(load("student"))
         return cls(codec, teacher.to(device), student.to(device), sampler, tcfg, scfg)
 
 
-def build_model(codec: TabularCodec, teacher: TeacherVAE, student: StudentEncoder, sampler,
-                teacher_config: TrainConfig, student_config: DistillConfig) -> FairDistillModel:
+def build_model(
+    codec: TabularCodec,
+    teacher: TeacherVAE,
+    student: StudentEncoder,
+    sampler,
+    teacher_config: TrainConfig,
+    student_config: DistillConfig,
+) -> FairDistillModel:
     """Assemble the bundle (a plain function for pipeline code); checks the parts fit together."""
     if teacher.layout.spec != [tuple(x) for x in head_spec(codec.blocks_)]:
-        raise ValueError("the teacher was trained on another codec layout than the codec given; "
-                         "retrain it on `codec.encode(...)` output")
+        raise ValueError(
+            "the teacher was trained on another codec layout than the codec given; "
+            "retrain it on `codec.encode(...)` output"
+        )
     return FairDistillModel(codec, teacher, student, sampler, teacher_config, student_config)

@@ -1,21 +1,22 @@
 """Independence penalties between a latent code and the sensitive attribute s.
 
-Each penalty has the signature ``penalty(mu, logvar, s_onehot) -> scalar tensor`` (≥ 0, ideal 0) so the
-training loops select one by name from `PENALTIES`:
+Each penalty has the signature ``penalty(mu, logvar, s_onehot) -> scalar tensor`` (≥ 0, ideal 0) so
+the training loops select one by name from `PENALTIES`:
 
-- ``"fairdisco"``: FairDisCo's closed-form distance covariance V² between the Gaussian-smoothed aggregated
-  posterior and s (the paper's method; it acts on the posteriors, so raising β mostly widens them);
-- ``"dcov"``: the sample distance covariance of Székely et al. (2007) between the latent means μ and s
-  (acts on μ itself, DESIGN §4);
+- ``"fairdisco"``: FairDisCo's closed-form distance covariance V² between the Gaussian-smoothed
+  aggregated posterior and s (the paper's method; it acts on the posteriors, so raising β mostly
+  widens them);
+- ``"dcov"``: the sample distance covariance of Székely et al. (2007) between the latent means μ
+  and s (acts on μ itself, DESIGN §4);
 - ``"hsic"``: HSIC with a Gaussian kernel on μ (median heuristic) and a delta kernel on s;
 - ``"none"``: 0.
 
 References
 ----------
 Liu, Li, Shen, Zhou, "Fair Representation Learning: An Alternative to Mutual Information", KDD 2022
-(FairDisCo). Székely, Rizzo, Bakirov, "Measuring and testing dependence by correlation of distances",
-Ann. Statist. 35(6), 2007, doi:10.1214/009053607000000505. Gretton et al., "Measuring statistical
-dependence with Hilbert-Schmidt norms", ALT 2005.
+(FairDisCo). Székely, Rizzo, Bakirov, "Measuring and testing dependence by correlation of
+distances", Ann. Statist. 35(6), 2007, doi:10.1214/009053607000000505. Gretton et al., "Measuring
+statistical dependence with Hilbert-Schmidt norms", ALT 2005.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from torch import Tensor
 def gaussian_overlap_log_kernel(mu: Tensor, logvar: Tensor) -> Tensor:
     """Log of ``K_ij = ∫ N(z; μ_i, Σ_i) N(z; μ_j, Σ_j) dz = N(μ_i; μ_j, Σ_i + Σ_j)`` (diagonal Σ).
 
-    ``log K_ij = -½ Σ_d [log 2π(σ²_id + σ²_jd) + (μ_id − μ_jd)² / (σ²_id + σ²_jd)]``; one ``[B, B, k]``
-    pass, returned as ``[B, B]``.
+    ``log K_ij = -½ Σ_d [log 2π(σ²_id + σ²_jd) + (μ_id − μ_jd)² / (σ²_id + σ²_jd)]``; one ``[B, B,
+    k]`` pass, returned as ``[B, B]``.
     """
     var = logvar.exp()
     total = var[:, None, :] + var[None, :, :]
@@ -39,31 +40,33 @@ def gaussian_overlap_log_kernel(mu: Tensor, logvar: Tensor) -> Tensor:
     return -0.5 * (torch.log(2 * math.pi * total) + diff2 / total).sum(-1)
 
 
-def distance_covariance(mu: Tensor, logvar: Tensor, s_onehot: Tensor, *,
-                        normalize: bool = False) -> Tensor:
+def distance_covariance(
+    mu: Tensor, logvar: Tensor, s_onehot: Tensor, *, normalize: bool = False
+) -> Tensor:
     """FairDisCo's closed-form distance covariance V²(Z, S) over a batch.
 
     With ``G(I, J) = mean_{i∈I, j∈J} K_ij`` (`gaussian_overlap_log_kernel`) and ``p̂_k = n_k / B``::
 
         V² = Σ_k p̂_k² · [G(all, all) + G(k, k) − 2 G(k, all)]
 
-    (Liu et al., KDD 2022, the closed form of their Eq. for V² with Gaussian posteriors). Groups that
-    are empty or hold the whole batch are skipped (their term is 0 anyway). Group sums come from matrix
-    products with the one-hot ``s``: no loop over rows.
+    (Liu et al., KDD 2022, the closed form of their Eq. for V² with Gaussian posteriors). Groups
+    that are empty or hold the whole batch are skipped (their term is 0 anyway). Group sums come
+    from matrix products with the one-hot ``s``: no loop over rows.
 
-    Scale: ``K`` is a density in k dimensions and over/underflows float32 for narrow posteriors, so it
-    is computed in log space, shifted by its (detached) maximum ``m``, combined in float64 and scaled
-    back by ``exp(m)``. ``normalize=True`` returns the shifted value ``V² · exp(−m)`` instead, which is
-    scale-free (the largest kernel entry is 1); the default keeps FairDisCo's raw scale, for which β up
-    to 1e7 is the meaningful range (DESIGN §4). Ideal value 0 (Z ⊥ S).
+    Scale: ``K`` is a density in k dimensions and over/underflows float32 for narrow posteriors, so
+    it is computed in log space, shifted by its (detached) maximum ``m``, exponentiated and combined
+    in float64 and scaled back by ``exp(m)``. ``normalize=True`` returns the shifted value ``V² ·
+    exp(−m)`` instead, which is scale-free (the largest kernel entry is 1); the default keeps
+    FairDisCo's raw scale, for which β up to 1e7 is the meaningful range (DESIGN §4). Ideal value 0
+    (Z ⊥ S).
     """
-    log_k = gaussian_overlap_log_kernel(mu.double(), logvar.double())
+    log_k = gaussian_overlap_log_kernel(mu, logvar)
     shift = log_k.max().detach()
-    kernel = (log_k - shift).exp()
+    kernel = (log_k - shift).double().exp()
     s = s_onehot.double()
     batch = s.shape[0]
     n_k = s.sum(0)
-    k_s = kernel @ s                                       # [B, K]: Σ_j∈k K_ij
+    k_s = kernel @ s  # [B, K]: Σ_j∈k K_ij
     g_all = kernel.sum() / batch**2
     g_k_all = k_s.sum(0) / (n_k.clamp_min(1) * batch)
     g_kk = torch.einsum("ik,ik->k", s, k_s) / n_k.clamp_min(1).pow(2)
@@ -75,31 +78,39 @@ def distance_covariance(mu: Tensor, logvar: Tensor, s_onehot: Tensor, *,
     return v2.to(mu.dtype)
 
 
+def _pairwise_sq_distance(a: Tensor) -> Tensor:
+    """``‖a_i − a_j‖²`` by the Gram trick ``|a_i|² + |a_j|² − 2 a_i·a_j`` (one matmul), clamped ≥
+    0."""
+    sq = a.pow(2).sum(1)
+    return (sq[:, None] + sq[None, :] - 2 * a @ a.T).clamp_min(0)
+
+
 def _pairwise_distance(a: Tensor) -> Tensor:
     """Euclidean distances with a gradient that is finite at 0 (the diagonal)."""
-    d2 = (a[:, None, :] - a[None, :, :]).pow(2).sum(-1)
-    return torch.where(d2 > 0, d2.clamp_min(1e-12).sqrt(), torch.zeros_like(d2))
-
-
-def _double_centre(d: Tensor) -> Tensor:
-    return d - d.mean(0, keepdim=True) - d.mean(1, keepdim=True) + d.mean()
+    d2 = _pairwise_sq_distance(a)
+    return torch.where(d2 > 1e-12, d2.clamp_min(1e-12).sqrt(), torch.zeros_like(d2))
 
 
 def sample_distance_covariance(mu: Tensor, s_onehot: Tensor) -> Tensor:
     """Sample distance covariance dCov²_n(μ, s) of Székely, Rizzo & Bakirov (2007), Eq. (2.8).
 
     ``a_ij = ‖μ_i − μ_j‖``, ``b_ij = ‖s_i − s_j‖``; ``A``, ``B`` their double-centred matrices
-    (``A_ij = a_ij − ā_i· − ā_·j + ā_··``); ``dCov²_n = (1/B²) Σ_ij A_ij B_ij`` (the V-statistic, ≥ 0).
-    Ideal value 0: it tends to 0 iff μ ⊥ s. It acts on the means μ themselves.
+    (``A_ij = a_ij − ā_i· − ā_·j + ā_··``); ``dCov²_n = (1/B²) Σ_ij A_ij B_ij`` (the V-statistic, ≥
+    0). Ideal value 0: it tends to 0 iff μ ⊥ s. It acts on the means μ themselves.
+
+    Computed without forming ``A`` or ``B``: for one-hot s, ``b = √2 (11ᵀ − S Sᵀ)`` and double
+    centring is the projection ``H = I − 11ᵀ/B``, so ``Σ A∘B = tr(H a H b) = −√2 tr(S_cᵀ a S_c)``
+    with
+    ``S_c = H S`` (each group's indicator minus its share): one distance matrix and one matmul.
 
     >>> import torch
     >>> s = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     >>> round(float(sample_distance_covariance(torch.tensor([[0.0], [2.0]]), s)), 4)
     0.7071
     """
-    a = _double_centre(_pairwise_distance(mu))
-    b = _double_centre(_pairwise_distance(s_onehot.to(mu.dtype)))
-    return (a * b).mean()
+    a = _pairwise_distance(mu)
+    s_c = s_onehot.to(mu.dtype) - s_onehot.to(mu.dtype).mean(0, keepdim=True)
+    return -math.sqrt(2) * (s_c * (a @ s_c)).sum() / mu.shape[0] ** 2
 
 
 def hsic(mu: Tensor, s_onehot: Tensor) -> Tensor:
@@ -108,7 +119,7 @@ def hsic(mu: Tensor, s_onehot: Tensor) -> Tensor:
     ``K_ij = exp(−‖μ_i − μ_j‖² / (2 h²))`` with ``h²`` the median of the non-zero squared distances
     (detached), ``L_ij = s_iᵀ s_j`` (same group → 1), ``H = I − 11ᵀ/B``. Ideal value 0.
     """
-    d2 = (mu[:, None, :] - mu[None, :, :]).pow(2).sum(-1)
+    d2 = _pairwise_sq_distance(mu)
     positive = d2.detach()[d2.detach() > 0]
     h2 = positive.median() if positive.numel() else torch.ones((), dtype=mu.dtype)
     k = torch.exp(-d2 / (2 * h2.clamp_min(1e-12)))
@@ -133,6 +144,8 @@ PENALTIES: dict[str, Penalty] = {
 def get_penalty(name: str) -> Penalty:
     """The penalty registered under ``name`` (one of ``PENALTIES``)."""
     if name not in PENALTIES:
-        raise ValueError(f"unknown penalty {name!r}; choose one of {sorted(PENALTIES)} "
-                         "in the training config (`penalty`)")
+        raise ValueError(
+            f"unknown penalty {name!r}; choose one of {sorted(PENALTIES)} "
+            "in the training config (`penalty`)"
+        )
     return PENALTIES[name]

@@ -9,9 +9,11 @@ Modes (``P̂(s)`` = train group frequencies, ``p(·|z, s)`` = the shared decoder
 - ``counterfactual``: each z decoded with every s (K rows per z, one after the other), features
   ``~ p(x|z, s)``, one label per z shared by its K twins, drawn as in label-fair.
 
-The label head's logits are divided by ``label_temperature`` (< 1 sharpens). Numerics are sampled from
-``N(mean, exp(logvar))``, categoricals from their softmax, all through one seeded ``torch.Generator``.
-The output is per-block values for `TabularCodec.decode_blocks` (indices / normal scores) and s indices.
+The label head's logits are divided by ``label_temperature`` (< 1 sharpens). Numerics are sampled
+from
+``N(mean, exp(logvar))``, categoricals from their softmax, all through one seeded
+``torch.Generator``. The output is per-block values for `TabularCodec.decode_blocks` (indices /
+normal scores) and s indices.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ class DecodeOptions:
         if self.mode not in MODES:
             raise ValueError(f"unknown decode mode {self.mode!r}; choose one of {list(MODES)}")
         if not 0.0 <= self.fairness <= 1.0:
-            raise ValueError(f"fairness must lie in [0, 1], got {self.fairness}; 1 = label-fair, "
-                             "0 = faithful label")
+            raise ValueError(
+                f"fairness must lie in [0, 1], got {self.fairness}; 1 = label-fair, "
+                "0 = faithful label"
+            )
         if self.label_temperature <= 0:
             raise ValueError(f"label_temperature must be > 0, got {self.label_temperature}")
 
@@ -57,8 +61,12 @@ def sample_categorical(probs: Tensor, generator: torch.Generator) -> Tensor:
     return (probs.cumsum(1) < u).sum(1).clamp_max(probs.shape[1] - 1)
 
 
-def sample_blocks(out: Tensor, layout: HeadLayout, generator: torch.Generator,
-                  label: tuple[int, Tensor] | None = None) -> list[Tensor]:
+def sample_blocks(
+    out: Tensor,
+    layout: HeadLayout,
+    generator: torch.Generator,
+    label: tuple[int, Tensor] | None = None,
+) -> list[Tensor]:
     """Draw one value per block from decoder outputs ``out`` ``[n, out_dim]``.
 
     ``label = (block index, probabilities)`` replaces that block's softmax by given probabilities.
@@ -84,8 +92,9 @@ def all_group_outputs(decoder: Decoder, z: Tensor, n_groups: int) -> Tensor:
     return decoder(zz, ss).reshape(n_groups, len(z), -1).cpu()
 
 
-def label_probabilities(outs: Tensor, cols: slice, p_s: Tensor, temperature: float
-                        ) -> tuple[Tensor, Tensor]:
+def label_probabilities(
+    outs: Tensor, cols: slice, p_s: Tensor, temperature: float
+) -> tuple[Tensor, Tensor]:
     """Per-group label probabilities ``[K, n, c]`` and their ``P̂(s')``-mixture ``[n, c]``."""
     per_group = torch.softmax(outs[:, :, cols] / temperature, -1)
     return per_group, torch.einsum("k,knc->nc", p_s, per_group)
@@ -97,14 +106,21 @@ def _mixed_outputs(outs: Tensor, layout: HeadLayout, p_s: Tensor, g: torch.Gener
     comps = torch.multinomial(p_s, n * len(layout.heads), replacement=True, generator=g)
     comps = comps.reshape(n, len(layout.heads))
     widths = torch.tensor([c.stop - c.start for _, c in layout.heads])
-    col_comp = comps.repeat_interleave(widths, dim=1)                  # [n, out_dim]
+    col_comp = comps.repeat_interleave(widths, dim=1)  # [n, out_dim]
     return outs.gather(0, col_comp[None]).squeeze(0)
 
 
 @torch.no_grad()
-def decode_latent(decoder: Decoder, layout: HeadLayout, z: Tensor, p_s, target_index: int,
-                  options: DecodeOptions | None = None, generator: torch.Generator | None = None,
-                  s_index: Tensor | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+def decode_latent(
+    decoder: Decoder,
+    layout: HeadLayout,
+    z: Tensor,
+    p_s,
+    target_index: int,
+    options: DecodeOptions | None = None,
+    generator: torch.Generator | None = None,
+    s_index: Tensor | None = None,
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Decode latent codes ``z`` ``[n, k]`` into per-block values and group indices.
 
     Parameters
@@ -134,7 +150,7 @@ def decode_latent(decoder: Decoder, layout: HeadLayout, z: Tensor, p_s, target_i
     per_group, fair = label_probabilities(outs, label_cols, p_s, options.label_temperature)
     if options.mode == "counterfactual":
         y = sample_categorical(fair, g)
-        flat = outs.transpose(0, 1).reshape(n * k, -1)                 # z0 s0, z0 s1, ...
+        flat = outs.transpose(0, 1).reshape(n * k, -1)  # z0 s0, z0 s1, ...
         twins = torch.nn.functional.one_hot(y.repeat_interleave(k), fair.shape[1]).float()
         values = sample_blocks(flat, layout, g, label=(target_index, twins))
         return [v.numpy() for v in values], np.tile(np.arange(k), n)
@@ -142,8 +158,9 @@ def decode_latent(decoder: Decoder, layout: HeadLayout, z: Tensor, p_s, target_i
         s_index = torch.multinomial(p_s, n, replacement=True, generator=g)
     s_index = torch.as_tensor(s_index, dtype=torch.long)
     if options.mode == "all-fair":
-        values = sample_blocks(_mixed_outputs(outs, layout, p_s, g), layout, g,
-                               label=(target_index, fair))
+        values = sample_blocks(
+            _mixed_outputs(outs, layout, p_s, g), layout, g, label=(target_index, fair)
+        )
         return [v.numpy() for v in values], s_index.numpy()
     rows = torch.arange(n)
     lam = 0.0 if options.mode == "faithful" else options.fairness

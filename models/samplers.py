@@ -7,7 +7,8 @@ References
 ----------
 Ramachandranpillai, Sikder, Heintz, "Fair Latent Deep Generative Models (FLDGM) for syntax-agnostic
 and fair synthetic data generation", ECAI 2023. Ho, Jain, Abbeel, "Denoising Diffusion Probabilistic
-Models", arXiv 2006.11239 (Eq. 4, 11, 14). Nichol & Dhariwal, arXiv 2102.09672 (cosine schedule, Eq. 17).
+Models", arXiv 2006.11239 (Eq. 4, 11, 14). Nichol & Dhariwal, arXiv 2102.09672 (cosine schedule,
+Eq. 17).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ class PriorSampler(_Sampler):
 
     def sample(self, n: int, random_state: int = 0) -> np.ndarray:
         self._check_fitted()
-        return np.random.default_rng(random_state).standard_normal((n, self.dim_)).astype(np.float32)
+        return (
+            np.random.default_rng(random_state).standard_normal((n, self.dim_)).astype(np.float32)
+        )
 
 
 class GaussianMixtureSampler(_Sampler):
@@ -70,8 +73,13 @@ class GaussianMixtureSampler(_Sampler):
 
     def fit(self, z: np.ndarray) -> GaussianMixtureSampler:
         z = np.asarray(z, dtype=np.float64)
-        gmm = GaussianMixture(self.n_components, covariance_type="full", max_iter=self.max_iter,
-                              random_state=self.random_state, reg_covar=1e-5).fit(z)
+        gmm = GaussianMixture(
+            self.n_components,
+            covariance_type="full",
+            max_iter=self.max_iter,
+            random_state=self.random_state,
+            reg_covar=1e-5,
+        ).fit(z)
         self.dim_ = z.shape[1]
         self.weights_ = gmm.weights_.tolist()
         self.means_ = gmm.means_.tolist()
@@ -82,7 +90,9 @@ class GaussianMixtureSampler(_Sampler):
         """``c ~ Cat(π)``, ``z = m_c + L_c ε`` with ``Σ_c = L_c L_cᵀ``."""
         self._check_fitted()
         rng = np.random.default_rng(random_state)
-        comp = rng.choice(len(self.weights_), size=n, p=np.asarray(self.weights_) / sum(self.weights_))
+        comp = rng.choice(
+            len(self.weights_), size=n, p=np.asarray(self.weights_) / sum(self.weights_)
+        )
         eps = rng.standard_normal((n, self.dim_))
         chol, means = np.asarray(self.chol_), np.asarray(self.means_)
         return (means[comp] + np.einsum("nij,nj->ni", chol[comp], eps)).astype(np.float32)
@@ -94,8 +104,13 @@ class _Denoiser(nn.Module):
     def __init__(self, dim: int, hidden: int, t_dim: int = 32):
         super().__init__()
         self.t_dim = t_dim
-        self.net = nn.Sequential(nn.Linear(dim + t_dim, hidden), nn.SiLU(),
-                                 nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, dim))
+        self.net = nn.Sequential(
+            nn.Linear(dim + t_dim, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, dim),
+        )
 
     def forward(self, z: Tensor, t: Tensor) -> Tensor:
         half = self.t_dim // 2
@@ -122,12 +137,20 @@ def ddpm_loss(model: _Denoiser, z0: Tensor, alpha_bar: Tensor, g: torch.Generato
 
 
 class LatentDiffusionSampler(_Sampler):
-    """A small DDPM on the (standardised) latent, as in FLDGM; ancestral sampling (Ho et al., Eq. 11)."""
+    """A small DDPM on the (standardised) latent, as in FLDGM; ancestral sampling (Ho et al., Eq.
+    11)."""
 
     name = "ddpm"
 
-    def __init__(self, steps: int = 100, hidden: int = 128, train_steps: int = 3000,
-                 batch_size: int = 512, lr: float = 2e-3, random_state: int = 0):
+    def __init__(
+        self,
+        steps: int = 100,
+        hidden: int = 128,
+        train_steps: int = 3000,
+        batch_size: int = 512,
+        lr: float = 2e-3,
+        random_state: int = 0,
+    ):
         self.steps = steps
         self.hidden = hidden
         self.train_steps = train_steps
@@ -137,9 +160,14 @@ class LatentDiffusionSampler(_Sampler):
 
     def fit(self, z: np.ndarray) -> LatentDiffusionSampler:
         z = np.asarray(z, dtype=np.float32)
-        self.dim_, self.mean_, self.std_ = z.shape[1], z.mean(0).tolist(), (z.std(0) + 1e-6).tolist()
-        data = torch.as_tensor((z - np.asarray(self.mean_, np.float32)) / np.asarray(self.std_,
-                                                                                     np.float32))
+        self.dim_, self.mean_, self.std_ = (
+            z.shape[1],
+            z.mean(0).tolist(),
+            (z.std(0) + 1e-6).tolist(),
+        )
+        data = torch.as_tensor(
+            (z - np.asarray(self.mean_, np.float32)) / np.asarray(self.std_, np.float32)
+        )
         g = torch.Generator().manual_seed(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)

@@ -2,7 +2,8 @@
 
 ``L_S = quality + λ_u · utility``, with
 ``quality = ‖μ_S − μ_T‖² + β · penalty(Z_S, S)`` (fair distillation) and
-``utility = KL(q_T(z|x,s) ‖ q_S(z|x,s)) + w_r(epoch) · recon(x, D(z_S, s))`` (KL-based utility), where
+``utility = KL(q_T(z|x,s) ‖ q_S(z|x,s)) + w_r(epoch) · recon(x, D(z_S, s))`` (KL-based utility),
+where
 ``w_r`` ramps linearly from 0 to ``recon_weight`` over ``recon_warmup`` epochs: a full-weight
 reconstruction term from the start collapsed the student in the prototype.
 """
@@ -24,8 +25,7 @@ from models.training import fit_loop, resolve_device
 class StudentEncoder(Encoder):
     """A small MLP ``[x, s] → (μ_S, log σ²_S)``; default one hidden layer of 64 units."""
 
-    def __init__(self, x_dim: int, s_dim: int, latent_dim: int = 12,
-                 hidden: Sequence[int] = (64,)):
+    def __init__(self, x_dim: int, s_dim: int, latent_dim: int = 12, hidden: Sequence[int] = (64,)):
         super().__init__(x_dim, s_dim, latent_dim, hidden)
 
 
@@ -88,7 +88,9 @@ class DistillConfig:
         return asdict(self)
 
 
-def student_loss_fn(student: StudentEncoder, teacher: TeacherVAE, config: DistillConfig) -> Callable:
+def student_loss_fn(
+    student: StudentEncoder, teacher: TeacherVAE, config: DistillConfig
+) -> Callable:
     """Per-batch ``quality + λ_u · utility`` as a dict of named terms."""
     penalty = get_penalty(config.penalty)
 
@@ -96,9 +98,12 @@ def student_loss_fn(student: StudentEncoder, teacher: TeacherVAE, config: Distil
         x, s, mu_t, logvar_t = batch
         mu, logvar = student(x, s)
         z = reparameterize(mu, logvar, generator)
-        terms = {"match": mean_matching_loss(mu, mu_t), "penalty": penalty(mu, logvar, s),
-                 "kl": gaussian_kl(mu_t, logvar_t, mu, logvar),
-                 "recon": reconstruction_loss(x, teacher.decoder(z, s), teacher.layout)}
+        terms = {
+            "match": mean_matching_loss(mu, mu_t),
+            "penalty": penalty(mu, logvar, s),
+            "kl": gaussian_kl(mu_t, logvar_t, mu, logvar),
+            "recon": reconstruction_loss(x, teacher.decoder(z, s), teacher.layout),
+        }
         quality = terms["match"] + config.beta * terms["penalty"]
         w_r = recon_ramp(epoch, config.recon_warmup, config.recon_weight)
         terms["total"] = quality + config.lambda_u * (terms["kl"] + w_r * terms["recon"])
@@ -112,11 +117,17 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def distill(teacher: TeacherVAE, x, s, config: DistillConfig | None = None, *,
-            on_epoch: Callable[[dict], None] | None = None,
-            checkpoint_path: str | os.PathLike | None = None,
-            ) -> tuple[StudentEncoder, list[dict]]:
-    """Distil the frozen teacher's encoder into a `StudentEncoder` (the decoder stays shared, frozen).
+def distill(
+    teacher: TeacherVAE,
+    x,
+    s,
+    config: DistillConfig | None = None,
+    *,
+    on_epoch: Callable[[dict], None] | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+) -> tuple[StudentEncoder, list[dict]]:
+    """Distil the frozen teacher's encoder into a `StudentEncoder` (the decoder stays shared,
+    frozen).
 
     Same loop as `train_teacher` (callback, early stopping, checkpoints, progress bar, seeded).
     The teacher's posteriors are computed once up front (it is frozen and deterministic).
@@ -133,7 +144,13 @@ def distill(teacher: TeacherVAE, x, s, config: DistillConfig | None = None, *,
         torch.manual_seed(config.seed)
         latent = mu_t.shape[1]
         student = StudentEncoder(xt.shape[1], st.shape[1], latent, config.hidden).to(device)
-    history = fit_loop(student, student_loss_fn(student, teacher, config),
-                       (xt, st, mu_t, logvar_t), config, on_epoch=on_epoch,
-                       checkpoint_path=checkpoint_path, desc="student")
+    history = fit_loop(
+        student,
+        student_loss_fn(student, teacher, config),
+        (xt, st, mu_t, logvar_t),
+        config,
+        on_epoch=on_epoch,
+        checkpoint_path=checkpoint_path,
+        desc="student",
+    )
     return student, history

@@ -5,8 +5,8 @@
 References
 ----------
 Sikder et al., "Generating Synthetic Fair Syntax-agnostic Data by Learning and Distilling Fair
-Representation", arXiv 2408.10755 (2024). Liu et al., "Fair Representation Learning: An Alternative to
-Mutual Information", KDD 2022 (FairDisCo). Kingma & Welling, "Auto-Encoding Variational Bayes",
+Representation", arXiv 2408.10755 (2024). Liu et al., "Fair Representation Learning: An Alternative
+to Mutual Information", KDD 2022 (FairDisCo). Kingma & Welling, "Auto-Encoding Variational Bayes",
 arXiv 1312.6114 (the KL term, Appendix B).
 """
 
@@ -41,18 +41,20 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
 class HeadLayout:
     """Where each codec block sits in x and in the decoder output.
 
-    Built from ``[(kind, width), ...]`` (``head_spec(codec.blocks_)``). A categorical block of width c
-    takes c logits; a numeric block takes 2 outputs (mean, log-variance).
+    Built from ``[(kind, width), ...]`` (``head_spec(codec.blocks_)``). A categorical block of
+    width c takes c logits; a numeric block takes 2 outputs (mean, log-variance).
     """
 
     def __init__(self, spec: Sequence[Sequence]):
         self.spec = [(str(kind), int(width)) for kind, width in spec]
-        self.categorical: list[tuple[slice, slice]] = []   # (x slice, output slice)
-        self.heads: list[tuple[str, slice]] = []            # per block, in order: output slice
+        self.categorical: list[tuple[slice, slice]] = []  # (x slice, output slice)
+        self.heads: list[tuple[str, slice]] = []  # per block, in order: output slice
         num_x, num_out, x_pos, out_pos = [], [], 0, 0
         for kind, width in self.spec:
             if kind == "categorical":
-                self.categorical.append((slice(x_pos, x_pos + width), slice(out_pos, out_pos + width)))
+                self.categorical.append(
+                    (slice(x_pos, x_pos + width), slice(out_pos, out_pos + width))
+                )
                 self.heads.append((kind, slice(out_pos, out_pos + width)))
                 out_pos += width
             else:
@@ -103,8 +105,13 @@ class Decoder(nn.Module):
 class TeacherVAE(nn.Module):
     """FairDisCo teacher: an `Encoder` and the shared `Decoder`."""
 
-    def __init__(self, spec: Sequence[Sequence], s_dim: int, latent_dim: int = 12,
-                 hidden: Sequence[int] = (256, 256)):
+    def __init__(
+        self,
+        spec: Sequence[Sequence],
+        s_dim: int,
+        latent_dim: int = 12,
+        hidden: Sequence[int] = (256, 256),
+    ):
         super().__init__()
         self.layout = HeadLayout(spec)
         self.encoder = Encoder(self.layout.x_dim, s_dim, latent_dim, hidden)
@@ -122,7 +129,8 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator) -> Te
 def reconstruction_loss(x: Tensor, out: Tensor, layout: HeadLayout) -> Tensor:
     """``Σ_blocks`` per-row NLL, mean over the batch.
 
-    Categorical block: cross-entropy ``−log softmax(logits)[true class]``. Numeric block: Gaussian NLL
+    Categorical block: cross-entropy ``−log softmax(logits)[true class]``. Numeric block: Gaussian
+    NLL
     ``½ [log 2π + log σ² + (x − m)² / σ²]``. Ideal value: the data's conditional entropy.
     """
     total = x.new_zeros(x.shape[0])
@@ -179,10 +187,14 @@ def teacher_loss_fn(model: TeacherVAE, config: TrainConfig) -> Callable:
         x, s = batch
         mu, logvar = model.encoder(x, s)
         z = reparameterize(mu, logvar, generator)
-        terms = {"recon": reconstruction_loss(x, model.decoder(z, s), model.layout),
-                 "kl": kl_to_prior(mu, logvar), "penalty": penalty(mu, logvar, s)}
-        terms["total"] = (terms["recon"] + config.kl_weight * terms["kl"]
-                          + config.beta * terms["penalty"])
+        terms = {
+            "recon": reconstruction_loss(x, model.decoder(z, s), model.layout),
+            "kl": kl_to_prior(mu, logvar),
+            "penalty": penalty(mu, logvar, s),
+        }
+        terms["total"] = (
+            terms["recon"] + config.kl_weight * terms["kl"] + config.beta * terms["penalty"]
+        )
         return terms
 
     return loss
@@ -190,14 +202,20 @@ def teacher_loss_fn(model: TeacherVAE, config: TrainConfig) -> Callable:
 
 def as_tensor(a: np.ndarray | Tensor, device: torch.device) -> Tensor:
     """A float32 tensor on ``device`` (the numpy → torch boundary)."""
-    return torch.as_tensor(np.asarray(a, dtype=np.float32) if not isinstance(a, Tensor) else a,
-                           dtype=torch.float32).to(device)
+    return torch.as_tensor(
+        np.asarray(a, dtype=np.float32) if not isinstance(a, Tensor) else a, dtype=torch.float32
+    ).to(device)
 
 
-def train_teacher(x, s, spec: Sequence[Sequence], config: TrainConfig | None = None, *,
-                  on_epoch: Callable[[dict], None] | None = None,
-                  checkpoint_path: str | os.PathLike | None = None,
-                  ) -> tuple[TeacherVAE, list[dict]]:
+def train_teacher(
+    x,
+    s,
+    spec: Sequence[Sequence],
+    config: TrainConfig | None = None,
+    *,
+    on_epoch: Callable[[dict], None] | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+) -> tuple[TeacherVAE, list[dict]]:
     """Train the teacher VAE on encoded rows ``x`` and one-hot ``s``.
 
     Parameters
@@ -223,6 +241,13 @@ def train_teacher(x, s, spec: Sequence[Sequence], config: TrainConfig | None = N
         torch.manual_seed(config.seed)
         model = TeacherVAE(spec, s.shape[1], config.latent_dim, config.hidden).to(device)
     data = (as_tensor(x, device), as_tensor(s, device))
-    history = fit_loop(model, teacher_loss_fn(model, config), data, config, on_epoch=on_epoch,
-                       checkpoint_path=checkpoint_path, desc="teacher")
+    history = fit_loop(
+        model,
+        teacher_loss_fn(model, config),
+        data,
+        config,
+        on_epoch=on_epoch,
+        checkpoint_path=checkpoint_path,
+        desc="teacher",
+    )
     return model, history

@@ -1,10 +1,11 @@
 """The training machinery shared by the teacher and the student loops.
 
-One epoch = seeded shuffle (a CPU ``torch.Generator``) → mini-batch steps → a validation pass on a seeded
-split. After each epoch: early-stopping bookkeeping, an atomic checkpoint (model, optimizer, epoch,
-generator state, best weights, history) and the ``on_epoch`` callback, in that order, so a run
-interrupted anywhere resumes from its last checkpoint and ends with the same weights as a run that was
-never interrupted. Checkpoints hold tensors and plain containers only and load with ``weights_only=True``.
+One epoch = seeded shuffle (a CPU ``torch.Generator``) → mini-batch steps → a validation pass on a
+seeded split. After each epoch: early-stopping bookkeeping, an atomic checkpoint (model, optimizer,
+epoch, generator state, best weights, history) and the ``on_epoch`` callback, in that order, so a
+run interrupted anywhere resumes from its last checkpoint and ends with the same weights as a run
+that was never interrupted. Checkpoints hold tensors and plain containers only and load with
+``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
-    """A seeded (train, validation) split of ``range(n)``; validation gets ``⌈n·val_fraction⌉`` rows."""
+    """A seeded (train, validation) split of ``range(n)``; validation gets ``⌈n·val_fraction⌉``
+    rows."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_val = min(n - 1, math.ceil(n * val_fraction)) if val_fraction > 0 else 0
     return perm[n_val:], perm[:n_val]
 
 
 def gaussian_noise(like: Tensor, generator: torch.Generator) -> Tensor:
-    """Standard normal noise shaped like ``like``, drawn on the CPU generator (device-independent)."""
+    """Standard normal noise shaped like ``like``, drawn on the CPU generator
+    (device-independent)."""
     return torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device)
 
 
@@ -48,15 +51,22 @@ def _mean_logs(logs: list[dict[str, Tensor]]) -> dict[str, float]:
     return {k: float(sum(float(d[k]) for d in logs) / len(logs)) for k in logs[0]}
 
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
-                data: tuple[Tensor, ...], idx: Tensor, batch_size: int,
-                generator: torch.Generator, epoch: int) -> dict[str, float]:
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFn,
+    data: tuple[Tensor, ...],
+    idx: Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    epoch: int,
+) -> dict[str, float]:
     """One pass over ``data[idx]`` in seeded random order; returns the mean of each loss term."""
     model.train()
     order = idx[torch.randperm(len(idx), generator=generator)]
     logs = []
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size].to(data[0].device)
+        rows = order[start : start + batch_size].to(data[0].device)
         terms = loss_fn(tuple(t[rows] for t in data), generator, epoch)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
@@ -66,15 +76,23 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Los
 
 
 @torch.no_grad()
-def validate(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, ...], idx: Tensor,
-             batch_size: int, seed: int) -> float:
+def validate(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: tuple[Tensor, ...],
+    idx: Tensor,
+    batch_size: int,
+    seed: int,
+) -> float:
     """Mean total loss on ``data[idx]`` (in batches, fixed noise seed: comparable across epochs)."""
     if len(idx) == 0:
         return float("nan")
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    logs = [loss_fn(tuple(t[idx[i:i + batch_size].to(t.device)] for t in data), generator, -1)
-            for i in range(0, len(idx), batch_size)]
+    logs = [
+        loss_fn(tuple(t[idx[i : i + batch_size].to(t.device)] for t in data), generator, -1)
+        for i in range(0, len(idx), batch_size)
+    ]
     return _mean_logs(logs)["total"]
 
 
@@ -96,10 +114,16 @@ def _clone_state(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def fit_loop(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, ...], config, *,
-             on_epoch: Callable[[dict], None] | None = None,
-             checkpoint_path: str | os.PathLike | None = None,
-             desc: str = "train") -> list[dict[str, float]]:
+def fit_loop(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: tuple[Tensor, ...],
+    config,
+    *,
+    on_epoch: Callable[[dict], None] | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+    desc: str = "train",
+) -> list[dict[str, float]]:
     """Train ``model`` with Adam, early stopping on the validation loss and per-epoch checkpoints.
 
     ``config`` needs ``epochs, batch_size, lr, patience, val_fraction, seed, progress`` and
@@ -116,18 +140,28 @@ def fit_loop(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, ...], config
         best = _restore(path, model, optimizer, generator, state, _fingerprint(config))
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=desc, disable=not config.progress)
     while state["epoch"] < config.epochs and not state["done"]:
-        logs = train_epoch(model, optimizer, loss_fn, data, train_idx, config.batch_size,
-                           generator, state["epoch"])
-        logs["val_total"] = validate(model, loss_fn, data, val_idx, config.batch_size,
-                                     config.seed + 1)
+        logs = train_epoch(
+            model, optimizer, loss_fn, data, train_idx, config.batch_size, generator, state["epoch"]
+        )
+        logs["val_total"] = validate(
+            model, loss_fn, data, val_idx, config.batch_size, config.seed + 1
+        )
         logs["epoch"] = state["epoch"]
         best = _early_stopping(model, state, logs, best, config.patience)
         state["epoch"] += 1
         state["history"].append(logs)
         if path is not None:
-            save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "generator": generator.get_state(), "best": best,
-                                   "state": state, "config": _fingerprint(config)})
+            save_checkpoint(
+                path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "best": best,
+                    "state": state,
+                    "config": _fingerprint(config),
+                },
+            )
         if on_epoch is not None:
             on_epoch(dict(logs))
         bar.update(1)
@@ -149,12 +183,19 @@ def _early_stopping(model: nn.Module, state: dict, logs: dict, best: dict, patie
     return best
 
 
-def _restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-             generator: torch.Generator, state: dict, config: dict) -> dict:
+def _restore(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    state: dict,
+    config: dict,
+) -> dict:
     saved = torch.load(path, map_location="cpu", weights_only=True)
     if saved["config"] != config:
-        raise ValueError(CHECKPOINT_MISMATCH.format(path=path, saved=saved["config"],
-                                                    current=config))
+        raise ValueError(
+            CHECKPOINT_MISMATCH.format(path=path, saved=saved["config"], current=config)
+        )
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     generator.set_state(saved["generator"])

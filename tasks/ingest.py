@@ -10,6 +10,9 @@ def ingest(spec: DatasetSpec, run_id: str) -> Snapshot:
     snapshot = snapshot_dataset(spec, run_id)
     get_run_logger().info(
         "raw snapshot: %s (%d train rows, %d holdout rows, fingerprint %s)",
-        snapshot.train_path, snapshot.train_rows, snapshot.holdout_rows, snapshot.fingerprint,
+        snapshot.train_path,
+        snapshot.train_rows,
+        snapshot.holdout_rows,
+        snapshot.fingerprint,
     )
     return snapshot

@@ -16,10 +16,14 @@ def validate(spec: DatasetSpec, snapshot: Snapshot) -> str:
     Returns the path of the saved validation result.
     """
     report = validate_frame(pl.read_parquet(snapshot.train_path), spec, load_suite(spec))
-    path = write_json(report.to_json(), stage_dir("validation", spec.name, snapshot.run_id) / "validation.json")
+    path = write_json(
+        report.to_json(), stage_dir("validation", spec.name, snapshot.run_id) / "validation.json"
+    )
     create_markdown_artifact(
-        summary_markdown(report), key=f"validation-{spec.name}", description=f"validation of {spec.name}"
+        summary_markdown(report),
+        key=f"validation-{spec.name}",
+        description=f"validation of {spec.name}",
     )
     get_run_logger().info("validation report: %s", path)
-    raise_for_failures(report, spec, snapshot.train_path)
+    raise_for_failures(report, spec, f"{spec.source_location()} (training split)")
     return str(path)

@@ -1,6 +1,6 @@
 """Regenerate the small test tables: a valid `loans.csv` and one file per bad-input case.
 
-    python tests/data/make_data.py
+python tests/data/make_data.py
 """
 
 from pathlib import Path
@@ -32,7 +32,9 @@ def main() -> None:
     frame.drop("approved").write_csv(HERE / "loans_no_target.csv")
     frame.with_columns(pl.lit("no").alias("approved")).write_csv(HERE / "loans_one_class.csv")
     frame.with_columns(
-        pl.when(pl.int_range(pl.len()) % 100 == 7).then(pl.lit("forty")).otherwise(pl.col("age").cast(pl.String))
+        pl.when(pl.int_range(pl.len()) % 100 == 7)
+        .then(pl.lit("forty"))
+        .otherwise(pl.col("age").cast(pl.String))
         .alias("age")
     ).write_csv(HERE / "loans_text_in_numeric.csv")
     frame.write_csv(HERE / "loans_semicolon.csv", separator=";")

@@ -33,7 +33,9 @@ def test_compas_datetimes_parse_and_the_split_is_stratified():
     assert train.height + holdout.height == 6_172
     assert train.schema["c_jail_in"] == pl.Datetime("us")
     shares = (
-        pl.concat([train.with_columns(part=pl.lit("train")), holdout.with_columns(part=pl.lit("holdout"))])
+        pl.concat(
+            [train.with_columns(part=pl.lit("train")), holdout.with_columns(part=pl.lit("holdout"))]
+        )
         .group_by("race", "two_year_recid")
         .agg((pl.col("part") == "holdout").mean().alias("share"))
     )
@@ -44,7 +46,9 @@ def test_split_is_seeded(loans_spec):
     frame = pl.read_csv(loans_spec.source_location())
     first = split_holdout(frame, loans_spec)[1]
     assert first.equals(split_holdout(frame, loans_spec)[1])
-    reseeded = loans_spec.model_copy(update={"split": loans_spec.split.model_copy(update={"seed": 2})})
+    reseeded = loans_spec.model_copy(
+        update={"split": loans_spec.split.model_copy(update={"seed": 2})}
+    )
     assert not first.equals(split_holdout(frame, reseeded)[1])
 
 
@@ -81,10 +85,16 @@ def test_snapshot_lands_in_the_lake(loans_spec, lake):
     [
         ("loans_empty.csv", r"loans_empty.csv has no data rows; give a file with a header"),
         ("does_not_exist.csv", r"source file .*does_not_exist.csv does not exist; set `source` in"),
-        ("loans_no_target.csv", r"target column\(s\) 'approved' not in .*loans_no_target.csv \(found: "
-                                r"age, income, job, gender\); fix the column name in"),
-        ("loans_text_in_numeric.csv", r"column 'age' in .*loans_text_in_numeric.csv is declared numeric "
-                                      r"but holds text in 6 row\(s\) \(e.g. 'forty'\)"),
+        (
+            "loans_no_target.csv",
+            r"target column\(s\) 'approved' not in .*loans_no_target.csv \(found: "
+            r"age, income, job, gender\); fix the column name in",
+        ),
+        (
+            "loans_text_in_numeric.csv",
+            r"column 'age' in .*loans_text_in_numeric.csv is declared numeric "
+            r"but holds text in 6 row\(s\) \(e.g. 'forty'\)",
+        ),
         ("loans_semicolon.csv", r"looks ';'-delimited: set `delimiter: ';'` in"),
     ],
 )
@@ -101,7 +111,9 @@ def test_unknown_sensitive_column_is_named(data_dir):
 
 def test_undeclared_columns_are_named(loans_spec):
     spec = loans_spec.model_copy(update={"categorical": []})
-    with pytest.raises(errors.DataError, match=r"column\(s\) 'job' in .*loans.csv are not declared in"):
+    with pytest.raises(
+        errors.DataError, match=r"column\(s\) 'job' in .*loans.csv are not declared in"
+    ):
         read_dataset(spec)
 
 

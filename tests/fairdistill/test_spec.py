@@ -36,13 +36,17 @@ def test_labels_and_privileged_values_are_text():
 
 def test_misspelled_field_is_named_with_a_suggestion():
     bad = {**MINIMAL, "targt": "y"}
-    with pytest.raises(SpecError, match=r"field 'targt' is not a known field \(did you mean 'target'\?\)"):
+    with pytest.raises(
+        SpecError, match=r"field 'targt' is not a known field \(did you mean 'target'\?\)"
+    ):
         parse_spec(bad, "toy.yaml")
 
 
 def test_missing_required_field_is_named():
     bad = {key: value for key, value in MINIMAL.items() if key != "target"}
-    with pytest.raises(SpecError, match=r"invalid dataset spec toy.yaml: field 'target' is required"):
+    with pytest.raises(
+        SpecError, match=r"invalid dataset spec toy.yaml: field 'target' is required"
+    ):
         parse_spec(bad, "toy.yaml")
 
 
@@ -62,14 +66,17 @@ def test_out_of_bounds_settings_name_the_field(update, field):
 
 
 def test_a_column_declared_twice_is_rejected():
-    with pytest.raises(SpecError, match="column 'x' is declared both as categorical and as numeric; declare each column once"):
+    with pytest.raises(
+        SpecError,
+        match="column 'x' is declared both as categorical and as numeric; declare each column once",
+    ):
         parse_spec({**MINIMAL, "categorical": ["x"]}, "toy.yaml")
 
 
 def test_relative_paths_resolve_against_the_spec_file(data_dir):
     spec = load_spec(data_dir / "loans.yaml")
     assert spec.source_location() == str(data_dir / "loans.csv")
-    assert spec.absolute().base_dir == spec.base_dir
+    assert spec.absolute().origin == str(data_dir / "loans.yaml")
     assert spec.absolute().source == str(data_dir / "loans.csv")
 
 
@@ -85,5 +92,5 @@ def test_missing_spec_file(tmp_path):
         load_spec(tmp_path / "nope.yaml")
 
 
-def test_parameter_schema_hides_base_dir():
-    assert "base_dir" not in DatasetSpec.model_json_schema()["properties"]
+def test_parameter_schema_hides_spec_file():
+    assert "spec_file" not in DatasetSpec.model_json_schema()["properties"]

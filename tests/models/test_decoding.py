@@ -1,0 +1,130 @@
+"""Decode modes on a hand-built decoder with a planted bias: P(y=1|s=0) = 0.1, P(y=1|s=1) = 0.9."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from models.decoding import DecodeOptions, decode_latent
+from models.teacher import HeadLayout
+
+P_S = [0.4, 0.6]
+FAIR = 0.4 * 0.1 + 0.6 * 0.9  # Σ_s' P(s') P(y=1|s') = 0.58
+LAYOUT = HeadLayout([["categorical", 2], ["numeric", 1], ["categorical", 2]])  # job, hours, label
+N = 20000
+
+
+class BiasedDecoder(nn.Module):
+    """job logit ±4 by s; hours ~ N(z₀, 1); label logit = logit(0.1) or logit(0.9) by s."""
+
+    def forward(self, z, s):
+        male = s[:, 1]
+        zero = torch.zeros_like(male)
+        label = torch.where(male > 0, math.log(9), -math.log(9))
+        return torch.stack([zero, 4 * (2 * male - 1), z[:, 0], zero, zero, label], 1)
+
+
+def run(mode, seed=0, n=N, **kw):
+    values, s = decode_latent(
+        BiasedDecoder(),
+        LAYOUT,
+        torch.zeros(n, 2),
+        P_S,
+        2,
+        DecodeOptions(mode, **kw),
+        torch.Generator().manual_seed(seed),
+    )
+    return values, s
+
+
+def rate(values, s, block, group):
+    return float(values[block][s == group].mean())
+
+
+def test_faithful_keeps_the_bias():
+    values, s = run("faithful")
+    assert rate(values, s, 2, 0) == pytest.approx(0.1, abs=0.02)
+    assert rate(values, s, 2, 1) == pytest.approx(0.9, abs=0.02)
+    assert float((s == 1).mean()) == pytest.approx(0.6, abs=0.02)
+
+
+def test_label_fair_equalises_label_keeps_features_coherent():
+    values, s = run("label-fair")
+    assert rate(values, s, 2, 0) == pytest.approx(FAIR, abs=0.02)
+    assert rate(values, s, 2, 1) == pytest.approx(FAIR, abs=0.02)
+    sig4 = 1 / (1 + math.exp(-4))
+    assert rate(values, s, 0, 1) == pytest.approx(sig4, abs=0.01)
+    assert rate(values, s, 0, 0) == pytest.approx(1 - sig4, abs=0.01)
+
+
+def test_all_fair_equalises_every_column():
+    values, s = run("all-fair")
+    job = 0.4 * (1 - 1 / (1 + math.exp(-4))) + 0.6 / (1 + math.exp(-4))
+    for group in (0, 1):
+        assert rate(values, s, 2, group) == pytest.approx(FAIR, abs=0.02)
+        assert rate(values, s, 0, group) == pytest.approx(job, abs=0.02)
+
+
+def test_fairness_dial_interpolates():
+    values, s = run("label-fair", fairness=0.5)
+    assert rate(values, s, 2, 0) == pytest.approx(0.5 * 0.1 + 0.5 * FAIR, abs=0.02)
+    assert rate(values, s, 2, 1) == pytest.approx(0.5 * 0.9 + 0.5 * FAIR, abs=0.02)
+    values, s = run("label-fair", fairness=0.0)
+    assert rate(values, s, 2, 0) == pytest.approx(0.1, abs=0.02)
+
+
+def test_label_temperature_sharpens():
+    values, s = run("label-fair", label_temperature=0.5)
+    p0, p1 = 0.01 / (0.01 + 0.81), 0.81 / (0.81 + 0.01)  # softmax(2·logits)
+    assert rate(values, s, 2, 0) == pytest.approx(0.4 * p0 + 0.6 * p1, abs=0.02)
+
+
+def test_counterfactual_twins_share_a_fair_label():
+    values, s = run("counterfactual", n=10000)
+    assert len(s) == 20000 and s[:4].tolist() == [0, 1, 0, 1]
+    label = values[2].reshape(-1, 2)
+    assert (label[:, 0] == label[:, 1]).all()
+    assert float(label.mean()) == pytest.approx(FAIR, abs=0.02)
+    assert rate(values, s, 0, 1) > 0.95 and rate(values, s, 0, 0) < 0.05
+
+
+def test_numerics_are_sampled_with_their_variance():
+    values, _ = run("label-fair")
+    assert float(values[1].mean()) == pytest.approx(0.0, abs=0.03)
+    assert float(values[1].std()) == pytest.approx(1.0, abs=0.03)
+
+
+def test_given_groups_are_kept():
+    given = torch.tensor([1, 0] * 50)
+    values, s = decode_latent(
+        BiasedDecoder(),
+        LAYOUT,
+        torch.zeros(100, 2),
+        P_S,
+        2,
+        DecodeOptions(),
+        torch.Generator().manual_seed(0),
+        s_index=given,
+    )
+    np.testing.assert_array_equal(s, given.numpy())
+
+
+@pytest.mark.parametrize("mode", ["faithful", "label-fair", "all-fair", "counterfactual"])
+def test_deterministic_given_seed(mode):
+    a, sa = run(mode, seed=5, n=500)
+    b, sb = run(mode, seed=5, n=500)
+    c, _ = run(mode, seed=6, n=500)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    np.testing.assert_array_equal(sa, sb)
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="unknown decode mode 'fair'"):
+        DecodeOptions("fair")
+    with pytest.raises(ValueError, match=r"fairness must lie in \[0, 1\]"):
+        DecodeOptions(fairness=1.5)
+    with pytest.raises(ValueError, match="label_temperature must be > 0"):
+        DecodeOptions(label_temperature=0)

@@ -1,0 +1,115 @@
+"""Teacher VAE: loss terms on hand-worked values, training loop, determinism, checkpoint resume."""
+
+import inspect
+import math
+
+import pytest
+import torch
+
+from models.teacher import (
+    HeadLayout,
+    TeacherVAE,
+    head_spec,
+    kl_to_prior,
+    reconstruction_loss,
+    train_teacher,
+)
+
+
+def test_head_layout():
+    layout = HeadLayout([["categorical", 3], ["numeric", 1], ["categorical", 2]])
+    assert (layout.x_dim, layout.out_dim) == (6, 7)
+    assert [c for _, c in layout.heads] == [slice(0, 3), slice(3, 5), slice(5, 7)]
+    assert layout.num_x.tolist() == [3] and layout.num_mean.tolist() == [3]
+
+
+def test_reconstruction_loss_by_hand():
+    layout = HeadLayout([["categorical", 2], ["numeric", 1]])
+    x = torch.tensor([[1.0, 0.0, 1.0]])
+    out = torch.tensor([[0.0, 0.0, 0.0, 0.0]])  # logits equal; mean 0, log-variance 0
+    expected = math.log(2) + 0.5 * (math.log(2 * math.pi) + 1.0)
+    assert float(reconstruction_loss(x, out, layout)) == pytest.approx(expected, rel=1e-6)
+    out = torch.tensor([[math.log(3), 0.0, 1.0, math.log(4)]])  # p = 3/4; var 4, error 0
+    expected = -math.log(0.75) + 0.5 * (math.log(2 * math.pi) + math.log(4))
+    assert float(reconstruction_loss(x, out, layout)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_kl_to_prior_by_hand():
+    assert float(kl_to_prior(torch.zeros(2, 3), torch.zeros(2, 3))) == 0.0
+    # μ = 0, σ² = e: −½ (1 + 1 − e) per dim
+    assert float(kl_to_prior(torch.zeros(1, 2), torch.ones(1, 2))) == pytest.approx(
+        -(2 - math.e), rel=1e-6
+    )
+
+
+def test_default_widths():
+    model = TeacherVAE([["categorical", 2]], 2)
+    assert [m.out_features for m in model.encoder.net if hasattr(m, "out_features")] == [
+        256,
+        256,
+        24,
+    ]
+
+
+def test_train_reports_losses_and_is_deterministic(toy, teacher_cfg):
+    _, codec, x, s = toy
+    seen = []
+    model, history = train_teacher(
+        x, s, head_spec(codec.blocks_), teacher_cfg(), on_epoch=seen.append
+    )
+    assert len(history) == 4 and seen == history
+    assert set(history[0]) == {"recon", "kl", "penalty", "total", "val_total", "epoch"}
+    assert history[-1]["recon"] < history[0]["recon"]
+    again, _ = train_teacher(x, s, head_spec(codec.blocks_), teacher_cfg())
+    for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_early_stopping_restores_best(toy, teacher_cfg):
+    _, codec, x, s = toy
+    cfg = teacher_cfg(epochs=30, patience=1, lr=0.05)
+    model, history = train_teacher(x, s, head_spec(codec.blocks_), cfg)
+    assert len(history) < 30
+    best = min(h["val_total"] for h in history)
+    assert history[-1]["val_total"] > best  # stopped after a worse epoch, weights from the best
+
+
+def test_checkpoint_resume_equals_uninterrupted(toy, tmp_path, teacher_cfg):
+    _, codec, x, s = toy
+    spec, cfg = head_spec(codec.blocks_), teacher_cfg()
+    full, full_hist = train_teacher(x, s, spec, cfg)
+
+    def interrupt(logs):
+        if logs["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "teacher.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        train_teacher(x, s, spec, cfg, on_epoch=interrupt, checkpoint_path=path)
+    resumed, hist = train_teacher(x, s, spec, cfg, checkpoint_path=path)
+    assert hist == full_hist
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    torch.load(path, weights_only=True)  # a safe format
+
+
+def test_checkpoint_of_another_config_is_refused(toy, tmp_path, teacher_cfg):
+    _, codec, x, s = toy
+    path = tmp_path / "t.ckpt"
+    train_teacher(x, s, head_spec(codec.blocks_), teacher_cfg(epochs=1), checkpoint_path=path)
+    with pytest.raises(ValueError, match="another configuration"):
+        train_teacher(
+            x, s, head_spec(codec.blocks_), teacher_cfg(epochs=1, beta=5.0), checkpoint_path=path
+        )
+
+
+def test_documented_parameters_match_signature():
+    doc = inspect.getdoc(train_teacher)
+    params = doc.split("Parameters\n----------\n")[1].split("\n\n")[0]
+    documented = {
+        name.strip()
+        for line in params.splitlines()
+        if not line.startswith(" ")
+        for name in line.split(":")[0].split(",")
+    }
+    assert documented == set(inspect.signature(train_teacher).parameters)
