@@ -4,7 +4,9 @@ Layout (under `FAIRDISTILL_LAKE`, default `./lake`)::
 
     raw/<dataset>/<run_id>/{train,holdout}.parquet, manifest.json
     validation/<dataset>/<run_id>/validation.json
-    synthetic/<dataset>/<run_id>/...   and   synthetic/<dataset>/latest
+    models/<dataset>/<key>/            trained parts, keyed by dataset fingerprint and settings
+    staging/<dataset>/<run_id>/        a run's outputs while it is being made (readers never look here)
+    synthetic/<dataset>/<run_id>/      published tables, and synthetic/<dataset>/latest -> <run_id>
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import os
 import secrets
 import tempfile
 from datetime import UTC, datetime
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 
 def lake_root() -> Path:
@@ -52,3 +56,43 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
 def write_json(payload: dict, path: Path) -> Path:
     text = json.dumps(payload, indent=2, sort_keys=True, default=str)
     return _atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
+
+
+def write_parquet_chunks(chunks: Iterable[pl.DataFrame], path: Path) -> int:
+    """Stream frames into one Parquet file (one row group per chunk), atomically; returns the rows."""
+    rows = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
+        writer = None
+        try:
+            for chunk in chunks:
+                table = chunk.to_arrow()
+                writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                writer.write_table(table)
+                rows += chunk.height
+        finally:
+            if writer is not None:
+                writer.close()
+
+    _atomic_write(path, write)
+    return rows
+
+
+def latest_link(stage: str, dataset: str) -> Path:
+    return lake_root() / stage / dataset / "latest"
+
+
+def publish(staging: Path, stage: str, dataset: str, run_id: str) -> Path:
+    """Make a finished run visible: rename its folder into `<stage>/<dataset>/<run_id>/`, then swap
+    the `latest` symlink to it. Both steps are atomic renames, so a reader sees the previous run or
+    this one, never a mix; a crash before the swap leaves `latest` on the previous run."""
+    target = stage_dir(stage, dataset, run_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if staging.resolve() != target.resolve():
+        os.replace(staging, target)
+    link = latest_link(stage, dataset)
+    tmp = link.with_name(f".latest.{secrets.token_hex(4)}")
+    tmp.symlink_to(run_id, target_is_directory=True)
+    os.replace(tmp, link)
+    return target

@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from models.dcov import get_penalty
-from models.teacher import Encoder, TeacherVAE, as_tensor, reconstruction_loss, reparameterize
+from models.teacher import (
+    Encoder,
+    Penalty,
+    TeacherVAE,
+    as_tensor,
+    reconstruction_loss,
+    reparameterize,
+)
 from models.training import fit_loop, resolve_device
 
 
@@ -64,28 +71,29 @@ def recon_ramp(epoch: int, warmup: int, weight: float) -> float:
     return weight * min(1.0, (epoch + 1) / (warmup + 1))
 
 
-@dataclass
-class DistillConfig:
-    """Student distillation settings."""
+class DistillConfig(BaseModel):
+    """Student distillation settings (DESIGN §4: quality + λ_u · utility)."""
 
-    epochs: int = 20
-    batch_size: int = 512
-    lr: float = 3e-3
-    beta: float = 30.0
-    penalty: str = "dcov"
-    lambda_u: float = 1.0
-    recon_weight: float = 1.0
-    recon_warmup: int = 5
-    patience: int = 4
-    val_fraction: float = 0.1
-    hidden: list[int] = field(default_factory=lambda: [64])
-    seed: int = 0
-    device: str = "auto"
-    progress: bool = True
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(20, ge=1, le=1000, description="Most epochs (early stopping may end sooner).")
+    batch_size: int = Field(512, ge=16, le=65536, description="Rows per step.")
+    lr: float = Field(3e-3, gt=0, le=1, description="Adam learning rate.")
+    beta: float = Field(50.0, ge=0, description="Weight of the independence penalty on Z_S.")
+    penalty: Penalty = Field("dcov", description="Independence penalty between latent and s.")
+    lambda_u: float = Field(1.0, ge=0, description="Weight λ_u of the utility (KL + recon) loss.")
+    recon_weight: float = Field(1.0, ge=0, description="Weight of the reconstruction through D.")
+    recon_warmup: int = Field(5, ge=0, description="Epochs over which that weight ramps up.")
+    patience: int = Field(4, ge=1, description="Epochs without validation gain before stopping.")
+    val_fraction: float = Field(0.1, ge=0, lt=0.5, description="Rows held out for early stopping.")
+    hidden: list[int] = Field(default_factory=lambda: [64], description="Hidden widths (small).")
+    seed: int = Field(0, ge=0, description="Seed of initialisation, shuffling and noise.")
+    device: str = Field("auto", description="`auto` (CUDA when present), `cpu` or `cuda`.")
+    progress: bool = Field(True, description="Show a progress bar.")
 
     def as_dict(self) -> dict:
         """JSON-able settings."""
-        return asdict(self)
+        return self.model_dump()
 
 
 def student_loss_fn(

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from fairdistill.cli import main
-from fairdistill.spec import load_spec
+from fairdistill.spec import load_builtin, load_spec
 from flows.refresh import refresh
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -51,3 +51,9 @@ def test_bad_input_exits_nonzero_with_one_clear_message(args, message, data_dir,
     assert message in err
     assert err.count("fairdistill: error:") == 1
     assert not (lake / "synthetic").exists()
+
+
+def test_builtin_compas_ingests_and_validates(lake):
+    result = refresh(dataset=load_builtin("compas"))
+    assert pl.read_parquet(result.raw_holdout).height == 1_234
+    assert json.loads(Path(result.validation_report).read_text())["success"] is True

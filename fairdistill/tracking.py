@@ -1,0 +1,129 @@
+"""A few thin MLflow helpers: one run per refresh, per-epoch losses, one registered model per dataset.
+
+Tracking defaults to a local SQLite file (`fairdistill.settings`); `MLFLOW_TRACKING_URI` overrides it.
+Every call names its run explicitly (`run_id=`), so tasks never depend on MLflow's thread-local
+active run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+
+from fairdistill import __version__
+
+EXPERIMENT = "fairdistill"
+CHAMPION = "champion"
+
+
+def registered_model_name(dataset: str) -> str:
+    return f"fairdistill-{dataset}"
+
+
+def code_version() -> str:
+    """The git commit of the checkout when there is one, else the package version."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).parent, check=True,
+        ).stdout.strip()
+        return f"{__version__}+{commit}"
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+
+
+def start_refresh_run(dataset: str, run_id: str, fingerprint: str, params: dict) -> str:
+    """Create the MLflow run of one refresh; returns its id. Runs are named after the lake run id."""
+    mlflow.set_experiment(os.environ.get("FAIRDISTILL_EXPERIMENT", EXPERIMENT))
+    with mlflow.start_run(run_name=f"{dataset}-{run_id}") as run:
+        mlflow.set_tags(
+            {"dataset": dataset, "lake_run_id": run_id, "fingerprint": fingerprint,
+             "code_version": code_version()}
+        )
+        mlflow.log_params(params)
+    return run.info.run_id
+
+
+def epoch_logger(tracking_run_id: str, prefix: str) -> Callable[[dict], None]:
+    """An `on_epoch` callback that logs each loss as `<prefix>.<name>` with the epoch as step."""
+
+    def log(losses: dict) -> None:
+        epoch = int(losses["epoch"])
+        metrics = {f"{prefix}.{k}": float(v) for k, v in losses.items() if k != "epoch"}
+        mlflow.log_metrics(metrics, step=epoch, run_id=tracking_run_id)
+
+    return log
+
+
+def log_metrics(tracking_run_id: str, metrics: dict[str, float]) -> None:
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, run_id=tracking_run_id)
+
+
+def log_params(tracking_run_id: str, params: dict) -> None:
+    client = mlflow.MlflowClient()
+    for key, value in params.items():
+        client.log_param(tracking_run_id, key, value)
+
+
+class FairDistillPyfunc(mlflow.pyfunc.PythonModel):
+    """The registered model: `predict({"rows": [n], "seed": [s]})` returns n synthetic rows.
+
+    Params (`mode`, `fairness`, `label_temperature`) choose the decode mode; DESIGN §4.
+    """
+
+    def load_context(self, context) -> None:
+        from models.bundle import FairDistillModel
+
+        self.model = FairDistillModel.load(context.artifacts["bundle"], device="cpu")
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        params = params or {}
+        request = model_input.iloc[0]
+        chunks = self.model.generate(
+            int(request["rows"]), int(request["seed"]), mode=params.get("mode", "label-fair"),
+            fairness=float(params.get("fairness", 1.0)),
+            label_temperature=float(params.get("label_temperature", 1.0)),
+        )
+        import polars as pl
+
+        return pl.concat(list(chunks)).to_pandas()
+
+
+def pip_requirements() -> list[str]:
+    """What a loaded model needs: this project (editable checkout) and the tested stack."""
+    from importlib.metadata import version
+
+    packages = ["torch", "polars", "pyarrow", "numpy", "scikit-learn", "pandas", "mlflow"]
+    return [f"{name}=={version(name).split('+')[0]}" for name in packages]
+
+
+def register_bundle(bundle_dir: Path, dataset: str, tracking_run_id: str, example: pd.DataFrame) -> str:
+    """Log the saved bundle as one pyfunc model and register it; returns `models:/<name>/<version>`."""
+    request = pd.DataFrame({"rows": [len(example)], "seed": [0]})
+    signature = infer_signature(
+        request, example, params={"mode": "label-fair", "fairness": 1.0, "label_temperature": 1.0}
+    )
+    name = registered_model_name(dataset)
+    with mlflow.start_run(run_id=tracking_run_id):
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=FairDistillPyfunc(), artifacts={"bundle": str(bundle_dir)},
+            signature=signature, pip_requirements=pip_requirements(), registered_model_name=name,
+        )
+    return f"models:/{name}/{info.registered_model_version}"
+
+
+def load_bundle(model_uri: str):
+    """The `FairDistillModel` behind a registered model URI, e.g. `models:/fairdistill-adult/3`."""
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+
+
+def set_champion(model_uri: str) -> None:
+    """Point the `champion` alias at the model version that passed the audit gate."""
+    _, name, version = model_uri.rsplit("/", 2)
+    mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
