@@ -4,6 +4,9 @@ Usage::
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/method_adult.py [--beta 30 --penalty dcov ...]
 
+(`--student-beta`, `--student-penalty` default to the student's own config defaults; the grid
+runner is benchmarks/tune_adult.py, which calls `quick`.)
+
 Prints one JSON object: TSTR AUROC and model DPR (HistGradientBoosting trained on the synthetic
 table, tested on the real holdout), data DPR of the synthetic table (label-fair and faithful),
 latent leakage (AUROC of predicting sex from the student's μ on holdout rows), train time,
@@ -14,6 +17,7 @@ lead's brief). Not a test: it takes about a minute on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import time
 from pathlib import Path
@@ -28,7 +32,8 @@ from sklearn.preprocessing import OrdinalEncoder
 
 from fairdistill.codec import TabularCodec
 from models.bundle import build_model
-from models.samplers import make_sampler
+from models.decoding import DecodeOptions
+from models.samplers import GaussianMixtureSampler, make_sampler
 from models.student import DistillConfig, count_parameters, distill
 from models.teacher import TrainConfig, as_tensor, head_spec, train_teacher
 
@@ -110,14 +115,15 @@ def fit_all(train: pl.DataFrame, cats: list[str], args) -> tuple:
         progress=False,
         latent_dim=args.latent,
         batch_size=args.batch,
+        lr=args.lr,
     )
     scfg = DistillConfig(
         epochs=args.student_epochs,
-        beta=args.beta,
-        penalty=args.penalty,
+        beta=args.student_beta,
+        penalty=args.student_penalty,
         seed=args.seed,
         progress=False,
-        batch_size=args.batch,
+        batch_size=args.student_batch,
     )
     times = {}
     start = time.perf_counter()
@@ -130,17 +136,32 @@ def fit_all(train: pl.DataFrame, cats: list[str], args) -> tuple:
     with torch.no_grad():
         mu, _ = student(as_tensor(x, "cpu"), as_tensor(s, "cpu"))
     params = {} if args.sampler == "prior" else {"random_state": args.seed}
+    if args.sampler == "gmm" and args.components is not None:
+        params["n_components"] = args.components
     sampler = make_sampler(args.sampler, **params).fit(mu.numpy())
     times["sampler_s"] = time.perf_counter() - start
     times["epochs_teacher"], times["epochs_student"] = len(hist_t), len(hist_s)
     return build_model(codec, teacher, student, sampler, tcfg, scfg), times
 
 
-def generate(model, n: int, seed: int, mode: str, temperature: float) -> tuple[pl.DataFrame, float]:
-    torch.set_num_threads(2)
+def generate(
+    model,
+    n: int,
+    seed: int,
+    mode: str,
+    temperature: float,
+    fairness: float = 1.0,
+    threads: int = 2,
+) -> tuple[pl.DataFrame, float]:
+    """``n`` rows and the generation rate (rows/s on ``threads`` threads, after a warm-up)."""
+    torch.set_num_threads(threads)
     next(model.generate(2000, seed=seed + 1, mode=mode))  # warm up the thread pool
     start = time.perf_counter()
-    frame = pl.concat(model.generate(n, seed=seed, mode=mode, label_temperature=temperature))
+    frame = pl.concat(
+        model.generate(
+            n, seed=seed, mode=mode, fairness=fairness, label_temperature=temperature
+        )
+    )
     rate = n / (time.perf_counter() - start)
     torch.set_num_threads(1)
     return frame, rate
@@ -159,16 +180,46 @@ def leakage(model, train: pl.DataFrame, holdout: pl.DataFrame) -> float:
     )
 
 
-def main(args) -> dict:
-    train, holdout = load("train"), load("holdout")
-    cats = [
+def categorical_columns(train: pl.DataFrame) -> list[str]:
+    return [
         c for c in train.columns if train.schema[c] == pl.String and c not in (TARGET, SENSITIVE)
     ]
+
+
+def evaluate(model, train, holdout, cats, args, decodes) -> dict:
+    """TSTR and data DPR for each ``(tag, mode, temperature, fairness)`` in ``decodes`` (generation
+    on one thread: the grid runs two of these side by side)."""
+    out = {}
+    for tag, mode, temperature, fairness in decodes:
+        frame, rate = generate(
+            model, train.height, args.seed, mode, temperature, fairness, threads=1
+        )
+        out[f"{tag}gen_rows_per_s"] = rate
+        out.update({f"{tag}tstr_{k}": v for k, v in tstr(frame, holdout, cats, args.seed).items()})
+        out[f"{tag}data_dpr"] = data_dpr(frame)
+    return out
+
+
+def quick(args) -> dict:
+    """Train once and measure the decodes in ``args.decodes`` (for the tuning grid)."""
+    train, holdout = load("train"), load("holdout")
+    cats = categorical_columns(train)
+    start = time.perf_counter()
+    model, times = fit_all(train, cats, args)
+    result = {"train_s": time.perf_counter() - start, **times}
+    result["latent_leakage_auroc"] = leakage(model, train, holdout)
+    result.update(evaluate(model, train, holdout, cats, args, args.decodes))
+    return result
+
+
+def main(args) -> dict:
+    train, holdout = load("train"), load("holdout")
+    cats = categorical_columns(train)
     start = time.perf_counter()
     model, times = fit_all(train, cats, args)
     result = {"config": vars(args), "train_s": time.perf_counter() - start, **times}
     synthetic, result["gen_rows_per_s"] = generate(
-        model, train.height, args.seed, "label-fair", args.temperature
+        model, train.height, args.seed, args.mode, args.temperature, args.fairness
     )
     result.update({f"tstr_{k}": v for k, v in tstr(synthetic, holdout, cats, args.seed).items()})
     result["data_dpr"] = data_dpr(synthetic)
@@ -191,19 +242,41 @@ def main(args) -> dict:
     return result
 
 
-def parse(argv=None):
+def _default(model, name: str):
+    """The default value of a field of a pydantic model class or a dataclass."""
+    if hasattr(model, "model_fields"):
+        field = model.model_fields[name]
+        return field.default_factory() if field.default_factory else field.default
+    return model.__dataclass_fields__[name].default
+
+
+def parser() -> argparse.ArgumentParser:
+    """Command-line options; every default is the library's current default."""
+    t, d = TrainConfig, DistillConfig
+    gmm_components = inspect.signature(GaussianMixtureSampler).parameters["n_components"].default
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--beta", type=float, default=TrainConfig.beta)
-    p.add_argument("--penalty", default=TrainConfig.penalty)
-    p.add_argument("--kl-weight", type=float, default=TrainConfig.kl_weight)
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--student-epochs", type=int, default=DistillConfig.epochs)
-    p.add_argument("--latent", type=int, default=TrainConfig.latent_dim)
-    p.add_argument("--batch", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--beta", type=float, default=_default(t, "beta"), help="teacher β")
+    p.add_argument("--student-beta", type=float, default=_default(d, "beta"))
+    p.add_argument("--penalty", default=_default(t, "penalty"), help="teacher penalty")
+    p.add_argument("--student-penalty", default=_default(d, "penalty"))
+    p.add_argument("--kl-weight", type=float, default=_default(t, "kl_weight"))
+    p.add_argument("--epochs", type=int, default=_default(t, "epochs"))
+    p.add_argument("--student-epochs", type=int, default=_default(d, "epochs"))
+    p.add_argument("--latent", type=int, default=_default(t, "latent_dim"))
+    p.add_argument("--batch", type=int, default=_default(t, "batch_size"))
+    p.add_argument("--student-batch", type=int, default=_default(d, "batch_size"))
+    p.add_argument("--lr", type=float, default=_default(t, "lr"))
     p.add_argument("--sampler", default="gmm")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--components", type=int, default=gmm_components, help="GMM components")
+    p.add_argument("--mode", default=_default(DecodeOptions, "mode"))
+    p.add_argument("--temperature", type=float, default=_default(DecodeOptions, "label_temperature"))
+    p.add_argument("--fairness", type=float, default=_default(DecodeOptions, "fairness"))
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    return p
+
+
+def parse(argv=None):
+    return parser().parse_args(argv)
 
 
 if __name__ == "__main__":

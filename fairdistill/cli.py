@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,9 @@ def refresh(args: argparse.Namespace) -> int:
     print(f"  raw snapshot:      {result.raw_train}")
     print(f"                     {result.raw_holdout}")
     print(f"  validation report: {result.validation_report}")
+    print(f"  MLflow run:        {result.mlflow_run_id} ({os.environ['MLFLOW_TRACKING_URI']})")
+    print(f"  registered model:  {result.model_uri}")
+    print(f"  synthetic table:   {result.synthetic_table}")
     return 0
 
 

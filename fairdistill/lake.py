@@ -11,6 +11,7 @@ Layout (under `FAIRDISTILL_LAKE`, default `./lake`)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -96,3 +97,10 @@ def publish(staging: Path, stage: str, dataset: str, run_id: str) -> Path:
     tmp.symlink_to(run_id, target_is_directory=True)
     os.replace(tmp, link)
     return target
+
+
+def model_dir(dataset: str, fingerprint: str, settings: dict) -> Path:
+    """Where a run's trained parts live, keyed by the dataset fingerprint and the settings that decide
+    them: a re-run with the same inputs finds (and resumes) the same folder."""
+    key = hashlib.sha256(json.dumps([fingerprint, settings], sort_keys=True).encode()).hexdigest()
+    return lake_root() / "models" / dataset / key[:16]

@@ -127,3 +127,7 @@ def set_champion(model_uri: str) -> None:
     """Point the `champion` alias at the model version that passed the audit gate."""
     _, name, version = model_uri.rsplit("/", 2)
     mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+
+
+def tracking_uri() -> str:
+    return mlflow.get_tracking_uri()

@@ -5,9 +5,15 @@ from __future__ import annotations
 from prefect import flow
 from pydantic import BaseModel
 
-from fairdistill.lake import new_run_id
+from fairdistill.lake import model_dir, new_run_id
 from fairdistill.spec import DatasetSpec, load_builtin
+from flows.params import DistillConfig, GenerationConfig, SamplerConfig, TrainConfig
+from tasks.encode import encode
+from tasks.generate import generate, register_model
 from tasks.ingest import ingest
+from tasks.publish import publish_synthetic_table
+from tasks.tracking import start_tracking
+from tasks.train import distill, fit_sampler, train_teacher
 from tasks.validate import validate
 
 
@@ -20,19 +26,39 @@ class RefreshResult(BaseModel):
     raw_train: str
     raw_holdout: str
     validation_report: str
+    mlflow_run_id: str
+    model_uri: str
+    synthetic_table: str
 
 
 @flow(name="refresh", flow_run_name="refresh-{dataset.name}")
-def refresh(dataset: DatasetSpec = load_builtin("adult")) -> RefreshResult:  # noqa: B008
-    """Ingest → validate (later: encode → train → distill → sample → generate → audit → publish)."""
+def refresh(
+    dataset: DatasetSpec = load_builtin("adult"),  # noqa: B008
+    teacher: TrainConfig = TrainConfig(),  # noqa: B008
+    student: DistillConfig = DistillConfig(),  # noqa: B008
+    sampler: SamplerConfig = SamplerConfig(),  # noqa: B008
+    generation: GenerationConfig = GenerationConfig(),  # noqa: B008
+) -> RefreshResult:
+    """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → publish."""
     run_id = new_run_id()
     snapshot = ingest(dataset, run_id)
     validation_report = validate(dataset, snapshot)
+
+    settings = {"teacher": teacher, "student": student, "sampler": sampler}
+    models = model_dir(dataset.name, snapshot.fingerprint, {k: v.as_dict() for k, v in settings.items()})
+    tracking_run_id = start_tracking(dataset, snapshot, {**settings, "generation": generation})
+
+    models = encode(dataset, snapshot, str(models))
+    models = train_teacher(snapshot, models, teacher, tracking_run_id)
+    models = distill(snapshot, models, student, tracking_run_id)
+    models = fit_sampler(snapshot, models, sampler, tracking_run_id)
+    model_uri = register_model(dataset.name, models, tracking_run_id)
+    table = generate(dataset.name, snapshot, models, generation, tracking_run_id)
+    table = publish_synthetic_table(dataset.name, run_id, table)
+
     return RefreshResult(
-        dataset=dataset.name,
-        run_id=run_id,
-        fingerprint=snapshot.fingerprint,
-        raw_train=snapshot.train_path,
-        raw_holdout=snapshot.holdout_path,
-        validation_report=validation_report,
+        dataset=dataset.name, run_id=run_id, fingerprint=snapshot.fingerprint,
+        raw_train=snapshot.train_path, raw_holdout=snapshot.holdout_path,
+        validation_report=validation_report, mlflow_run_id=tracking_run_id,
+        model_uri=model_uri, synthetic_table=table,
     )

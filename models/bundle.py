@@ -25,9 +25,10 @@ from models.student import DistillConfig, StudentEncoder
 from models.teacher import TeacherVAE, TrainConfig, as_tensor, head_spec
 
 FILES = {
+    "teacher_config": "teacher.json",
+    "student_config": "student.json",
     "codec": "codec.json",
     "sampler": "sampler.json",
-    "config": "config.json",
     "teacher": "teacher.pt",
     "student": "student.pt",
 }
@@ -96,13 +97,9 @@ class FairDistillModel:
             yield frame.head(rows)
             done, chunk = done + rows, chunk + 1
 
-    @torch.no_grad()
     def encode_latent(self, frame: pl.DataFrame) -> np.ndarray:
         """The student's latent means μ_S of real rows, ``[n, k]``."""
-        x, s = self.codec.encode(frame)
-        device = self._device()
-        mu, _ = self.student(as_tensor(x, device), as_tensor(s, device))
-        return mu.cpu().numpy()
+        return latent_means(self.student, *self.codec.encode(frame))
 
     def repair(
         self,
@@ -123,40 +120,105 @@ class FairDistillModel:
         )
 
     def save(self, directory: str | Path) -> Path:
-        """Write the five files of `FILES` into ``directory``."""
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        config = {
-            "teacher": self.teacher_config.as_dict(),
-            "student": self.student_config.as_dict(),
-            "spec": self.teacher.layout.spec,
-            "s_dim": len(self.codec.groups_),
-            "latent_dim": self.teacher_config.latent_dim,
-        }
-        (path / FILES["config"]).write_text(json.dumps(config, indent=1))
-        (path / FILES["codec"]).write_text(json.dumps(self.codec.to_dict()))
-        (path / FILES["sampler"]).write_text(json.dumps(self.sampler.to_dict()))
-        torch.save(self.teacher.state_dict(), path / FILES["teacher"])
-        torch.save(self.student.state_dict(), path / FILES["student"])
-        return path
+        """Write every part into ``directory`` (the files of `FILES`)."""
+        save_codec(self.codec, directory)
+        save_teacher(self.teacher, self.teacher_config, directory)
+        save_student(self.student, self.student_config, directory)
+        return save_sampler(self.sampler, directory)
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "cpu") -> FairDistillModel:
         """Read what `save` wrote; tensors via ``torch.load(weights_only=True)``."""
-        path = Path(directory)
-        config = json.loads((path / FILES["config"]).read_text())
-        codec = TabularCodec.from_dict(json.loads((path / FILES["codec"]).read_text()))
-        state = json.loads((path / FILES["sampler"]).read_text())
-        sampler = SAMPLERS[state["name"]].from_dict(state)
-        tcfg, scfg = TrainConfig(**config["teacher"]), DistillConfig(**config["student"])
-        teacher = TeacherVAE(config["spec"], config["s_dim"], tcfg.latent_dim, tcfg.hidden)
-        student = StudentEncoder(
-            teacher.layout.x_dim, config["s_dim"], tcfg.latent_dim, scfg.hidden
+        teacher, teacher_config = load_teacher(directory, device)
+        student, student_config = load_student(directory, device)
+        return cls(
+            load_codec(directory),
+            teacher,
+            student,
+            load_sampler(directory),
+            teacher_config,
+            student_config,
         )
-        load = lambda name: torch.load(path / FILES[name], map_location=device, weights_only=True)  # noqa: E731
-        teacher.load_state_dict(load("teacher"))
-        student.load_state_dict(load("student"))
-        return cls(codec, teacher.to(device), student.to(device), sampler, tcfg, scfg)
+
+
+@torch.no_grad()
+def latent_means(encoder: torch.nn.Module, x: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """An encoder's posterior means μ of encoded rows, ``[n, k]`` (numpy)."""
+    device = next(encoder.parameters()).device
+    mu, _ = encoder.eval()(as_tensor(x, device), as_tensor(s, device))
+    return mu.cpu().numpy()
+
+
+# Each stage of the refresh flow saves its part as soon as it is trained, so the next stage (and a
+# re-run after a crash) reads it back; JSON and state_dicts only, never a pickled object.
+
+
+def _write_json(payload: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1))
+    return path
+
+
+def save_codec(codec: TabularCodec, directory: str | Path) -> Path:
+    return _write_json(codec.to_dict(), Path(directory) / FILES["codec"])
+
+
+def load_codec(directory: str | Path) -> TabularCodec:
+    return TabularCodec.from_dict(json.loads((Path(directory) / FILES["codec"]).read_text()))
+
+
+def save_teacher(teacher: TeacherVAE, config: TrainConfig, directory: str | Path) -> Path:
+    path = Path(directory)
+    meta = {"config": config.as_dict(), "spec": teacher.layout.spec, "s_dim": teacher.encoder.s_dim}
+    _write_json(meta, path / FILES["teacher_config"])
+    torch.save(teacher.state_dict(), path / FILES["teacher"])
+    return path / FILES["teacher"]
+
+
+def load_teacher(directory: str | Path, device: str = "cpu") -> tuple[TeacherVAE, TrainConfig]:
+    path = Path(directory)
+    meta = json.loads((path / FILES["teacher_config"]).read_text())
+    config = TrainConfig(**meta["config"])
+    teacher = TeacherVAE(meta["spec"], meta["s_dim"], config.latent_dim, config.hidden)
+    teacher.load_state_dict(
+        torch.load(path / FILES["teacher"], map_location=device, weights_only=True)
+    )
+    return teacher.to(device).eval(), config
+
+
+def save_student(student: StudentEncoder, config: DistillConfig, directory: str | Path) -> Path:
+    path = Path(directory)
+    meta = {
+        "config": config.as_dict(),
+        "x_dim": student.x_dim,
+        "s_dim": student.s_dim,
+        "latent_dim": student.latent_dim,
+    }
+    _write_json(meta, path / FILES["student_config"])
+    torch.save(student.state_dict(), path / FILES["student"])
+    return path / FILES["student"]
+
+
+def load_student(
+    directory: str | Path, device: str = "cpu"
+) -> tuple[StudentEncoder, DistillConfig]:
+    path = Path(directory)
+    meta = json.loads((path / FILES["student_config"]).read_text())
+    config = DistillConfig(**meta["config"])
+    student = StudentEncoder(meta["x_dim"], meta["s_dim"], meta["latent_dim"], config.hidden)
+    student.load_state_dict(
+        torch.load(path / FILES["student"], map_location=device, weights_only=True)
+    )
+    return student.to(device).eval(), config
+
+
+def save_sampler(sampler, directory: str | Path) -> Path:
+    return _write_json(sampler.to_dict(), Path(directory) / FILES["sampler"])
+
+
+def load_sampler(directory: str | Path):
+    state = json.loads((Path(directory) / FILES["sampler"]).read_text())
+    return SAMPLERS[state["name"]].from_dict(state)
 
 
 def build_model(

@@ -86,6 +86,7 @@ class Encoder(nn.Module):
 
     def __init__(self, x_dim: int, s_dim: int, latent_dim: int, hidden: Sequence[int]):
         super().__init__()
+        self.x_dim, self.s_dim, self.latent_dim = x_dim, s_dim, latent_dim
         self.net = mlp([x_dim + s_dim, *hidden, 2 * latent_dim])
 
     def forward(self, x: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
