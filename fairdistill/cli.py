@@ -36,6 +36,25 @@ def refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def generate(args: argparse.Namespace) -> int:
+    from fairdistill.generate import synthetic_rows, write_synthetic_table
+    from fairdistill.settings import configure_torch_threads
+    from fairdistill.tracking import load_bundle
+
+    configure_torch_threads()
+    chunks = synthetic_rows(
+        load_bundle(args.model),
+        args.rows,
+        seed=args.seed,
+        mode=args.mode,
+        fairness=args.fairness,
+        label_temperature=args.label_temperature,
+    )
+    rows, rate = write_synthetic_table(chunks, Path(args.out).resolve())
+    print(f"wrote {rows} rows from {args.model} to {Path(args.out).resolve()} ({rate:,.0f} rows/s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fairdistill", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", help="the data file (CSV or Parquet), overriding the spec's `source`"
     )
     run.set_defaults(handler=refresh)
+
+    more = commands.add_parser(
+        "generate", help="more rows from a registered model, without retraining"
+    )
+    more.add_argument(
+        "--model",
+        required=True,
+        help="e.g. models:/fairdistill-adult/1 or models:/fairdistill-adult@champion",
+    )
+    more.add_argument("--rows", type=int, required=True)
+    more.add_argument("--out", default="synthetic.parquet", help="Parquet file to write")
+    more.add_argument("--seed", type=int, default=0)
+    more.add_argument(
+        "--mode",
+        default="label-fair",
+        choices=["label-fair", "all-fair", "faithful", "counterfactual"],
+    )
+    more.add_argument("--fairness", type=float, default=1.0, help="the label dial λ in [0, 1]")
+    more.add_argument("--label-temperature", type=float, default=1.0)
+    more.set_defaults(handler=generate)
     return parser
 
 

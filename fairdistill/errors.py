@@ -31,10 +31,10 @@ SOURCE_NOT_FOUND = (
     "or to a built-in dataset ({builtins})"
 )
 SOURCE_EMPTY = "{path} has no data rows; give a file with a header and at least one row"
-SOURCE_UNREADABLE = "cannot read {path} as {fmt}: {reason}; check the file or set `format` in {spec}"
-SOURCE_FORMAT_UNKNOWN = (
-    "cannot tell the format of {path} from its suffix; set `format: csv` or `format: parquet` in {spec}"
+SOURCE_UNREADABLE = (
+    "cannot read {path} as {fmt}: {reason}; check the file or set `format` in {spec}"
 )
+SOURCE_FORMAT_UNKNOWN = "cannot tell the format of {path} from its suffix; set `format: csv` or `format: parquet` in {spec}"
 WRONG_DELIMITER = (
     "{path} was read with delimiter {delimiter!r} but gave a single column {column!r}; the file looks "
     "{guess!r}-delimited: set `delimiter: {guess!r}` in {spec}"
@@ -59,7 +59,9 @@ HOLDOUT_COLUMNS_DIFFER = (
     "holdout {holdout} has columns {holdout_columns} but the source {path} has {columns}; "
     "give a holdout with the same columns"
 )
-UNKNOWN_BUILTIN = "unknown built-in dataset {name!r}; choose one of {builtins} or pass --source PATH --spec FILE"
+UNKNOWN_BUILTIN = (
+    "unknown built-in dataset {name!r}; choose one of {builtins} or pass --source PATH --spec FILE"
+)
 
 # Great Expectations suite failures (expectations/check.py): one sentence per failed expectation,
 # joined into VALIDATION_FAILED.

@@ -12,8 +12,15 @@ from fairdistill.lake import write_parquet_chunks
 
 
 def synthetic_rows(
-    model, rows: int, *, seed: int = 0, mode: str = "label-fair", fairness: float = 1.0,
-    label_temperature: float = 1.0, chunk_size: int = 50_000, exclude: pl.DataFrame | None = None,
+    model,
+    rows: int,
+    *,
+    seed: int = 0,
+    mode: str = "label-fair",
+    fairness: float = 1.0,
+    label_temperature: float = 1.0,
+    chunk_size: int = 50_000,
+    exclude: pl.DataFrame | None = None,
 ) -> Iterator[pl.DataFrame]:
     """`rows` new rows in chunks, in the columns and dtypes of the source table.
 
@@ -23,7 +30,11 @@ def synthetic_rows(
     spare = rows // 100 + 16
     produced = 0
     chunks = model.generate(
-        rows + spare, seed, mode=mode, fairness=fairness, label_temperature=label_temperature,
+        rows + spare,
+        seed,
+        mode=mode,
+        fairness=fairness,
+        label_temperature=label_temperature,
         chunk_size=chunk_size,
     )
     for chunk in chunks:

@@ -16,8 +16,8 @@ import json
 import os
 import secrets
 import tempfile
-from datetime import UTC, datetime
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl

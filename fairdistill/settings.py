@@ -20,6 +20,8 @@ def configure_environment(home: Path | None = None) -> Path:
         "GX_ANALYTICS_ENABLED": "false",
         "FAIRDISTILL_LAKE": str(home / "lake"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "FAIRDISTILL_MLFLOW_ARTIFACTS": str(home / "mlartifacts"),
         # One thread trained these small MLPs 5-20x faster than two on a 2-core machine (DESIGN §4).
         "OMP_NUM_THREADS": "1",
         "FAIRDISTILL_TORCH_THREADS": "1",

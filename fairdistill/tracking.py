@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from mlflow.models import infer_signature
 from fairdistill import __version__
 
 EXPERIMENT = "fairdistill"
+# The registered model is logged as code (MLflow "models from code"), so loading it unpickles nothing.
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 CHAMPION = "champion"
 
 
@@ -30,8 +33,12 @@ def code_version() -> str:
     """The git commit of the checkout when there is one, else the package version."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).parent, check=True,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+            check=True,
         ).stdout.strip()
         return f"{__version__}+{commit}"
     except (OSError, subprocess.SubprocessError):
@@ -40,11 +47,21 @@ def code_version() -> str:
 
 def start_refresh_run(dataset: str, run_id: str, fingerprint: str, params: dict) -> str:
     """Create the MLflow run of one refresh; returns its id. Runs are named after the lake run id."""
-    mlflow.set_experiment(os.environ.get("FAIRDISTILL_EXPERIMENT", EXPERIMENT))
+    name = os.environ.get("FAIRDISTILL_EXPERIMENT", EXPERIMENT)
+    if mlflow.get_experiment_by_name(name) is None:
+        artifacts = os.environ.get("FAIRDISTILL_MLFLOW_ARTIFACTS")
+        mlflow.create_experiment(
+            name, artifact_location=Path(artifacts).as_uri() if artifacts else None
+        )
+    mlflow.set_experiment(name)
     with mlflow.start_run(run_name=f"{dataset}-{run_id}") as run:
         mlflow.set_tags(
-            {"dataset": dataset, "lake_run_id": run_id, "fingerprint": fingerprint,
-             "code_version": code_version()}
+            {
+                "dataset": dataset,
+                "lake_run_id": run_id,
+                "fingerprint": fingerprint,
+                "code_version": code_version(),
+            }
         )
         mlflow.log_params(params)
     return run.info.run_id
@@ -71,30 +88,6 @@ def log_params(tracking_run_id: str, params: dict) -> None:
         client.log_param(tracking_run_id, key, value)
 
 
-class FairDistillPyfunc(mlflow.pyfunc.PythonModel):
-    """The registered model: `predict({"rows": [n], "seed": [s]})` returns n synthetic rows.
-
-    Params (`mode`, `fairness`, `label_temperature`) choose the decode mode; DESIGN §4.
-    """
-
-    def load_context(self, context) -> None:
-        from models.bundle import FairDistillModel
-
-        self.model = FairDistillModel.load(context.artifacts["bundle"], device="cpu")
-
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        params = params or {}
-        request = model_input.iloc[0]
-        chunks = self.model.generate(
-            int(request["rows"]), int(request["seed"]), mode=params.get("mode", "label-fair"),
-            fairness=float(params.get("fairness", 1.0)),
-            label_temperature=float(params.get("label_temperature", 1.0)),
-        )
-        import polars as pl
-
-        return pl.concat(list(chunks)).to_pandas()
-
-
 def pip_requirements() -> list[str]:
     """What a loaded model needs: this project (editable checkout) and the tested stack."""
     from importlib.metadata import version
@@ -103,17 +96,28 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={version(name).split('+')[0]}" for name in packages]
 
 
-def register_bundle(bundle_dir: Path, dataset: str, tracking_run_id: str, example: pd.DataFrame) -> str:
+def register_bundle(
+    bundle_dir: Path, dataset: str, tracking_run_id: str, example: pd.DataFrame
+) -> str:
     """Log the saved bundle as one pyfunc model and register it; returns `models:/<name>/<version>`."""
     request = pd.DataFrame({"rows": [len(example)], "seed": [0]})
-    signature = infer_signature(
-        request, example, params={"mode": "label-fair", "fairness": 1.0, "label_temperature": 1.0}
-    )
     name = registered_model_name(dataset)
-    with mlflow.start_run(run_id=tracking_run_id):
+    with mlflow.start_run(run_id=tracking_run_id), warnings.catch_warnings():
+        # The signature's integer columns are integer by design (the codec restores source dtypes).
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        signature = infer_signature(
+            request,
+            example,
+            params={"mode": "label-fair", "fairness": 1.0, "label_temperature": 1.0},
+        )
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=FairDistillPyfunc(), artifacts={"bundle": str(bundle_dir)},
-            signature=signature, pip_requirements=pip_requirements(), registered_model_name=name,
+            name="model",
+            python_model=str(PYFUNC_CODE),
+            artifacts={"bundle": str(bundle_dir)},
+            signature=signature,
+            input_example=request,
+            pip_requirements=pip_requirements(),
+            registered_model_name=name,
         )
     return f"models:/{name}/{info.registered_model_version}"
 

@@ -18,7 +18,8 @@ class SamplerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Literal["gmm", "ddpm", "prior"] = Field(
-        "gmm", description="Gaussian mixture (default), latent diffusion (FLDGM) or the N(0, I) prior."
+        "gmm",
+        description="Gaussian mixture (default), latent diffusion (FLDGM) or the N(0, I) prior.",
     )
     n_components: int = Field(20, ge=1, le=200, description="Mixture components (gmm).")
     seed: int = Field(0, ge=0, description="Seed of the sampler's fit.")
@@ -39,14 +40,18 @@ class GenerationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rows: int | None = Field(None, ge=1, description="Rows to generate; default: the training size.")
+    rows: int | None = Field(
+        None, ge=1, description="Rows to generate; default: the training size."
+    )
     mode: Literal["label-fair", "all-fair", "faithful", "counterfactual"] = Field(
         "label-fair", description="Where the marginalisation over s is applied."
     )
     fairness: float = Field(
         1.0, ge=0.0, le=1.0, description="Dial λ on the label: 1 = label-fair, 0 = faithful label."
     )
-    label_temperature: float = Field(1.0, gt=0.0, le=10.0, description="< 1 sharpens the label head.")
+    label_temperature: float = Field(
+        1.0, gt=0.0, le=10.0, description="< 1 sharpens the label head."
+    )
     chunk_size: int = Field(50_000, ge=100, description="Rows decoded and written at a time.")
     seed: int = Field(0, ge=0, description="Seed of sampling and decoding.")
 

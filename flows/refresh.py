@@ -45,7 +45,9 @@ def refresh(
     validation_report = validate(dataset, snapshot)
 
     settings = {"teacher": teacher, "student": student, "sampler": sampler}
-    models = model_dir(dataset.name, snapshot.fingerprint, {k: v.as_dict() for k, v in settings.items()})
+    models = model_dir(
+        dataset.name, snapshot.fingerprint, {k: v.as_dict() for k, v in settings.items()}
+    )
     tracking_run_id = start_tracking(dataset, snapshot, {**settings, "generation": generation})
 
     models = encode(dataset, snapshot, str(models))
@@ -57,8 +59,13 @@ def refresh(
     table = publish_synthetic_table(dataset.name, run_id, table)
 
     return RefreshResult(
-        dataset=dataset.name, run_id=run_id, fingerprint=snapshot.fingerprint,
-        raw_train=snapshot.train_path, raw_holdout=snapshot.holdout_path,
-        validation_report=validation_report, mlflow_run_id=tracking_run_id,
-        model_uri=model_uri, synthetic_table=table,
+        dataset=dataset.name,
+        run_id=run_id,
+        fingerprint=snapshot.fingerprint,
+        raw_train=snapshot.train_path,
+        raw_holdout=snapshot.holdout_path,
+        validation_report=validation_report,
+        mlflow_run_id=tracking_run_id,
+        model_uri=model_uri,
+        synthetic_table=table,
     )

@@ -30,9 +30,14 @@ def generate(
     configure_torch_threads()
     train = pl.read_parquet(snapshot.train_path)
     chunks = synthetic_rows(
-        FairDistillModel.load(model_dir), config.rows or train.height, seed=config.seed,
-        mode=config.mode, fairness=config.fairness, label_temperature=config.label_temperature,
-        chunk_size=config.chunk_size, exclude=train,
+        FairDistillModel.load(model_dir),
+        config.rows or train.height,
+        seed=config.seed,
+        mode=config.mode,
+        fairness=config.fairness,
+        label_temperature=config.label_temperature,
+        chunk_size=config.chunk_size,
+        exclude=train,
     )
     path = stage_dir("staging", dataset, snapshot.run_id) / "synthetic.parquet"
     rows, rate = write_synthetic_table(chunks, path)

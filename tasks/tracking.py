@@ -9,7 +9,11 @@ from fairdistill.spec import DatasetSpec
 @task(name="start_tracking")
 def start_tracking(spec: DatasetSpec, snapshot: Snapshot, settings: dict[str, BaseModel]) -> str:
     """Open the refresh's MLflow run with its settings, seeds, fingerprint and code version."""
-    params = {f"{section}.{key}": value for section, values in settings.items() for key, value in values.model_dump().items()}
+    params = {
+        f"{section}.{key}": value
+        for section, values in settings.items()
+        for key, value in values.model_dump().items()
+    }
     run_id = tracking.start_refresh_run(spec.name, snapshot.run_id, snapshot.fingerprint, params)
     get_run_logger().info("MLflow run %s (%s)", run_id, tracking.tracking_uri())
     return run_id

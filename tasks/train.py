@@ -48,20 +48,28 @@ def report_epoch(stage: str, tracking_run_id: str):
 
 
 @task(name="train_teacher", cache_policy=ON_MODEL_DIR, persist_result=True)
-def train_teacher(snapshot: Snapshot, model_dir: str, config: TrainConfig, tracking_run_id: str) -> str:
+def train_teacher(
+    snapshot: Snapshot, model_dir: str, config: TrainConfig, tracking_run_id: str
+) -> str:
     """Train the FairDisCo teacher VAE (resumes from its checkpoint after a crash)."""
     configure_torch_threads()
     x, s = encoded_training_rows(snapshot, model_dir)
     teacher, history = teacher_model.train_teacher(
-        x, s, head_spec(load_codec(model_dir).blocks_), config,
+        x,
+        s,
+        head_spec(load_codec(model_dir).blocks_),
+        config,
         on_epoch=report_epoch("teacher", tracking_run_id),
         checkpoint_path=Path(model_dir) / "teacher.ckpt",
     )
     save_teacher(teacher, config, model_dir)
-    tracking.log_metrics(tracking_run_id, {
-        "teacher.epochs": len(history),
-        "teacher.encoder_parameters": student_model.count_parameters(teacher.encoder),
-    })
+    tracking.log_metrics(
+        tracking_run_id,
+        {
+            "teacher.epochs": len(history),
+            "teacher.encoder_parameters": student_model.count_parameters(teacher.encoder),
+        },
+    )
     return model_dir
 
 
@@ -72,20 +80,28 @@ def distill(snapshot: Snapshot, model_dir: str, config: DistillConfig, tracking_
     x, s = encoded_training_rows(snapshot, model_dir)
     teacher, _ = load_teacher(model_dir)
     student, history = student_model.distill(
-        teacher, x, s, config,
+        teacher,
+        x,
+        s,
+        config,
         on_epoch=report_epoch("student", tracking_run_id),
         checkpoint_path=Path(model_dir) / "student.ckpt",
     )
     save_student(student, config, model_dir)
-    tracking.log_metrics(tracking_run_id, {
-        "student.epochs": len(history),
-        "student.encoder_parameters": student_model.count_parameters(student),
-    })
+    tracking.log_metrics(
+        tracking_run_id,
+        {
+            "student.epochs": len(history),
+            "student.encoder_parameters": student_model.count_parameters(student),
+        },
+    )
     return model_dir
 
 
 @task(name="fit_sampler", cache_policy=ON_MODEL_DIR, persist_result=True)
-def fit_sampler(snapshot: Snapshot, model_dir: str, config: SamplerConfig, tracking_run_id: str) -> str:
+def fit_sampler(
+    snapshot: Snapshot, model_dir: str, config: SamplerConfig, tracking_run_id: str
+) -> str:
     """Fit the latent sampler on the student's latent means of the training rows."""
     configure_torch_threads()
     x, s = encoded_training_rows(snapshot, model_dir)
@@ -93,5 +109,7 @@ def fit_sampler(snapshot: Snapshot, model_dir: str, config: SamplerConfig, track
     latents = latent_means(student, x, s)
     sampler = make_sampler(config.name, **config.sampler_params()).fit(latents)
     save_sampler(sampler, model_dir)
-    get_run_logger().info("sampler %s fitted on %d latents of width %d", config.name, *latents.shape)
+    get_run_logger().info(
+        "sampler %s fitted on %d latents of width %d", config.name, *latents.shape
+    )
     return model_dir

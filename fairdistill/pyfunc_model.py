@@ -1,0 +1,34 @@
+"""The registered MLflow model: `predict({"rows": [n], "seed": [s]})` returns n synthetic rows.
+
+Logged as code ("models from code"): MLflow runs this file to rebuild the model, and the trained parts
+load from the `bundle` artifact as JSON and state_dicts (`weights_only=True`). Params choose the decode
+mode (`mode`, `fairness`, `label_temperature`; DESIGN §4).
+"""
+
+import mlflow
+import pandas as pd
+import polars as pl
+
+
+class FairDistillPyfunc(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        from models.bundle import FairDistillModel
+
+        self.model = FairDistillModel.load(context.artifacts["bundle"], device="cpu")
+
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
+        params = params or {}
+        request = model_input.iloc[0]
+        chunks = self.model.generate(
+            int(request["rows"]),
+            int(request["seed"]),
+            mode=params.get("mode", "label-fair"),
+            fairness=float(params.get("fairness", 1.0)),
+            label_temperature=float(params.get("label_temperature", 1.0)),
+        )
+        return pl.concat(list(chunks)).to_pandas()
+
+
+mlflow.models.set_model(FairDistillPyfunc())
