@@ -41,8 +41,10 @@ RESULTS = ROOT / "benchmarks" / "results" / "tune_adult.csv"
 DECODES = [
     ("lf", "label-fair", 1.0, 1.0),
     ("t07", "label-fair", 0.7, 1.0),
+    ("t05", "label-fair", 0.5, 1.0),
     ("f09", "label-fair", 1.0, 0.9),
     ("cf", "counterfactual", 1.0, 1.0),
+    ("cf07", "counterfactual", 0.7, 1.0),
 ]
 METRICS = ("tstr_auroc", "tstr_model_dpr", "data_dpr")
 
@@ -58,10 +60,15 @@ GRIDS: dict[str, dict[str, dict]] = {
         "ep60": {"epochs": 60},
         "tb20_sb100": {"beta": 20, "student_beta": 100},
     },
+    # round 2: the two best round-1 configs again, with the sharper and counterfactual decodes
+    "round2": {
+        "base_r2": {},
+        "b20_r2": {"beta": 20, "student_beta": 20},
+    },
 }
 
 
-def run_one(name: str, overrides: dict, seed: int) -> dict:
+def run_one(name: str, overrides: dict, seed: int, decodes: list[str] | None = None) -> dict:
     """Train and measure one (config, seed); returns one flat CSV row."""
     import torch
 
@@ -72,7 +79,7 @@ def run_one(name: str, overrides: dict, seed: int) -> dict:
             raise ValueError(f"unknown option {key!r} in config {name!r}")
         setattr(args, key, value)
     args.seed = seed
-    args.decodes = DECODES
+    args.decodes = [d for d in DECODES if d[0] in decodes] if decodes else DECODES
     start = time.perf_counter()
     result = method_adult.quick(args)
     row = {"config": name, "seed": seed, "overrides": json.dumps(overrides, sort_keys=True)}
@@ -146,6 +153,7 @@ def main(argv=None) -> None:
     p.add_argument("--configs", nargs="*", help="only these configs of the grid")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--jobs", type=int, default=2, help="parallel trainings (≤ 2 on 2 cores)")
+    p.add_argument("--decodes", nargs="*", help=f"only these decode tags of {[d[0] for d in DECODES]}")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--summary", action="store_true", help="only print the summary table")
     args = p.parse_args(argv)
@@ -156,7 +164,7 @@ def main(argv=None) -> None:
         todo = [(n, s) for n in names for s in args.seeds if (n, s) not in done]
         print(f"{len(todo)} runs to do ({len(done)} already in {args.out})", flush=True)
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(run_one, n, grid[n], s): (n, s) for n, s in todo}
+            futures = {pool.submit(run_one, n, grid[n], s, args.decodes): (n, s) for n, s in todo}
             for fut in as_completed(futures):
                 n, s = futures[fut]
                 try:

@@ -125,3 +125,15 @@ CHECK_NOT_EVALUATED = (
     "values"
 )
 CHECK_OTHER = "{expectation} failed on {column} (observed: {observed}; expected: {kwargs})"
+
+
+class GateFailed(FairdistillError):
+    """The synthetic table did not pass the audit gate; it was kept under lake/rejected/, unpublished."""
+
+
+GATE_FAILED = (
+    "the synthetic table of {dataset} failed the audit gate: {failures}. It was not published "
+    "(`latest` still points at the previous table); it is kept in {rejected} with its report "
+    "{report}. Adjust the training settings (e.g. teacher.beta, generation.fairness) or the gate "
+    "thresholds, and run again"
+)

@@ -8,6 +8,7 @@ active run.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import warnings
 from collections.abc import Callable
@@ -78,8 +79,15 @@ def epoch_logger(tracking_run_id: str, prefix: str) -> Callable[[dict], None]:
     return log
 
 
+def metric_name(name: str) -> str:
+    """MLflow allows letters, digits and `_-. /` in names: group labels like `A & B` are rewritten."""
+    return re.sub(r"[^\w\-. /]", "_", name)
+
+
 def log_metrics(tracking_run_id: str, metrics: dict[str, float]) -> None:
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, run_id=tracking_run_id)
+    mlflow.log_metrics(
+        {metric_name(k): float(v) for k, v in metrics.items()}, run_id=tracking_run_id
+    )
 
 
 def log_params(tracking_run_id: str, params: dict) -> None:
@@ -135,3 +143,11 @@ def set_champion(model_uri: str) -> None:
 
 def tracking_uri() -> str:
     return mlflow.get_tracking_uri()
+
+
+def log_audit(tracking_run_id: str, metrics: dict[str, float], files: list[Path]) -> None:
+    """Every audit number as `audit.<name>` and the report files as artifacts under `audit/`."""
+    log_metrics(tracking_run_id, {f"audit.{k}": v for k, v in metrics.items()})
+    client = mlflow.MlflowClient()
+    for path in files:
+        client.log_artifact(tracking_run_id, str(path), artifact_path="audit")

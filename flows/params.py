@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.student import DistillConfig
 from models.teacher import TrainConfig
 
-__all__ = ["DistillConfig", "GenerationConfig", "SamplerConfig", "TrainConfig"]
+__all__ = [
+    "AuditConfig",
+    "DistillConfig",
+    "GateThresholds",
+    "GenerationConfig",
+    "SamplerConfig",
+    "TrainConfig",
+]
 
 
 class SamplerConfig(BaseModel):
@@ -57,3 +64,56 @@ class GenerationConfig(BaseModel):
 
     def as_dict(self) -> dict:
         return self.model_dump()
+
+
+class GateThresholds(BaseModel):
+    """The audit gate (DESIGN §5): the table is published only if every threshold holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_model_dpr: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="Least demographic parity ratio of a classifier trained on the synthetic table "
+        "(gradient-boosted trees), on the real holdout.",
+    )
+    max_auroc_drop: float = Field(
+        0.05, ge=0.0, le=1.0, description="Most TSTR AUROC may fall below TRTR AUROC."
+    )
+    max_exact_copy_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Most share of synthetic rows identical to a training row."
+    )
+
+    def as_dict(self) -> dict:
+        return self.model_dump()
+
+
+class AuditConfig(BaseModel):
+    """The audit of the synthetic table (DESIGN §5) and the gate that decides publishing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gate: GateThresholds = Field(default_factory=GateThresholds)
+    bootstrap_resamples: int = Field(
+        200,
+        ge=0,
+        le=5000,
+        description="Bootstrap resamples of the holdout for intervals (0 = none).",
+    )
+    seed: int = Field(
+        0, ge=0, description="Seed of the audit's classifiers, subsamples and bootstrap."
+    )
+
+    def as_dict(self) -> dict:
+        return self.model_dump()
+
+
+# The flow's settings sections by parameter name (the CLI's --config file uses the same names).
+SETTINGS = {
+    "teacher": TrainConfig,
+    "student": DistillConfig,
+    "sampler": SamplerConfig,
+    "generation": GenerationConfig,
+    "audit": AuditConfig,
+}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow
 from pydantic import BaseModel
 
 from fairdistill.lake import model_dir, new_run_id
 from fairdistill.spec import DatasetSpec, load_builtin
-from flows.params import DistillConfig, GenerationConfig, SamplerConfig, TrainConfig
+from fairdistill.tracking import code_version
+from flows.params import AuditConfig, DistillConfig, GenerationConfig, SamplerConfig, TrainConfig
+from tasks.audit import audit as audit_synthetic_table
 from tasks.encode import encode
 from tasks.generate import generate, register_model
 from tasks.ingest import ingest
@@ -29,6 +33,9 @@ class RefreshResult(BaseModel):
     mlflow_run_id: str
     model_uri: str
     synthetic_table: str
+    audit: str
+    report: str
+    metrics: dict[str, float]
 
 
 @flow(name="refresh", flow_run_name="refresh-{dataset.name}")
@@ -38,17 +45,20 @@ def refresh(
     student: DistillConfig = DistillConfig(),  # noqa: B008
     sampler: SamplerConfig = SamplerConfig(),  # noqa: B008
     generation: GenerationConfig = GenerationConfig(),  # noqa: B008
+    audit: AuditConfig = AuditConfig(),  # noqa: B008
 ) -> RefreshResult:
-    """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → publish."""
+    """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → audit →
+    publish. The table is published only if it passes the audit gate."""
     run_id = new_run_id()
     snapshot = ingest(dataset, run_id)
     validation_report = validate(dataset, snapshot)
 
-    settings = {"teacher": teacher, "student": student, "sampler": sampler}
+    learning = {"teacher": teacher, "student": student, "sampler": sampler}
+    settings = {**learning, "generation": generation, "audit": audit}
+    tracking_run_id = start_tracking(dataset, snapshot, settings)
     models = model_dir(
-        dataset.name, snapshot.fingerprint, {k: v.as_dict() for k, v in settings.items()}
+        dataset.name, snapshot.fingerprint, {k: v.as_dict() for k, v in learning.items()}
     )
-    tracking_run_id = start_tracking(dataset, snapshot, {**settings, "generation": generation})
 
     models = encode(dataset, snapshot, str(models))
     models = train_teacher(snapshot, models, teacher, tracking_run_id)
@@ -56,7 +66,9 @@ def refresh(
     models = fit_sampler(snapshot, models, sampler, tracking_run_id)
     model_uri = register_model(dataset.name, models, tracking_run_id)
     table = generate(dataset.name, snapshot, models, generation, tracking_run_id)
-    table = publish_synthetic_table(dataset.name, run_id, table)
+    run = run_identity(snapshot, model_uri, tracking_run_id, settings)
+    outcome = audit_synthetic_table(dataset, snapshot, models, table, audit, tracking_run_id, run)
+    table = publish_synthetic_table(dataset.name, run_id, table, outcome, model_uri)
 
     return RefreshResult(
         dataset=dataset.name,
@@ -68,4 +80,19 @@ def refresh(
         mlflow_run_id=tracking_run_id,
         model_uri=model_uri,
         synthetic_table=table,
+        audit=str(Path(table).with_name("audit.json")),
+        report=str(Path(table).with_name("report.html")),
+        metrics=outcome["metrics"],
     )
+
+
+def run_identity(snapshot, model_uri: str, tracking_run_id: str, settings: dict) -> dict:
+    """What every artifact of the run carries: ids, dataset fingerprint, code version, seeds."""
+    return {
+        "run_id": snapshot.run_id,
+        "fingerprint": snapshot.fingerprint,
+        "model": model_uri,
+        "mlflow_run_id": tracking_run_id,
+        "code_version": code_version(),
+        "seeds": {name: config.seed for name, config in settings.items()},
+    }

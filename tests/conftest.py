@@ -13,6 +13,10 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'mlflow.db'}"
 os.environ.pop("PREFECT_API_URL", None)
+os.environ.setdefault(
+    "OMP_NUM_THREADS", "1"
+)  # small models and sklearn fits: one thread is fastest here
+os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
 
 DATA = Path(__file__).parent / "data"
 
@@ -37,3 +41,14 @@ def lake(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def fast_settings() -> dict:
+    """Flow settings of tests/data/fast.yaml: a tiny model and a gate every table passes."""
+    import yaml
+
+    from flows.params import SETTINGS
+
+    data = yaml.safe_load((DATA / "fast.yaml").read_text())
+    return {name: SETTINGS[name].model_validate(values) for name, values in data.items()}

@@ -11,8 +11,8 @@ from flows.refresh import refresh
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def test_refresh_ingests_and_validates_a_users_csv(data_dir, lake):
-    result = refresh(dataset=load_spec(data_dir / "loans.yaml").absolute())
+def test_refresh_ingests_and_validates_a_users_csv(data_dir, lake, fast_settings):
+    result = refresh(dataset=load_spec(data_dir / "loans.yaml").absolute(), **fast_settings)
     assert Path(result.raw_train).parent == lake / "raw" / "loans" / result.run_id
     assert (
         pl.read_parquet(result.raw_train).height + pl.read_parquet(result.raw_holdout).height == 600
@@ -21,10 +21,14 @@ def test_refresh_ingests_and_validates_a_users_csv(data_dir, lake):
 
 
 def test_cli_refresh_prints_where_things_went(data_dir, lake, capsys):
-    assert main(["refresh", "--spec", str(data_dir / "loans.yaml")]) == 0
+    config = str(data_dir / "fast.yaml")
+    assert main(["refresh", "--spec", str(data_dir / "loans.yaml"), "--config", config]) == 0
     out = capsys.readouterr().out
+    assert "refresh of loans passed the audit gate and was published" in out
+    assert f"synthetic table:   {lake}/synthetic/loans/" in out
     assert f"raw snapshot:      {lake}/raw/loans/" in out
     assert f"validation report: {lake}/validation/loans/" in out
+    assert "registered model:  models:/fairdistill-loans/" in out
 
 
 @pytest.mark.parametrize(
@@ -53,7 +57,7 @@ def test_bad_input_exits_nonzero_with_one_clear_message(args, message, data_dir,
     assert not (lake / "synthetic").exists()
 
 
-def test_builtin_compas_ingests_and_validates(lake):
-    result = refresh(dataset=load_builtin("compas"))
+def test_builtin_compas_refreshes(lake, fast_settings):
+    result = refresh(dataset=load_builtin("compas"), **fast_settings)
     assert pl.read_parquet(result.raw_holdout).height == 1_234
     assert json.loads(Path(result.validation_report).read_text())["success"] is True

@@ -8,7 +8,15 @@ import pytest
 from fairdistill.cli import main
 from fairdistill.spec import load_builtin
 from fairdistill.tracking import load_bundle
-from flows.params import DistillConfig, GenerationConfig, SamplerConfig, TrainConfig
+from fairdistill.errors import GateFailed
+from flows.params import (
+    AuditConfig,
+    DistillConfig,
+    GateThresholds,
+    GenerationConfig,
+    SamplerConfig,
+    TrainConfig,
+)
 from flows.refresh import refresh
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
@@ -18,6 +26,10 @@ FAST = {
     "student": DistillConfig(epochs=2, hidden=[8], progress=False),
     "sampler": SamplerConfig(n_components=3),
     "generation": GenerationConfig(rows=1_500, chunk_size=400),
+    "audit": AuditConfig(
+        bootstrap_resamples=20,
+        gate=GateThresholds(min_model_dpr=0.0, max_auroc_drop=1.0, max_exact_copy_rate=1.0),
+    ),
 }
 
 
@@ -65,6 +77,14 @@ def test_registered_model_reloads_and_generates_without_retraining(result, tmp_p
     assert pl.read_parquet(out).height == 120
 
 
+def test_model_version_that_passed_is_champion(result):
+    from mlflow import MlflowClient
+
+    name, version = result.model_uri.split("/")[-2:]
+    # runs before the re-run test below, which registers (and crowns) the next version
+    assert str(MlflowClient().get_model_version_by_alias(name, "champion").version) == version
+
+
 def test_losses_are_tracked_per_epoch(result):
     from mlflow import MlflowClient
 
@@ -88,3 +108,32 @@ def test_rerun_with_the_same_inputs_reuses_the_trained_stages(result, adult_subs
     assert pl.read_parquet(again.synthetic_table).equals(pl.read_parquet(result.synthetic_table))
     # the training stages came from Prefect's cache: the second run trained nothing
     assert MlflowClient().get_metric_history(again.mlflow_run_id, "teacher.recon") == []
+
+
+def test_audit_files_are_published_beside_the_table(result):
+    import json
+
+    folder = Path(result.synthetic_table).parent
+    audit = json.loads((folder / "audit.json").read_text())
+    assert audit["passed"] is True
+    assert audit["run"]["fingerprint"] == result.fingerprint
+    assert audit["run"]["seeds"]["teacher"] == FAST["teacher"].seed
+    assert 0.0 <= audit["metrics"]["latent.leakage_auroc"] <= 1.0
+    assert (folder / "report.html").read_text().count("data:image/png;base64,") == 4
+
+
+def test_failed_gate_keeps_latest_and_the_table_under_rejected(result, adult_subset):
+    lake = Path(result.raw_train).parents[3]
+    latest = lake / "synthetic" / "adult" / "latest"
+    before = latest.resolve()
+    strict = AuditConfig(
+        bootstrap_resamples=0, gate=GateThresholds(min_model_dpr=1.0, max_auroc_drop=0.0)
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FAIRDISTILL_LAKE", str(lake))
+        with pytest.raises(GateFailed, match="failed the audit gate: model_dpr, tstr_auroc"):
+            refresh(dataset=adult_subset, **{**FAST, "audit": strict})
+    assert latest.resolve() == before
+    rejected = list((lake / "rejected" / "adult").iterdir())
+    assert len(rejected) == 1 and (rejected[0] / "report.html").exists()
+    assert not list((lake / "staging" / "adult").iterdir())

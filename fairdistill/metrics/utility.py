@@ -1,0 +1,330 @@
+"""Utility of a table for learning, and the fairness of what is learnt from it (DESIGN §5).
+
+TSTR (train on synthetic, test on real): a classifier fitted on the synthetic table scores the real
+holdout; TRTR (train on real, test on real) is the same with real train, the reference. Both report
+accuracy, F1 and AUROC of the holdout predictions and their model-level fairness (DPR, DPD, EOR,
+EOD) with the holdout rows' own sensitive attribute(s). The sensitive columns are features: the
+classifier needs s to cancel the proxies of s in the real rows (DESIGN §4).
+
+References
+----------
+Esteban, Hyland, Rätsch, "Real-valued (medical) time series generation with recurrent conditional
+GANs", arXiv:1706.02633 (TSTR/TRTR).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import numpy as np
+import polars as pl
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+from fairdistill.errors import DataError
+from fairdistill.metrics.fairness import intersectional_groups, prediction_fairness
+from fairdistill.metrics.tables import linear_features, to_pandas
+
+ONE_CLASS = (
+    "target {target!r} of the training table has only the class(es) {found} (positive label "
+    "{positive_label!r}); a classifier needs both classes: check the table or `positive_label`"
+)
+UNKNOWN_MODEL = "model {model!r} is not known; choose 'logistic' or 'hgb'"
+
+
+class Predictions(NamedTuple):
+    """The holdout predictions a utility number is computed from (resampled by `bootstrap_ci`)."""
+
+    y_true: np.ndarray  # {0, 1}
+    y_score: np.ndarray  # P(y = 1 | x)
+    sensitive: np.ndarray  # group labels of the holdout rows (intersections if several columns)
+
+
+def make_classifier(
+    model: Literal["logistic", "hgb"], categorical: list[str], numeric: list[str], *, random_state
+) -> Pipeline:
+    """One of the two audit classifiers, as an sklearn pipeline over the frame of `to_pandas`.
+
+    ``"logistic"``: one-hot + median-imputed standardised numerics → LogisticRegression (lbfgs,
+    deterministic). ``"hgb"``: ordinal-encoded categoricals used as native categories (unseen →
+    missing; at most 255 per column, rarer ones pooled) and raw numerics (NaN handled natively) →
+    HistGradientBoostingClassifier, whose early-stopping split is seeded by ``random_state``.
+
+    Parameters
+    ----------
+    model : {"logistic", "hgb"}
+        Which classifier.
+    categorical : list of str
+        Categorical columns of the frame.
+    numeric : list of str
+        Numeric columns of the frame.
+    random_state : int or None
+        Seed of the classifier's randomness (HGB early stopping on more than 10,000 rows).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Unfitted.
+
+    Examples
+    --------
+    >>> make_classifier("hgb", ["job"], ["age"], random_state=0).steps[-1][0]
+    'histgradientboostingclassifier'
+    """
+    if model == "logistic":
+        return make_pipeline(
+            linear_features(categorical, numeric), LogisticRegression(max_iter=2000)
+        )
+    if model != "hgb":
+        raise DataError(UNKNOWN_MODEL.format(model=model))
+    ordinal = OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=np.nan, max_categories=255
+    )
+    encode = ColumnTransformer(
+        [("categorical", ordinal, categorical), ("numeric", "passthrough", numeric)]
+    )
+    is_categorical = [True] * len(categorical) + [False] * len(numeric)
+    tree = HistGradientBoostingClassifier(
+        categorical_features=is_categorical, random_state=random_state
+    )
+    return make_pipeline(encode, tree)
+
+
+def _xy(table, *, target, positive_label, features, numeric, role):
+    frame = to_pandas(table, categorical=[*features, target], numeric=numeric, role=role)
+    y = (frame.pop(target).to_numpy() == str(positive_label)).astype(int)
+    return frame, y
+
+
+def fit_predict(
+    train_table: pl.DataFrame,
+    test_table: pl.DataFrame,
+    *,
+    target: str,
+    positive_label,
+    sensitive: str | list[str],
+    categorical: list[str],
+    numeric: list[str],
+    model: Literal["logistic", "hgb"] = "logistic",
+    random_state,
+) -> Predictions:
+    """Fit a classifier of ``target`` on ``train_table`` and predict P(y=1) for ``test_table``.
+
+    Parameters
+    ----------
+    train_table : polars.DataFrame
+        The table the classifier learns from (synthetic for TSTR, real train for TRTR).
+    test_table : polars.DataFrame
+        The real holdout rows it scores.
+    target : str
+        The label column.
+    positive_label : object
+        The value of ``target`` counted as 1 (compared as a string).
+    sensitive : str or list of str
+        Sensitive column(s): features of the classifier and the groups of the fairness metrics.
+    categorical : list of str
+        Other categorical feature columns (null is its own category).
+    numeric : list of str
+        Numeric and temporal feature columns (temporal → epoch seconds; nulls imputed or native).
+    model : {"logistic", "hgb"}
+        The classifier (see `make_classifier`).
+    random_state : int or None
+        Seed of the classifier's own randomness (HGB early stopping).
+
+    Returns
+    -------
+    Predictions
+        ``(y_true, y_score, sensitive)`` of the test rows.
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"s": ["a", "b"] * 4, "x": [0, 0, 1, 1, 2, 2, 3, 3], "y": [0, 0, 0, 0, 1, 1, 1, 1]})
+    >>> p = fit_predict(t, t, target="y", positive_label=1, sensitive="s", categorical=[],
+    ...                 numeric=["x"], random_state=0)
+    >>> p.y_true.tolist(), (p.y_score >= 0.5).astype(int).tolist()
+    ([0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 0, 1, 1, 1, 1])
+    """
+    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
+    features = list(dict.fromkeys(c for c in [*sensitive, *categorical] if c != target))
+    spec = dict(target=target, positive_label=positive_label, features=features, numeric=numeric)
+    x_train, y_train = _xy(train_table, **spec, role="training")
+    if np.unique(y_train).size < 2:
+        found = train_table[target].unique().to_list()
+        raise DataError(ONE_CLASS.format(target=target, found=found, positive_label=positive_label))
+    x_test, y_test = _xy(test_table, **spec, role="test")
+    classifier = make_classifier(model, features, numeric, random_state=random_state).fit(
+        x_train, y_train
+    )
+    groups = intersectional_groups(*(x_test[c].to_numpy() for c in sensitive))
+    return Predictions(y_test, classifier.predict_proba(x_test)[:, 1], groups)
+
+
+def score_predictions(y_true, y_score, *, sensitive, threshold: float = 0.5) -> dict[str, float]:
+    """Utility and model-level fairness of probabilistic predictions.
+
+    ŷ = 1[p ≥ threshold]; accuracy = mean(ŷ = y); F1 = 2·TP / (2·TP + FP + FN); AUROC from p
+    (Mann-Whitney); DPR, DPD, EOR, EOD of ŷ by group (`prediction_fairness`).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels in {0, 1}.
+    y_score : array-like of shape (n_samples,)
+        Predicted P(y = 1).
+    sensitive : array-like or DataFrame
+        Group labels of the rows (or several sensitive columns).
+    threshold : float
+        Decision threshold of the label metrics.
+
+    Returns
+    -------
+    dict of str to float
+        ``{"accuracy", "f1", "auroc", "dpr", "dpd", "eor", "eod"}``; ideal 1, 1, 1, 1, 0, 1, 0.
+        AUROC is NaN when ``y_true`` holds one class.
+
+    Examples
+    --------
+    >>> score_predictions([0, 1, 0, 1], [0.2, 0.9, 0.6, 0.4], sensitive=["a", "a", "b", "b"])
+    {'accuracy': 0.5, 'f1': 0.5, 'auroc': 0.75, 'dpr': 1.0, 'dpd': 0.0, 'eor': 0.0, 'eod': 1.0}
+    """
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
+    y_pred = (y_score >= threshold).astype(int)
+    auroc = roc_auc_score(y_true, y_score) if np.unique(y_true).size == 2 else float("nan")
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1": float(f1_score(y_true, y_pred, zero_division=0.0)),
+        "auroc": float(auroc),
+        **prediction_fairness(y_true, y_pred, sensitive=sensitive),
+    }
+
+
+def tstr(
+    train_table: pl.DataFrame,
+    test_table: pl.DataFrame,
+    *,
+    target: str,
+    positive_label,
+    sensitive: str | list[str],
+    categorical: list[str],
+    numeric: list[str],
+    model: Literal["logistic", "hgb"] = "logistic",
+    random_state,
+) -> dict[str, float]:
+    """Train on ``train_table`` (synthetic), test on ``test_table`` (real holdout).
+
+    `fit_predict` then `score_predictions` (threshold 0.5).
+
+    Parameters
+    ----------
+    train_table : polars.DataFrame
+        The synthetic table (or real train, for TRTR).
+    test_table : polars.DataFrame
+        The real holdout.
+    target : str
+        The label column.
+    positive_label : object
+        The value of ``target`` counted as 1.
+    sensitive : str or list of str
+        Sensitive column(s): features, and the groups of the fairness metrics.
+    categorical : list of str
+        Other categorical feature columns.
+    numeric : list of str
+        Numeric and temporal feature columns.
+    model : {"logistic", "hgb"}
+        The classifier (see `make_classifier`).
+    random_state : int or None
+        Seed of the classifier's own randomness.
+
+    Returns
+    -------
+    dict of str to float
+        ``{"accuracy", "f1", "auroc", "dpr", "dpd", "eor", "eod"}`` (see `score_predictions`).
+        Ideal: the TRTR utility, with dpr, eor 1 and dpd, eod 0.
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"s": ["a", "b"] * 4, "x": [0, 0, 1, 1, 2, 2, 3, 3], "y": [0, 0, 0, 0, 1, 1, 1, 1]})
+    >>> r = tstr(t, t, target="y", positive_label=1, sensitive="s", categorical=[], numeric=["x"],
+    ...          random_state=0)
+    >>> r["accuracy"], r["auroc"], r["dpr"]
+    (1.0, 1.0, 1.0)
+    """
+    predictions = fit_predict(
+        train_table,
+        test_table,
+        target=target,
+        positive_label=positive_label,
+        sensitive=sensitive,
+        categorical=categorical,
+        numeric=numeric,
+        model=model,
+        random_state=random_state,
+    )
+    return score_predictions(
+        predictions.y_true, predictions.y_score, sensitive=predictions.sensitive
+    )
+
+
+def trtr(
+    train_table: pl.DataFrame,
+    test_table: pl.DataFrame,
+    *,
+    target: str,
+    positive_label,
+    sensitive: str | list[str],
+    categorical: list[str],
+    numeric: list[str],
+    model: Literal["logistic", "hgb"] = "logistic",
+    random_state,
+) -> dict[str, float]:
+    """Train on real train, test on the real holdout: the reference of `tstr` (same procedure).
+
+    Parameters
+    ----------
+    train_table : polars.DataFrame
+        Real train.
+    test_table : polars.DataFrame
+        The real holdout.
+    target : str
+        The label column.
+    positive_label : object
+        The value of ``target`` counted as 1.
+    sensitive : str or list of str
+        Sensitive column(s): features, and the groups of the fairness metrics.
+    categorical : list of str
+        Other categorical feature columns.
+    numeric : list of str
+        Numeric and temporal feature columns.
+    model : {"logistic", "hgb"}
+        The classifier (see `make_classifier`).
+    random_state : int or None
+        Seed of the classifier's own randomness.
+
+    Returns
+    -------
+    dict of str to float
+        As `tstr`. A reference, not a target: the ideal TSTR matches its utility with fairer
+        predictions.
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"s": ["a", "b"] * 4, "x": [0, 0, 1, 1, 2, 2, 3, 3], "y": [0, 0, 0, 0, 1, 1, 1, 1]})
+    >>> trtr(t, t, target="y", positive_label=1, sensitive="s", categorical=[], numeric=["x"],
+    ...      model="hgb", random_state=0)["dpd"]
+    0.0
+    """
+    return tstr(
+        train_table,
+        test_table,
+        target=target,
+        positive_label=positive_label,
+        sensitive=sensitive,
+        categorical=categorical,
+        numeric=numeric,
+        model=model,
+        random_state=random_state,
+    )
