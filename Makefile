@@ -1,5 +1,6 @@
 # fairdistill: `make run` refreshes the built-in Adult dataset; `make test` runs the test suite.
 # Both create .venv and install the tested versions (constraints.txt) when needed.
+# `make serve` / `make stop`: served mode, Prefect + MLflow servers on 127.0.0.1 (deployments/README.md).
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DATASET ?= adult
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean serve stop
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,3 +26,9 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) lake mlflow.db mlartifacts .prefect .pytest_cache
+
+serve: $(INSTALLED)
+	$(BIN)/fairdistill serve
+
+stop:
+	$(BIN)/fairdistill stop

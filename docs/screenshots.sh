@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce docs/served-*.png: served mode on throwaway state, one refresh of adult-nightly triggered
-# through the Prefect API (default settings: a few minutes on 2 cores), three headless-Chromium
-# screenshots, then stop. SMALL=1 trains a tiny model with the audit gate opened (seconds; pages
-# then show that config). Needs Debian's `chromium` (or set CHROMIUM) and free ports 4200 and 5000.
+# through the Prefect API, three headless-Chromium screenshots, then stop. The refresh trains a tiny
+# model with the audit gate opened (seconds, and the pages show those settings); FULL=1 uses the
+# deployment's own settings instead (minutes on 2 cores, and the run fails if the gate does).
+# Needs Debian's `chromium` (or set CHROMIUM) and free ports 4200 and 5000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 chromium=${CHROMIUM:-chromium}
@@ -13,7 +14,7 @@ trap '.venv/bin/fairdistill stop; rm -rf "$state"' EXIT
 .venv/bin/fairdistill serve
 
 read -r deployment flow_run experiment mlflow_run < <(
-  SMALL=${SMALL:-} PREFECT_API_URL=http://127.0.0.1:4200/api .venv/bin/python - <<'PY'
+  FULL=${FULL:-} PREFECT_API_URL=http://127.0.0.1:4200/api .venv/bin/python - <<'PY'
 import os
 
 from mlflow import MlflowClient
@@ -25,7 +26,7 @@ small = {
     "generation": {"rows": 500},
     "audit": {"bootstrap_resamples": 0, "gate": {"min_model_dpr": 0, "max_auroc_drop": 1}},
 }
-parameters = small if os.environ["SMALL"] else {}
+parameters = {} if os.environ["FULL"] else small
 run = run_deployment("refresh/adult-nightly", parameters=parameters, timeout=1800)
 assert run.state.is_completed(), run.state
 client = MlflowClient(tracking_uri="http://127.0.0.1:5000")

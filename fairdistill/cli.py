@@ -152,6 +152,8 @@ def stop(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from flows.params import GenerationConfig
+
     parser = argparse.ArgumentParser(prog="fairdistill", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("refresh", help="ingest → validate → … → publish one dataset")
@@ -195,14 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     more.add_argument("--rows", type=int, required=True)
     more.add_argument("--out", default="synthetic.parquet", help="Parquet file to write")
-    more.add_argument("--seed", type=int, default=0)
+    defaults = GenerationConfig()
+    more.add_argument("--seed", type=int, default=defaults.seed)
     more.add_argument(
         "--mode",
-        default="label-fair",
+        default=defaults.mode,
         choices=["label-fair", "all-fair", "faithful", "counterfactual"],
     )
-    more.add_argument("--fairness", type=float, default=1.0, help="the label dial λ in [0, 1]")
-    more.add_argument("--label-temperature", type=float, default=1.0)
+    more.add_argument(
+        "--fairness", type=float, default=defaults.fairness, help="the label dial λ in [0, 1]"
+    )
+    more.add_argument("--label-temperature", type=float, default=defaults.label_temperature)
     more.set_defaults(handler=generate)
 
     commands.add_parser(
@@ -216,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_environment()  # before numpy/torch load: thread counts are read at import
     args = build_parser().parse_args(argv)
-    configure_environment()
     from fairdistill.errors import FairdistillError, GateFailed
 
     try:

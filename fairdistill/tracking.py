@@ -104,6 +104,13 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={version(name).split('+')[0]}" for name in packages]
 
 
+def decode_defaults() -> dict:
+    """The decode params of the registered model's signature, with the pipeline's defaults."""
+    from flows.params import GenerationConfig
+
+    return GenerationConfig().model_dump(include={"mode", "fairness", "label_temperature"})
+
+
 def register_bundle(
     bundle_dir: Path, dataset: str, tracking_run_id: str, example: pd.DataFrame
 ) -> str:
@@ -116,7 +123,7 @@ def register_bundle(
         signature = infer_signature(
             request,
             example,
-            params={"mode": "label-fair", "fairness": 1.0, "label_temperature": 1.0},
+            params=decode_defaults(),
         )
         info = mlflow.pyfunc.log_model(
             name="model",

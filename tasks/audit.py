@@ -1,4 +1,3 @@
-import json
 from pathlib import Path
 
 import polars as pl
@@ -49,7 +48,7 @@ def audit(
         "gate": gate_as_dicts(checks),
         "passed": gate_passed(checks),
     }
-    audit_path = write_json(json.loads(json.dumps(payload, default=float)), folder / "audit.json")
+    audit_path = write_json(payload, folder / "audit.json")
     report = folder / "report.html"
     report.write_text(
         render_html(
