@@ -13,10 +13,19 @@ trains HistGradientBoosting on differently decoded tables and tests it on the re
 - ``f``, ``lf``, ``t05``: GMM samples decoded faithful / label-fair T=1 / label-fair T=0.5;
 - with ``--diag`` also the training rows' own latents decoded with their own s (reconstruction):
   ``tr_f``, ``tr_lf`` from the teacher's μ_T, ``sr_f``, ``sr_lf`` from the student's μ_S. Teacher
-  recon vs student recon vs GMM localises the loss (decoder vs student vs sampler).
+  recon vs student recon vs GMM localises the loss (decoder vs student vs sampler); ``rx_f``,
+  ``rx_lf``: the real training rows with only the label redrawn from the decoder at μ_T (label
+  head vs feature heads).
 
-Rows are appended to ``benchmarks/results/fidelity_adult.csv`` (runs already there are skipped).
-Two trainings at a time, one thread each (DESIGN §4).
+Rows are appended to ``benchmarks/results/fidelity_adult.csv`` (runs already there are skipped);
+``--decodes-of CONFIG --variants SET`` re-decodes the models a run saved (under $FIDELITY_MODELS,
+default /tmp/fidelity_models) and appends to ``fidelity_adult_decodes.csv``. Two trainings at a
+time, one thread each (DESIGN §4).
+
+The knobs the grids f1 (tw*, dec*, cos, klwu), f3 (refit*) and the variant sets ft / rf / rf2 use
+(TrainConfig.target_weight, decoder_hidden, lr_decay, kl_warmup, decoder_refit_epochs; decode
+option feature_temperature and mode "rate-fair") measured no gain and were taken out of models/;
+``patch -p1 < benchmarks/results/fidelity_knobs.patch`` puts them back to rerun those grids.
 """
 
 from __future__ import annotations
@@ -42,8 +51,10 @@ from benchmarks import method_adult as ma  # noqa: E402
 from benchmarks.tune_adult import append, done_runs  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "fidelity_adult.csv"
+VARIANTS = ROOT / "benchmarks" / "results" / "fidelity_adult_decodes.csv"
+MODELS = Path(os.environ.get("FIDELITY_MODELS", "/tmp/fidelity_models"))
 SAMPLE_DECODES = [("f", "faithful", 1.0), ("lf", "label-fair", 1.0), ("t05", "label-fair", 0.5)]
-DIAG_DECODES = ["tr_f", "tr_lf", "sr_f", "sr_lf"]
+DIAG_DECODES = ["tr_f", "tr_lf", "sr_f", "sr_lf", "rx_f", "rx_lf"]
 
 GRIDS: dict[str, dict[str, dict]] = {
     "f1": {
@@ -56,6 +67,11 @@ GRIDS: dict[str, dict[str, dict]] = {
         "cos": {"teacher": {"lr_decay": "cosine"}},
         "klwu": {"teacher": {"kl_warmup": 10}},
         "gmm50": {"sampler": {"n_components": 50}},
+    },
+    "f2": {"base2": {}},
+    "f3": {
+        "refit10": {"teacher": {"decoder_refit_epochs": 10}},
+        "refit20": {"teacher": {"decoder_refit_epochs": 20, "decoder_refit_lr_scale": 1.0}},
     },
 }
 
@@ -111,6 +127,7 @@ def run_one(name: str, config: dict, seed: int, diag: bool) -> dict:
     train, holdout = ma.load("train"), ma.load("holdout")
     cats = ma.categorical_columns(train)
     model, times = fit(train, cats, config, seed)
+    model.save(MODELS / f"{name}_s{seed}")
     row = {"config": name, "seed": seed, "overrides": json.dumps(config, sort_keys=True), **times}
     row["latent_leakage_auroc"] = ma.leakage(model, train, holdout)
     for tag, mode, temp in SAMPLE_DECODES:
@@ -120,12 +137,90 @@ def run_one(name: str, config: dict, seed: int, diag: bool) -> dict:
         row[f"{tag}_data_dpr"] = ma.data_dpr(frame)
     if diag:
         for tag in DIAG_DECODES:
-            enc = model.teacher.encoder if tag.startswith("tr") else model.student
+            enc = model.student if tag.startswith("sr") else model.teacher.encoder
             mode = "faithful" if tag.endswith("_f") else "label-fair"
             frame = recon_frame(model, enc, train, mode, seed)
+            if tag.startswith("rx"):  # real features, only the label from the decoder
+                frame = train.with_columns(frame[ma.TARGET].alias(ma.TARGET))
             row.update({f"{tag}_{k}": v for k, v in ma.tstr(frame, holdout, cats, seed).items()})
             row[f"{tag}_data_dpr"] = ma.data_dpr(frame)
     return row
+
+
+def run_decodes(name: str, seed: int, variants: list[tuple]) -> list[dict]:
+    """Decode a saved model (`run_one` saves each) several ways: ``(tag, mode, label T, feature T,
+    fairness)``; one row per variant."""
+    import torch
+
+    from models.bundle import FairDistillModel
+
+    torch.set_num_threads(1)
+    train, holdout = ma.load("train"), ma.load("holdout")
+    cats = ma.categorical_columns(train)
+    model = FairDistillModel.load(MODELS / f"{name}_s{seed}")
+    rows = []
+    for tag, mode, label_t, feature_t, fairness in variants:
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        extra = {} if feature_t == 1.0 else {"feature_temperature": feature_t}  # patched knob
+        frame = ma.pl.concat(
+            model.generate(
+                train.height,
+                seed=seed,
+                mode=mode,
+                fairness=fairness,
+                label_temperature=label_t,
+                **extra,
+            )
+        )
+        rate = train.height / (time.perf_counter() - t0)
+        row = {"config": name, "seed": seed, "decode": tag, "rows_per_s": rate}
+        row.update(ma.tstr(frame, holdout, cats, seed))
+        row["data_dpr"] = ma.data_dpr(frame)
+        rows.append(row)
+    return rows
+
+
+VARIANT_SETS = {
+    "rf2": [
+        ("rf_t03", "rate-fair", 0.3, 1.0, 1.0),
+        ("rf_t02", "rate-fair", 0.2, 1.0, 1.0),
+        ("rf_t01", "rate-fair", 0.1, 1.0, 1.0),
+        ("lf_t02", "label-fair", 0.2, 1.0, 1.0),
+    ],
+    "rf": [
+        ("lf", "label-fair", 1.0, 1.0, 1.0),
+        ("lf_t05", "label-fair", 0.5, 1.0, 1.0),
+        ("rf", "rate-fair", 1.0, 1.0, 1.0),
+        ("rf_t05", "rate-fair", 0.5, 1.0, 1.0),
+        ("f", "faithful", 1.0, 1.0, 1.0),
+    ],
+    # (tag, mode, label temperature, feature temperature, fairness)
+    "ft": [
+        ("lf_ft1", "label-fair", 1.0, 1.0, 1.0),
+        ("lf_ft0.8", "label-fair", 1.0, 0.8, 1.0),
+        ("lf_ft0.6", "label-fair", 1.0, 0.6, 1.0),
+        ("t05_ft0.8", "label-fair", 0.5, 0.8, 1.0),
+        ("t05_ft0.6", "label-fair", 0.5, 0.6, 1.0),
+        ("f_ft0.8", "faithful", 1.0, 0.8, 1.0),
+    ],
+}
+
+
+def decode_summary(path: Path, configs: list[str]) -> str:
+    import polars as pl
+
+    d = pl.read_csv(path).filter(pl.col("config").is_in(configs))
+    agg = d.group_by("config", "decode", maintain_order=True).agg(
+        pl.len().alias("n"),
+        *(
+            e
+            for m in ("auroc", "model_dpr", "data_dpr", "rows_per_s")
+            for e in (pl.col(m).mean().round(3).alias(m), pl.col(m).std().round(3).alias(m + "_sd"))
+        ),
+    )
+    with pl.Config(tbl_rows=100, tbl_cols=20, tbl_width_chars=200):
+        return str(agg)
 
 
 def summary(path: Path, configs: list[str] | None = None) -> str:
@@ -168,7 +263,24 @@ def main(argv=None) -> None:
     p.add_argument("--diag", action="store_true", help="also the reconstruction decodes")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--summary", action="store_true")
+    p.add_argument(
+        "--decodes-of", nargs="*", help="decode these saved configs the VARIANT_SETS way"
+    )
+    p.add_argument("--variants", default="ft", help=f"one of {sorted(VARIANT_SETS)}")
     args = p.parse_args(argv)
+    if args.decodes_of:
+        variants = VARIANT_SETS[args.variants]
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            futs = [
+                pool.submit(run_decodes, n, s, variants)
+                for n in args.decodes_of
+                for s in args.seeds
+            ]
+            for fut in as_completed(futs):
+                for row in fut.result():
+                    append(VARIANTS, row)
+        print(decode_summary(VARIANTS, args.decodes_of))
+        return
     grid = GRIDS[args.grid]
     names = args.configs or list(grid)
     if not args.summary:

@@ -287,14 +287,18 @@ def _start_worker(say: Callable[[str], None]) -> None:
 def start(say: Callable[[str], None] = print) -> None:
     """Start the servers, apply the deployments, start a worker, print the URLs.
 
-    On failure, whatever runs is stopped again: served mode is all or nothing.
+    On failure, the processes this call started are stopped again; ones already running stay.
     """
+    before = {name: running_pid(name) for name in STOP_ORDER}
     try:
         _start_servers(say)
         _deploy(say)
         _start_worker(say)
     except ServeError:
-        stop(say=lambda _: None)
+        for name in STOP_ORDER:
+            if (pid := running_pid(name)) is not None and pid != before[name]:
+                _terminate(pid)
+                _pid_file(name).unlink(missing_ok=True)
         raise
     say(f"\nPrefect UI   {PREFECT_URL}/deployments  (API {PREFECT_URL}/api)")
     say(f"MLflow UI    {MLFLOW_URL}")

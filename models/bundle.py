@@ -179,9 +179,7 @@ def load_teacher(directory: str | Path, device: str = "cpu") -> tuple[TeacherVAE
     path = Path(directory)
     meta = json.loads((path / FILES["teacher_config"]).read_text())
     config = TrainConfig(**meta["config"])
-    teacher = TeacherVAE(
-        meta["spec"], meta["s_dim"], config.latent_dim, config.hidden, config.decoder_hidden
-    )
+    teacher = TeacherVAE(meta["spec"], meta["s_dim"], config.latent_dim, config.hidden)
     teacher.load_state_dict(
         torch.load(path / FILES["teacher"], map_location=device, weights_only=True)
     )

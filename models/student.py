@@ -87,9 +87,6 @@ class DistillConfig(BaseModel):
     patience: int = Field(4, ge=1, description="Epochs without validation gain before stopping.")
     val_fraction: float = Field(0.1, ge=0, lt=0.5, description="Rows held out for early stopping.")
     hidden: list[int] = Field(default_factory=lambda: [64], description="Hidden widths (small).")
-    target_weight: float = Field(
-        1.0, ge=0, le=100, description="Weight of the label's cross-entropy in the reconstruction."
-    )
     seed: int = Field(0, ge=0, description="Seed of initialisation, shuffling and noise.")
     device: str = Field("auto", description="`auto` (CUDA when present), `cpu` or `cuda`.")
     progress: bool = Field(True, description="Show a progress bar.")
@@ -113,9 +110,7 @@ def student_loss_fn(
             "match": mean_matching_loss(mu, mu_t),
             "penalty": penalty(mu, logvar, s),
             "kl": gaussian_kl(mu_t, logvar_t, mu, logvar),
-            "recon": reconstruction_loss(
-                x, teacher.decoder(z, s), teacher.layout, config.target_weight
-            ),
+            "recon": reconstruction_loss(x, teacher.decoder(z, s), teacher.layout),
         }
         quality = terms["match"] + config.beta * terms["penalty"]
         w_r = recon_ramp(epoch, config.recon_warmup, config.recon_weight)

@@ -44,22 +44,16 @@ class HeadLayout:
     """Where each codec block sits in x and in the decoder output.
 
     Built from ``[(kind, width), ...]`` (``head_spec(codec.blocks_)``). A categorical block of
-    width c takes c logits; a numeric block takes 2 outputs (mean, log-variance). An entry may carry
-    a third element, the role ``"target"``, that marks the label block (``target`` is its index,
-    None when no entry is marked).
+    width c takes c logits; a numeric block takes 2 outputs (mean, log-variance).
     """
 
     def __init__(self, spec: Sequence[Sequence]):
-        self.spec = [(str(e[0]), int(e[1]), *(str(r) for r in e[2:])) for e in spec]
-        roles = [e[2] if len(e) > 2 else "feature" for e in self.spec]
-        self.target = roles.index("target") if "target" in roles else None
+        self.spec = [(str(kind), int(width)) for kind, width in spec]
         self.categorical: list[tuple[slice, slice]] = []  # (x slice, output slice)
-        self.categorical_block: list[int] = []  # block index of each categorical entry
         self.heads: list[tuple[str, slice]] = []  # per block, in order: output slice
         num_x, num_out, x_pos, out_pos = [], [], 0, 0
-        for b, (kind, width, *_) in enumerate(self.spec):
+        for kind, width in self.spec:
             if kind == "categorical":
-                self.categorical_block.append(b)
                 self.categorical.append(
                     (slice(x_pos, x_pos + width), slice(out_pos, out_pos + width))
                 )
@@ -83,14 +77,8 @@ class HeadLayout:
 
 
 def head_spec(blocks) -> list[list]:
-    """``[[kind, width], ...]`` of codec blocks: the JSON-able layout the models are built from.
-
-    The label block's entry gets a third element ``"target"`` (so `TrainConfig.target_weight` can
-    find it)."""
-    return [
-        [b.kind, b.stop - b.start, *(["target"] if getattr(b, "role", "") == "target" else [])]
-        for b in blocks
-    ]
+    """``[[kind, width], ...]`` of codec blocks: the JSON-able layout the models are built from."""
+    return [[b.kind, b.stop - b.start] for b in blocks]
 
 
 class Encoder(nn.Module):
@@ -126,13 +114,11 @@ class TeacherVAE(nn.Module):
         s_dim: int,
         latent_dim: int = 12,
         hidden: Sequence[int] = (256, 256),
-        decoder_hidden: Sequence[int] | None = None,
     ):
         super().__init__()
         self.layout = HeadLayout(spec)
         self.encoder = Encoder(self.layout.x_dim, s_dim, latent_dim, hidden)
-        dec_hidden = hidden if decoder_hidden is None else decoder_hidden
-        self.decoder = Decoder(latent_dim, s_dim, self.layout.out_dim, dec_hidden)
+        self.decoder = Decoder(latent_dim, s_dim, self.layout.out_dim, hidden)
 
     def forward(self, x: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
         return self.encoder(x, s)
@@ -143,20 +129,16 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator) -> Te
     return mu + (0.5 * logvar).exp() * gaussian_noise(mu, generator)
 
 
-def reconstruction_loss(
-    x: Tensor, out: Tensor, layout: HeadLayout, target_weight: float = 1.0
-) -> Tensor:
+def reconstruction_loss(x: Tensor, out: Tensor, layout: HeadLayout) -> Tensor:
     """``Σ_blocks`` per-row NLL, mean over the batch.
 
     Categorical block: cross-entropy ``−log softmax(logits)[true class]``. Numeric block: Gaussian
     NLL
     ``½ [log 2π + log σ² + (x − m)² / σ²]``. Ideal value: the data's conditional entropy.
-    The label block (``layout.target``) counts ``target_weight`` times.
     """
     total = x.new_zeros(x.shape[0])
-    for b, (xs, os_) in zip(layout.categorical_block, layout.categorical, strict=True):
-        w = target_weight if b == layout.target else 1.0
-        total = total - w * (F.log_softmax(out[:, os_], 1) * x[:, xs]).sum(1)
+    for xs, os_ in layout.categorical:
+        total = total - (F.log_softmax(out[:, os_], 1) * x[:, xs]).sum(1)
     if len(layout.num_x):
         mean, logvar = layout.numeric(out)
         target = x[:, layout.num_x.to(x.device)]
@@ -192,18 +174,6 @@ class TrainConfig(BaseModel):
     val_fraction: float = Field(0.1, ge=0, lt=0.5, description="Rows held out for early stopping.")
     latent_dim: int = Field(12, ge=2, le=256, description="Latent size k.")
     hidden: list[int] = Field(default_factory=lambda: [256, 256], description="Hidden widths.")
-    decoder_hidden: list[int] | None = Field(
-        None, description="Hidden widths of the shared decoder (None: the same as `hidden`)."
-    )
-    target_weight: float = Field(
-        1.0, ge=0, le=100, description="Weight of the label's cross-entropy in the reconstruction."
-    )
-    kl_warmup: int = Field(
-        0, ge=0, le=1000, description="Epochs over which the KL weight ramps up from 0 (0: none)."
-    )
-    lr_decay: Literal["none", "cosine"] = Field(
-        "none", description="Learning-rate schedule over `epochs` (cosine: down to lr/20)."
-    )
     seed: int = Field(0, ge=0, description="Seed of initialisation, shuffling and noise.")
     device: str = Field("auto", description="`auto` (CUDA when present), `cpu` or `cuda`.")
     progress: bool = Field(True, description="Show a progress bar.")
@@ -211,17 +181,6 @@ class TrainConfig(BaseModel):
     def as_dict(self) -> dict:
         """JSON-able settings."""
         return self.model_dump()
-
-
-def warmup_factor(epoch: int, warmup: int) -> float:
-    """``min(1, (epoch + 1) / (warmup + 1))``; 1 without warm-up and at validation (epoch −1).
-
-    >>> [warmup_factor(e, 3) for e in (0, 3, -1)], warmup_factor(0, 0)
-    ([0.25, 1.0, 1.0], 1.0)
-    """
-    if epoch < 0 or warmup <= 0:
-        return 1.0
-    return min(1.0, (epoch + 1) / (warmup + 1))
 
 
 def teacher_loss_fn(model: TeacherVAE, config: TrainConfig) -> Callable:
@@ -233,14 +192,13 @@ def teacher_loss_fn(model: TeacherVAE, config: TrainConfig) -> Callable:
         mu, logvar = model.encoder(x, s)
         z = reparameterize(mu, logvar, generator)
         terms = {
-            "recon": reconstruction_loss(
-                x, model.decoder(z, s), model.layout, config.target_weight
-            ),
+            "recon": reconstruction_loss(x, model.decoder(z, s), model.layout),
             "kl": kl_to_prior(mu, logvar),
             "penalty": penalty(mu, logvar, s),
         }
-        w_kl = config.kl_weight * warmup_factor(epoch, config.kl_warmup)
-        terms["total"] = terms["recon"] + w_kl * terms["kl"] + config.beta * terms["penalty"]
+        terms["total"] = (
+            terms["recon"] + config.kl_weight * terms["kl"] + config.beta * terms["penalty"]
+        )
         return terms
 
     return loss
@@ -285,9 +243,7 @@ def train_teacher(
     device = resolve_device(config.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = TeacherVAE(
-            spec, s.shape[1], config.latent_dim, config.hidden, config.decoder_hidden
-        ).to(device)
+        model = TeacherVAE(spec, s.shape[1], config.latent_dim, config.hidden).to(device)
     data = (as_tensor(x, device), as_tensor(s, device))
     history = fit_loop(
         model,

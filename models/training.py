@@ -114,16 +114,6 @@ def _clone_state(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def epoch_lr(config, epoch: int) -> float:
-    """Learning rate of ``epoch``: ``config.lr``, or with ``config.lr_decay == "cosine"``
-    ``lr · (f + (1 − f)·½(1 + cos(π·epoch/epochs)))``, ``f = 1/20`` (a function of the epoch only,
-    so a resumed run follows the same schedule)."""
-    if getattr(config, "lr_decay", "none") != "cosine":
-        return config.lr
-    floor = 0.05
-    return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs)))
-
-
 def fit_loop(
     model: nn.Module,
     loss_fn: LossFn,
@@ -150,8 +140,6 @@ def fit_loop(
         best = _restore(path, model, optimizer, generator, state, _fingerprint(config))
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=desc, disable=not config.progress)
     while state["epoch"] < config.epochs and not state["done"]:
-        for group in optimizer.param_groups:
-            group["lr"] = epoch_lr(config, state["epoch"])
         logs = train_epoch(
             model, optimizer, loss_fn, data, train_idx, config.batch_size, generator, state["epoch"]
         )
