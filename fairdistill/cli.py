@@ -51,20 +51,25 @@ def _settings_from_args(args: argparse.Namespace) -> dict:
     return settings
 
 
-def refresh(args: argparse.Namespace) -> int:
-    from flows.refresh import refresh as refresh_flow
-
-    result = refresh_flow(dataset=_spec_from_args(args), **_settings_from_args(args))
-    m = result.metrics
-    print(
-        f"\nrefresh of {result.dataset} passed the audit gate and was published (run {result.run_id})"
-    )
+def print_key_numbers(m: dict[str, float], file=sys.stdout) -> None:
+    """The headline of an audit: synthetic-trained classifier on the real holdout vs real-trained."""
     print(
         f"  model-level DPR {m['tstr.hgb.dpr']:.3f} (real {m['trtr.hgb.dpr']:.3f}) · "
         f"TSTR AUROC {m['tstr.hgb.auroc']:.3f} (real {m['trtr.hgb.auroc']:.3f}) · "
         f"data DPR {m['data.synthetic.dpr']:.3f} (real {m['data.real.dpr']:.3f}) · "
-        f"exact copies {m['privacy.exact_copy_rate']:.1%}"
+        f"exact copies {m['privacy.exact_copy_rate']:.1%}",
+        file=file,
     )
+
+
+def refresh(args: argparse.Namespace) -> int:
+    from flows.refresh import refresh as refresh_flow
+
+    result = refresh_flow(dataset=_spec_from_args(args), **_settings_from_args(args))
+    print(
+        f"\nrefresh of {result.dataset} passed the audit gate and was published (run {result.run_id})"
+    )
+    print_key_numbers(result.metrics)
     print(f"  synthetic table:   {result.synthetic_table}")
     print(f"  audit report:      {result.report}")
     print(f"  audit numbers:     {result.audit}")
@@ -229,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except GateFailed as error:
         print(f"\nfairdistill: gate failed: {error}", file=sys.stderr)
+        if error.metrics:
+            print_key_numbers(error.metrics, file=sys.stderr)
         return 1
     except FairdistillError as error:
         print(f"\nfairdistill: error: {error}", file=sys.stderr)

@@ -130,6 +130,10 @@ CHECK_OTHER = "{expectation} failed on {column} (observed: {observed}; expected:
 class GateFailed(FairdistillError):
     """The synthetic table did not pass the audit gate; it was kept under lake/rejected/, unpublished."""
 
+    def __init__(self, message: str, metrics: dict | None = None):
+        super().__init__(message)
+        self.metrics = metrics or {}
+
 
 GATE_FAILED = (
     "the synthetic table of {dataset} failed the audit gate: {failures}. It was not published "

@@ -24,7 +24,8 @@ def publish_synthetic_table(
                 failures=", ".join(audit["failures"]),
                 rejected=rejected,
                 report=rejected / "report.html",
-            )
+            ),
+            audit["metrics"],
         )
     folder = publish(staging, "synthetic", dataset, run_id)
     tracking.set_champion(model_uri)

@@ -61,3 +61,21 @@ def test_builtin_compas_refreshes(lake, fast_settings):
     result = refresh(dataset=load_builtin("compas"), **fast_settings)
     assert pl.read_parquet(result.raw_holdout).height == 1_234
     assert json.loads(Path(result.validation_report).read_text())["success"] is True
+
+
+def test_cli_gate_failure_exits_1_with_the_numbers_and_publishes_nothing(
+    data_dir, lake, capsys, tmp_path
+):
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        (data_dir / "fast.yaml")
+        .read_text()
+        .replace("min_model_dpr: 0.0", "min_model_dpr: 1.0")
+        .replace("max_auroc_drop: 1.0", "max_auroc_drop: 0.0")
+    )
+    assert main(["refresh", "--spec", str(data_dir / "loans.yaml"), "--config", str(strict)]) == 1
+    err = capsys.readouterr().err
+    assert "fairdistill: gate failed: the synthetic table of loans failed the audit gate" in err
+    assert "model-level DPR" in err and "TSTR AUROC" in err
+    assert not (lake / "synthetic").exists()
+    assert len(list((lake / "rejected" / "loans").iterdir())) == 1
