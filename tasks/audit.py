@@ -65,6 +65,10 @@ def audit(
         "passed": payload["passed"],
         "audit": str(audit_path),
         "report": str(report),
-        "failures": [c.name for c in checks if not c.passed],
+        "failures": [
+            f"{c.name} {c.value:.3f} (needs {c.rule} {c.threshold:.3f})"
+            for c in checks
+            if not c.passed
+        ],
         "metrics": metrics,
     }

@@ -131,7 +131,10 @@ def test_failed_gate_keeps_latest_and_the_table_under_rejected(result, adult_sub
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FAIRDISTILL_LAKE", str(lake))
-        with pytest.raises(GateFailed, match="failed the audit gate: model_dpr, tstr_auroc"):
+        with pytest.raises(
+            GateFailed,
+            match=r"failed the audit gate: model_dpr \d\.\d{3} \(needs ≥ 1\.000\), tstr_auroc",
+        ):
             refresh(dataset=adult_subset, **{**FAST, "audit": strict})
     assert latest.resolve() == before
     rejected = list((lake / "rejected" / "adult").iterdir())
