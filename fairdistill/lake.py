@@ -5,6 +5,7 @@ Layout (under `FAIRDISTILL_LAKE`, default `./lake`)::
     raw/<dataset>/<run_id>/{train,holdout}.parquet, manifest.json
     validation/<dataset>/<run_id>/validation.json
     models/<dataset>/<key>/            trained parts, keyed by dataset fingerprint and settings
+    cache/                             Prefect's cached stage results (they point into models/)
     staging/<dataset>/<run_id>/        a run's outputs while it is being made (readers never look here)
     synthetic/<dataset>/<run_id>/      published tables, and synthetic/<dataset>/latest -> <run_id>
 """

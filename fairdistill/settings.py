@@ -28,6 +28,11 @@ def configure_environment(home: Path | None = None) -> Path:
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
+    # Cached stage results live beside the trained parts they point to: deleting the lake drops both,
+    # so a later run retrains instead of trusting a cache entry whose model folder is gone.
+    os.environ.setdefault(
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(Path(os.environ["FAIRDISTILL_LAKE"]) / "cache")
+    )
     return home
 
 
