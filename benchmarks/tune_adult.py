@@ -136,7 +136,7 @@ def summary(path: Path, configs: list[str] | None = None) -> str:
         for tag, *_ in DECODES:
             if f"{tag}tstr_auroc" not in runs[0] or runs[0][f"{tag}tstr_auroc"] == "":
                 continue
-            col = lambda m: [float(r[f"{tag}{m}"]) for r in runs]  # noqa: E731
+            col = lambda m, tag=tag, runs=runs: [float(r[f"{tag}{m}"]) for r in runs]  # noqa: E731
             lines.append(
                 f"{name:<22}{tag:<5}{len(runs):>2}  {ms(col('tstr_auroc'))}  "
                 f"{ms(col('tstr_model_dpr'))}  {min(col('tstr_model_dpr')):>7.3f}  "

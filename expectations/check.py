@@ -31,7 +31,6 @@ from expectations.build import (  # noqa: E402
     suite_path,
     validation_view,
 )
-from fairdistill import errors  # noqa: E402
 from fairdistill.spec import DatasetSpec  # noqa: E402
 
 RESULT_FORMAT = {
@@ -41,6 +40,16 @@ RESULT_FORMAT = {
 }
 MAX_EXAMPLES = 5
 TYPE_KIND = "expect_column_values_to_be_in_type_list"
+FAILURE_ORDER = (  # most fundamental problem first: later failures often follow from earlier ones
+    "expect_table_columns_to_match_set",
+    TYPE_KIND,
+    "expect_table_row_count_to_be_between",
+    "expect_column_unique_value_count_to_be_between",
+    "expect_column_distinct_values_to_contain_set",
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_be_between",
+)
 TARGET_CLASS_KINDS = (
     "expect_column_unique_value_count_to_be_between",
     "expect_column_distinct_values_to_contain_set",
@@ -130,8 +139,8 @@ def _error(result) -> str | None:
 
 
 def _order(row: dict) -> tuple[int, str]:
-    """Most fundamental problem first: the order of DESCRIBE."""
-    kinds = list(DESCRIBE)
+    """Most fundamental problem first: the order of FAILURE_ORDER."""
+    kinds = list(FAILURE_ORDER)
     kind = row["expectation"]
     return (kinds.index(kind) if kind in kinds else len(kinds)), row["column"] or ""
 
@@ -193,150 +202,3 @@ def _special(row: dict, found: dict, view: pl.DataFrame, spec: DatasetSpec) -> d
             "observed_value": observed,
         }
     return {}
-
-
-def summary_markdown(report: ValidationReport) -> str:
-    """A markdown table of the failures (for a Prefect artifact)."""
-    stats = report.statistics
-    head = (
-        f"### `{report.suite_name}`: {stats.get('successful_expectations')} of "
-        f"{stats.get('evaluated_expectations')} expectations passed"
-    )
-    if not report.failures:
-        return head + "\n\nAll expectations passed.\n"
-    lines = [head, "", "| expectation | column | unexpected | % | examples | observed |"]
-    lines.append("|---" * 6 + "|")
-    for row in report.failures:
-        percent = row["unexpected_percent"]
-        cells = [
-            row["expectation"],
-            row["column"] or "(table)",
-            row["unexpected_count"],
-            "" if percent is None else f"{percent:.2f}",
-            _quoted(row["examples"]),
-            None if row["observed_value"] is None else json.dumps(row["observed_value"]),
-        ]
-        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value) -> str:
-    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _quoted(values: list) -> str:
-    return ", ".join(repr(value) for value in values)
-
-
-def _number(value):
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _columns(row: dict, spec: DatasetSpec, fields: dict) -> str:
-    found = {
-        key: _quoted(row["observed_value"][key]) or "none" for key in ("missing", "unexpected")
-    }
-    return errors.CHECK_COLUMNS.format(**found, spec=spec.origin)
-
-
-def _row_count(row: dict, spec: DatasetSpec, fields: dict) -> str:
-    minimum = _number(row["kwargs"].get("min_value"))
-    if minimum is not None and row["observed_value"] < minimum:
-        return errors.CHECK_ROW_COUNT_LOW.format(minimum=minimum, **fields)
-    return errors.CHECK_ROW_COUNT_HIGH.format(maximum=_number(row["kwargs"]["max_value"]), **fields)
-
-
-def _classes(row: dict, spec: DatasetSpec, fields: dict) -> str:
-    one = row["observed_value"] <= 1
-    return (errors.CHECK_ONE_CLASS if one else errors.CHECK_CLASS_COUNT).format(**fields)
-
-
-def _positive_label(row: dict, spec: DatasetSpec, fields: dict) -> str:
-    return errors.CHECK_POSITIVE_LABEL.format(label=spec.positive_label, **fields)
-
-
-def _type(row: dict, spec: DatasetSpec, fields: dict) -> str:
-    column, observed = row["column"], row["observed_value"]
-    kind = next(
-        (kind for kind in ("numeric", "datetime") if column in getattr(spec, kind)), "categorical"
-    )
-    observed = ", ".join(observed) if isinstance(observed, list) else observed
-    rows = f" in {fields['count']} row(s) (e.g. {fields['examples']})" if row["examples"] else ""
-    return errors.CHECK_TYPE.format(**{**fields, "kind": kind, "observed": observed, "rows": rows})
-
-
-def _nulls(row: dict, spec: DatasetSpec, fields: dict) -> str:
-    mostly = row["kwargs"].get("mostly")
-    if mostly is None:
-        role = "target" if row["column"] == spec.target else "sensitive"
-        rows = ", ".join(str(index) for index in row["rows"])
-        return errors.CHECK_REQUIRED.format(role=role, rows=rows, **fields)
-    return errors.CHECK_NULL_RATE.format(allowed=(1.0 - mostly) * 100, **fields)
-
-
-def _value_set(row: dict, spec: DatasetSpec, fields: dict) -> str:
-    return errors.CHECK_VALUE_SET.format(**fields)
-
-
-def _between(row: dict, spec: DatasetSpec, fields: dict) -> str:
-    minimum, maximum = (_number(row["kwargs"].get(key)) for key in ("min_value", "max_value"))
-    if row["column"] not in spec.sensitive_columns:
-        return errors.CHECK_RANGE.format(minimum=minimum, maximum=maximum, **fields)
-    return "; ".join(
-        errors.CHECK_GROUP_SIZE.format(
-            column=row["column"], group=group, count=count, minimum=minimum, spec=spec.origin
-        )
-        for group, count in row["observed_value"].items()
-    )
-
-
-DESCRIBE = {  # most fundamental problem first
-    "expect_table_columns_to_match_set": _columns,
-    TYPE_KIND: _type,
-    "expect_table_row_count_to_be_between": _row_count,
-    "expect_column_unique_value_count_to_be_between": _classes,
-    "expect_column_distinct_values_to_contain_set": _positive_label,
-    "expect_column_values_to_not_be_null": _nulls,
-    "expect_column_values_to_be_in_set": _value_set,
-    "expect_column_values_to_be_between": _between,
-}
-
-
-def describe(row: dict, spec: DatasetSpec) -> str:
-    """One failed expectation in words, with its counts, examples and the fix."""
-    kind, column = row["expectation"], row["column"]
-    if row["error"] is not None:
-        return errors.CHECK_NOT_EVALUATED.format(
-            expectation=kind, column=column, error=row["error"]
-        )
-    if kind not in DESCRIBE:
-        where = repr(column) if column else "the table"
-        observed, kwargs = row["observed_value"], row["kwargs"]
-        return errors.CHECK_OTHER.format(
-            expectation=kind, column=where, observed=observed, kwargs=kwargs
-        )
-    fields = {
-        "column": column,
-        "spec": spec.origin,
-        "dataset": spec.name,
-        "examples": _quoted(row["examples"]),
-        "count": row["unexpected_count"],
-        "percent": row["unexpected_percent"] or 0.0,
-        "observed": row["observed_value"],
-    }
-    return DESCRIBE[kind](row, spec, fields)
-
-
-def raise_for_failures(report: ValidationReport, spec: DatasetSpec, source_name: str) -> None:
-    """Raise `ValidationFailed` naming `source_name` and each failure in words; else return."""
-    if report.success:
-        return
-    problems = "; ".join(f"({i}) {describe(row, spec)}" for i, row in enumerate(report.failures, 1))
-    message = errors.VALIDATION_FAILED.format(
-        source=source_name,
-        suite=report.suite_name,
-        count=len(report.failures),
-        problems=problems or "see the validation report",
-        spec=spec.origin,
-    )
-    raise errors.ValidationFailed(message, report.failures)

@@ -2,7 +2,8 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from expectations.check import load_suite, raise_for_failures, summary_markdown, validate_frame
+from expectations.check import load_suite, validate_frame
+from expectations.messages import raise_for_failures, summary_markdown
 from fairdistill.ingest import Snapshot
 from fairdistill.lake import stage_dir, write_json
 from fairdistill.spec import DatasetSpec

@@ -4,12 +4,8 @@ import polars as pl
 import pytest
 
 from expectations.build import build_suite
-from expectations.check import (
-    load_suite,
-    raise_for_failures,
-    summary_markdown,
-    validate_frame,
-)
+from expectations.check import load_suite, validate_frame
+from expectations.messages import raise_for_failures, summary_markdown
 from fairdistill import errors
 from fairdistill.ingest import read_dataset
 from fairdistill.spec import DatasetSpec, load_builtin, load_spec
