@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from fairdistill.cli import main
+from fairdistill.errors import GateFailed
 from fairdistill.spec import load_builtin
 from fairdistill.tracking import load_bundle
-from fairdistill.errors import GateFailed
 from flows.params import (
     AuditConfig,
     DistillConfig,
