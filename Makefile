@@ -24,6 +24,17 @@ test: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 
+BENCH_INSTALLED := $(VENV)/.installed-bench
+
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	@touch $@
+
+# `make bench`: fairdistill vs ablations and peers (issue #6; about an hour on 2 cores, resumable;
+# not part of `make test`). Results in benchmarks/results/, published to docs/benchmarks.md.
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python benchmarks/run.py --profile full --budget-min 55 --publish
+
 clean:
 	rm -rf $(VENV) lake mlflow.db mlartifacts .prefect .pytest_cache
 
