@@ -85,7 +85,7 @@ def generate(args: argparse.Namespace) -> int:
     from fairdistill.settings import configure_torch_threads
     from fairdistill.tracking import load_bundle
 
-    configure_torch_threads()
+    configure_torch_threads("generate")
     chunks = synthetic_rows(
         load_bundle(args.model),
         args.rows,

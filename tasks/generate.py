@@ -27,7 +27,7 @@ def generate(
 ) -> str:
     """Sample and decode `config.rows` new rows (default: the training size) into the run's staging
     folder; returns the Parquet path. Rows equal to a training row are replaced."""
-    configure_torch_threads()
+    configure_torch_threads("generate")
     train = pl.read_parquet(snapshot.train_path)
     chunks = synthetic_rows(
         FairDistillModel.load(model_dir),
