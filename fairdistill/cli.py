@@ -99,6 +99,28 @@ def generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def repair(args: argparse.Namespace) -> int:
+    """A fair twin of given rows (not privacy-preserving: row i comes from input row i)."""
+    from fairdistill.ingest import normalise, read_source
+    from fairdistill.lake import write_parquet
+    from fairdistill.settings import configure_torch_threads
+    from fairdistill.spec import load_spec
+    from fairdistill.tracking import load_bundle
+
+    configure_torch_threads("generate")
+    spec = load_spec(args.spec)
+    location = args.input if "://" in args.input else str(Path(args.input).resolve())
+    rows = normalise(read_source(location, spec)[0], location, spec)
+    twin = load_bundle(args.model).repair(
+        rows, args.seed, fairness=args.fairness, label_temperature=args.label_temperature
+    )
+    out = write_parquet(twin, Path(args.out).resolve())
+    print(
+        f"wrote a fair twin of {twin.height} rows to {out} (not privacy-preserving: one row per input row)"
+    )
+    return 0
+
+
 def audit(args: argparse.Namespace) -> int:
     """Audit any synthetic table (ours or another tool's) against real train and holdout files."""
     from fairdistill.audit import audit_table, check_gate, gate_as_dicts, gate_passed
@@ -214,6 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     more.add_argument("--label-temperature", type=float, default=defaults.label_temperature)
     more.set_defaults(handler=generate)
+
+    twin = commands.add_parser(
+        "repair", help="a fair twin of given real rows (not privacy-preserving)"
+    )
+    twin.add_argument("--model", required=True, help="e.g. models:/fairdistill-adult@champion")
+    twin.add_argument("--spec", required=True, help="the dataset spec the rows follow")
+    twin.add_argument("--input", required=True, help="rows to repair (CSV or Parquet)")
+    twin.add_argument("--out", default="repaired.parquet", help="Parquet file to write")
+    twin.add_argument("--seed", type=int, default=defaults.seed)
+    twin.add_argument("--fairness", type=float, default=defaults.fairness)
+    twin.add_argument("--label-temperature", type=float, default=defaults.label_temperature)
+    twin.set_defaults(handler=repair)
 
     commands.add_parser(
         "serve",

@@ -7,7 +7,7 @@ import pytest
 
 from fairdistill.cli import main
 from fairdistill.errors import GateFailed
-from fairdistill.spec import load_builtin
+from fairdistill.spec import BUILTIN_DIR, load_builtin
 from fairdistill.tracking import load_bundle
 from flows.params import (
     AuditConfig,
@@ -140,3 +140,18 @@ def test_failed_gate_keeps_latest_and_the_table_under_rejected(result, adult_sub
     rejected = list((lake / "rejected" / "adult").iterdir())
     assert len(rejected) == 1 and (rejected[0] / "report.html").exists()
     assert not list((lake / "staging" / "adult").iterdir())
+
+
+def test_repair_makes_a_fair_twin_row_by_row(result, tmp_path):
+    rows = pl.read_parquet(result.raw_holdout).head(300)
+    rows.write_parquet(tmp_path / "rows.parquet")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        (Path(main.__code__.co_filename).parents[1] / "datasets/adult/spec.yaml").read_text()
+    )
+    out = tmp_path / "twin.parquet"
+    args = ["repair", "--model", result.model_uri, "--spec", str(spec)]
+    assert main([*args, "--input", str(tmp_path / "rows.parquet"), "--out", str(out)]) == 0
+    twin = pl.read_parquet(out)
+    assert twin.height == 300 and twin.columns == rows.columns
+    assert twin["sex"].equals(rows["sex"])  # each row keeps its own group
