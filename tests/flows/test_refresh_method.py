@@ -145,10 +145,7 @@ def test_failed_gate_keeps_latest_and_the_table_under_rejected(result, adult_sub
 def test_repair_makes_a_fair_twin_row_by_row(result, tmp_path):
     rows = pl.read_parquet(result.raw_holdout).head(300)
     rows.write_parquet(tmp_path / "rows.parquet")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        (Path(main.__code__.co_filename).parents[1] / "datasets/adult/spec.yaml").read_text()
-    )
+    spec = BUILTIN_DIR / "adult" / "spec.yaml"
     out = tmp_path / "twin.parquet"
     args = ["repair", "--model", result.model_uri, "--spec", str(spec)]
     assert main([*args, "--input", str(tmp_path / "rows.parquet"), "--out", str(out)]) == 0
