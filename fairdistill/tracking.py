@@ -90,14 +90,9 @@ def log_metrics(tracking_run_id: str, metrics: dict[str, float]) -> None:
     )
 
 
-def log_params(tracking_run_id: str, params: dict) -> None:
-    client = mlflow.MlflowClient()
-    for key, value in params.items():
-        client.log_param(tracking_run_id, key, value)
-
-
 def pip_requirements() -> list[str]:
-    """What a loaded model needs: this project (editable checkout) and the tested stack."""
+    """The tested stack a loaded model needs. The model's code (`fairdistill`, `models`) is this
+    project: load it where the project is installed (`make run` / `make test` install it editable)."""
     from importlib.metadata import version
 
     packages = ["torch", "polars", "pyarrow", "numpy", "scikit-learn", "pandas", "mlflow"]
