@@ -38,7 +38,7 @@ def stage_dir(stage: str, dataset: str, run_id: str) -> Path:
     return lake_root() / stage / dataset / run_id
 
 
-def _atomic_write(path: Path, write) -> Path:
+def atomic_write(path: Path, write) -> Path:
     """Write through a temporary file in the same folder, then rename over `path` (atomic on POSIX)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -52,12 +52,12 @@ def _atomic_write(path: Path, write) -> Path:
 
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
-    return _atomic_write(path, lambda tmp: frame.write_parquet(tmp, compression="zstd"))
+    return atomic_write(path, lambda tmp: frame.write_parquet(tmp, compression="zstd"))
 
 
 def write_json(payload: dict, path: Path) -> Path:
     text = json.dumps(payload, indent=2, sort_keys=True, default=str)
-    return _atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
+    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
 
 
 def write_parquet_chunks(chunks: Iterable[pl.DataFrame], path: Path) -> int:
@@ -77,7 +77,7 @@ def write_parquet_chunks(chunks: Iterable[pl.DataFrame], path: Path) -> int:
             if writer is not None:
                 writer.close()
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return rows
 
 

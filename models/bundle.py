@@ -19,6 +19,7 @@ import polars as pl
 import torch
 
 from fairdistill.codec import TabularCodec
+from fairdistill.lake import atomic_write
 from models.decoding import DecodeOptions, decode_latent
 from models.samplers import SAMPLERS
 from models.student import DistillConfig, StudentEncoder
@@ -150,13 +151,13 @@ def latent_means(encoder: torch.nn.Module, x: np.ndarray, s: np.ndarray) -> np.n
 
 
 # Each stage of the refresh flow saves its part as soon as it is trained, so the next stage (and a
-# re-run after a crash) reads it back; JSON and state_dicts only, never a pickled object.
+# re-run after a crash) reads it back; JSON and state_dicts only, never a pickled object. Writes go
+# through a temporary file and a rename: a concurrent run or a reader never sees half a file.
 
 
 def _write_json(payload: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1))
-    return path
+    text = json.dumps(payload, indent=1)
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def save_codec(codec: TabularCodec, directory: str | Path) -> Path:
@@ -171,7 +172,7 @@ def save_teacher(teacher: TeacherVAE, config: TrainConfig, directory: str | Path
     path = Path(directory)
     meta = {"config": config.as_dict(), "spec": teacher.layout.spec, "s_dim": teacher.encoder.s_dim}
     _write_json(meta, path / FILES["teacher_config"])
-    torch.save(teacher.state_dict(), path / FILES["teacher"])
+    atomic_write(path / FILES["teacher"], lambda tmp: torch.save(teacher.state_dict(), tmp))
     return path / FILES["teacher"]
 
 
@@ -195,7 +196,7 @@ def save_student(student: StudentEncoder, config: DistillConfig, directory: str 
         "latent_dim": student.latent_dim,
     }
     _write_json(meta, path / FILES["student_config"])
-    torch.save(student.state_dict(), path / FILES["student"])
+    atomic_write(path / FILES["student"], lambda tmp: torch.save(student.state_dict(), tmp))
     return path / FILES["student"]
 
 
