@@ -6,6 +6,7 @@ set in the environment win, so a served deployment can point at its own servers.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def configure_environment(home: Path | None = None) -> Path:
         "FAIRDISTILL_LAKE": str(home / "lake"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "PREFECT_LOGGING_SETTINGS_PATH": str(Path(__file__).with_name("logging.yml")),
         "FAIRDISTILL_MLFLOW_ARTIFACTS": str(home / "mlartifacts"),
         # One thread trained these small MLPs 5-20x faster than two on a 2-core machine (DESIGN §4).
         "OMP_NUM_THREADS": "1",
@@ -51,3 +53,15 @@ def configure_torch_threads(stage: str = "train") -> int:
         threads = int(os.environ.get("FAIRDISTILL_TORCH_THREADS", "1"))
     torch.set_num_threads(threads)
     return threads
+
+
+class UserErrorsWithoutTraceback(logging.Filter):
+    """Console filter: a user-fixable error (bad input, failed gate) is logged without its
+    traceback; the one-line message names the input and the fix (fairdistill/logging.yml)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from fairdistill.errors import FairdistillError
+
+        if record.exc_info and isinstance(record.exc_info[1], FairdistillError):
+            record.exc_info, record.exc_text = None, None
+        return True
