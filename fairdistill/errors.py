@@ -141,3 +141,14 @@ GATE_FAILED = (
     "{report}. Adjust the training settings (e.g. teacher.beta, generation.fairness) or the gate "
     "thresholds, and run again"
 )
+
+
+class ModelNotFound(FairdistillError):
+    """A model URI names no registered model version in the tracking store."""
+
+
+MODEL_NOT_FOUND = (
+    "cannot load {uri} from {tracking}: {reason}. Use models:/fairdistill-<dataset>/<version> of a "
+    "finished refresh (listed in the MLflow UI), or @champion once a refresh has passed the audit gate; "
+    "set MLFLOW_TRACKING_URI if the model lives in another store"
+)

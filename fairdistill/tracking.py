@@ -18,7 +18,7 @@ import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
 
-from fairdistill import __version__
+from fairdistill import __version__, errors
 
 EXPERIMENT = "fairdistill"
 # The registered model is logged as code (MLflow "models from code"), so loading it unpickles nothing.
@@ -134,7 +134,14 @@ def register_bundle(
 
 def load_bundle(model_uri: str):
     """The `FairDistillModel` behind a registered model URI, e.g. `models:/fairdistill-adult/3`."""
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+    try:
+        return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+    except mlflow.exceptions.MlflowException as error:
+        raise errors.ModelNotFound(
+            errors.MODEL_NOT_FOUND.format(
+                uri=model_uri, reason=str(error).splitlines()[0], tracking=mlflow.get_tracking_uri()
+            )
+        ) from None
 
 
 def set_champion(model_uri: str) -> None:

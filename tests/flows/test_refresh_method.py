@@ -152,3 +152,11 @@ def test_repair_makes_a_fair_twin_row_by_row(result, tmp_path):
     twin = pl.read_parquet(out)
     assert twin.height == 300 and twin.columns == rows.columns
     assert twin["sex"].equals(rows["sex"])  # each row keeps its own group
+
+
+def test_unknown_model_uri_is_a_clear_error(capsys, tmp_path):
+    args = ["generate", "--model", "models:/fairdistill-nope/7", "--rows", "5"]
+    assert main([*args, "--out", str(tmp_path / "x.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load models:/fairdistill-nope/7 from sqlite:" in err
+    assert "fairdistill: error:" in err
