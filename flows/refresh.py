@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from prefect import flow
+from prefect.runtime import flow_run
 from pydantic import BaseModel
 
 from fairdistill.lake import model_dir, new_run_id
@@ -38,9 +40,18 @@ class RefreshResult(BaseModel):
     metrics: dict[str, float]
 
 
-@flow(name="refresh", flow_run_name="refresh-{dataset.name}")
+def run_name() -> str:
+    """`refresh-<dataset>`, for a built-in name or a full spec alike."""
+    dataset = flow_run.parameters["dataset"]
+    name = (
+        dataset if isinstance(dataset, str) else getattr(dataset, "name", None) or dataset["name"]
+    )
+    return f"refresh-{name}"
+
+
+@flow(name="refresh", flow_run_name=run_name)
 def refresh(
-    dataset: DatasetSpec = load_builtin("adult"),  # noqa: B008
+    dataset: DatasetSpec | Literal["adult", "compas"] = "adult",
     teacher: TrainConfig = TrainConfig(),  # noqa: B008
     student: DistillConfig = DistillConfig(),  # noqa: B008
     sampler: SamplerConfig = SamplerConfig(),  # noqa: B008
@@ -48,7 +59,10 @@ def refresh(
     audit: AuditConfig = AuditConfig(),  # noqa: B008
 ) -> RefreshResult:
     """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → audit →
-    publish. The table is published only if it passes the audit gate."""
+    publish. The table is published only if it passes the audit gate.
+
+    `dataset` is a built-in name (its shipped spec) or a whole spec for your own data."""
+    dataset = load_builtin(dataset) if isinstance(dataset, str) else dataset
     run_id = new_run_id()
     snapshot = ingest(dataset, run_id)
     validation_report = validate(dataset, snapshot)

@@ -116,7 +116,7 @@ def test_deployments_carry_the_prefect_yaml_settings(served):
     assert adult.schedules[0].schedule.timezone == "UTC"
     assert adult.enforce_parameter_schema and compas.enforce_parameter_schema
     assert adult.global_concurrency_limit.limit == compas.global_concurrency_limit.limit == 1
-    assert compas.parameters["dataset"]["source"] == "compas"
+    assert compas.parameters["dataset"] == "compas"
 
 
 def test_a_triggered_run_completes_and_lands_in_mlflow_and_the_lake(served):
