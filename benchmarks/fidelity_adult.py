@@ -80,32 +80,16 @@ def fit(train, cats, config: dict, seed: int):
     import torch
 
     from fairdistill.codec import TabularCodec
-    from models.bundle import build_model
     from models.samplers import GaussianMixtureSampler
-    from models.student import DistillConfig, distill
-    from models.teacher import TrainConfig, as_tensor, head_spec, train_teacher
+    from models.student import DistillConfig
+    from models.teacher import TrainConfig
 
     torch.set_num_threads(1)
     codec = TabularCodec(cats, ma.NUMERIC, [], ma.TARGET, [ma.SENSITIVE]).fit(train)
-    x, s = codec.encode(train)
     tcfg = TrainConfig(**{**config.get("teacher", {}), "seed": seed, "progress": False})
     scfg = DistillConfig(**{**config.get("student", {}), "seed": seed, "progress": False})
-    times = {}
-    t0 = time.perf_counter()
-    teacher, hist_t = train_teacher(x, s, head_spec(codec.blocks_), tcfg)
-    times["teacher_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    student, hist_s = distill(teacher, x, s, scfg)
-    times["student_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        mu, _ = student(as_tensor(x, "cpu"), as_tensor(s, "cpu"))
     sampler = GaussianMixtureSampler(**{"random_state": seed, **config.get("sampler", {})})
-    sampler.fit(mu.numpy())
-    times["sampler_s"] = time.perf_counter() - t0
-    times["train_s"] = times["teacher_s"] + times["student_s"] + times["sampler_s"]
-    times["epochs_teacher"], times["epochs_student"] = len(hist_t), len(hist_s)
-    return build_model(codec, teacher, student, sampler, tcfg, scfg), times
+    return ma.fit_parts(codec, train, tcfg, scfg, sampler)
 
 
 def recon_frame(model, encoder, train, mode: str, seed: int):

@@ -31,7 +31,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import OrdinalEncoder
 
 from fairdistill.codec import TabularCodec
-from models.bundle import build_model
+from models.bundle import build_model, latent_means
 from models.decoding import DecodeOptions
 from models.samplers import GaussianMixtureSampler, make_sampler
 from models.student import DistillConfig, count_parameters, distill
@@ -105,7 +105,6 @@ def fit_all(train: pl.DataFrame, cats: list[str], args) -> tuple:
     """Codec, teacher, student, sampler; returns the model and the stage timings."""
     torch.set_num_threads(1)
     codec = TabularCodec(cats, NUMERIC, [], TARGET, [SENSITIVE]).fit(train)
-    x, s = codec.encode(train)
     tcfg = TrainConfig(
         epochs=args.epochs,
         beta=args.beta,
@@ -125,6 +124,15 @@ def fit_all(train: pl.DataFrame, cats: list[str], args) -> tuple:
         progress=False,
         batch_size=args.student_batch,
     )
+    params = {} if args.sampler == "prior" else {"random_state": args.seed}
+    if args.sampler == "gmm" and args.components is not None:
+        params["n_components"] = args.components
+    return fit_parts(codec, train, tcfg, scfg, make_sampler(args.sampler, **params))
+
+
+def fit_parts(codec, train: pl.DataFrame, tcfg, scfg, sampler) -> tuple:
+    """Teacher → student → sampler on the encoded ``train``; the model and the stage timings."""
+    x, s = codec.encode(train)
     times = {}
     start = time.perf_counter()
     teacher, hist_t = train_teacher(x, s, head_spec(codec.blocks_), tcfg)
@@ -133,13 +141,9 @@ def fit_all(train: pl.DataFrame, cats: list[str], args) -> tuple:
     student, hist_s = distill(teacher, x, s, scfg)
     times["student_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    with torch.no_grad():
-        mu, _ = student(as_tensor(x, "cpu"), as_tensor(s, "cpu"))
-    params = {} if args.sampler == "prior" else {"random_state": args.seed}
-    if args.sampler == "gmm" and args.components is not None:
-        params["n_components"] = args.components
-    sampler = make_sampler(args.sampler, **params).fit(mu.numpy())
+    sampler.fit(latent_means(student, x, s))
     times["sampler_s"] = time.perf_counter() - start
+    times["train_s"] = times["teacher_s"] + times["student_s"] + times["sampler_s"]
     times["epochs_teacher"], times["epochs_student"] = len(hist_t), len(hist_s)
     return build_model(codec, teacher, student, sampler, tcfg, scfg), times
 
@@ -158,9 +162,7 @@ def generate(
     next(model.generate(2000, seed=seed + 1, mode=mode))  # warm up the thread pool
     start = time.perf_counter()
     frame = pl.concat(
-        model.generate(
-            n, seed=seed, mode=mode, fairness=fairness, label_temperature=temperature
-        )
+        model.generate(n, seed=seed, mode=mode, fairness=fairness, label_temperature=temperature)
     )
     rate = n / (time.perf_counter() - start)
     torch.set_num_threads(1)
@@ -206,7 +208,7 @@ def quick(args) -> dict:
     cats = categorical_columns(train)
     start = time.perf_counter()
     model, times = fit_all(train, cats, args)
-    result = {"train_s": time.perf_counter() - start, **times}
+    result = {**times, "train_s": time.perf_counter() - start}
     result["latent_leakage_auroc"] = leakage(model, train, holdout)
     result.update(evaluate(model, train, holdout, cats, args, args.decodes))
     return result
@@ -217,7 +219,7 @@ def main(args) -> dict:
     cats = categorical_columns(train)
     start = time.perf_counter()
     model, times = fit_all(train, cats, args)
-    result = {"config": vars(args), "train_s": time.perf_counter() - start, **times}
+    result = {"config": vars(args), **times, "train_s": time.perf_counter() - start}
     synthetic, result["gen_rows_per_s"] = generate(
         model, train.height, args.seed, args.mode, args.temperature, args.fairness
     )
@@ -269,7 +271,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", default="gmm")
     p.add_argument("--components", type=int, default=gmm_components, help="GMM components")
     p.add_argument("--mode", default=_default(DecodeOptions, "mode"))
-    p.add_argument("--temperature", type=float, default=_default(DecodeOptions, "label_temperature"))
+    p.add_argument(
+        "--temperature", type=float, default=_default(DecodeOptions, "label_temperature")
+    )
     p.add_argument("--fairness", type=float, default=_default(DecodeOptions, "fairness"))
     p.add_argument("--seed", type=int, default=0)
     return p
