@@ -69,53 +69,42 @@ def one_thread() -> None:
 # fairdistill (library calls, the same stages as flows/refresh.py)
 
 
-def fd_configs(seed: int, params: dict):
-    from flows.params import DistillConfig, GenerationConfig, SamplerConfig, TrainConfig
+def fd_settings(seed: int, params: dict):
+    """The refresh's settings with every seed set to ``seed`` and the job's overrides."""
+    from fairdistill.settings import RefreshSettings
 
-    teacher = TrainConfig(seed=seed, progress=False, device="cpu", **params.get("teacher", {}))
-    student = DistillConfig(seed=seed, progress=False, device="cpu", **params.get("student", {}))
-    sampler = SamplerConfig(seed=seed, **params.get("sampler", {}))
-    generation = GenerationConfig(seed=seed, **params.get("generation", {}))
-    return teacher, student, sampler, generation
-
-
-def fd_codec(spec: DatasetSpec, train: pl.DataFrame):
-    from fairdistill.codec import TabularCodec
-
-    return TabularCodec(
-        categorical=spec.categorical,
-        numeric=spec.numeric,
-        datetime=spec.datetime,
-        target=spec.target,
-        sensitive=spec.sensitive_columns,
-    ).fit(train)
+    sections = {
+        name: {"seed": seed, **params.get(name, {})}
+        for name in ("teacher", "student", "sampler", "generation")
+    }
+    for name in ("teacher", "student"):
+        sections[name]["device"] = "cpu"
+    return RefreshSettings.model_validate(sections)
 
 
 def fd_train(spec, train, seed, params, model_dir: Path | None) -> tuple[object, dict]:
-    """encode → train_teacher → distill → fit_sampler, timed per stage; saves the bundle (and the
-    stage timings) into ``model_dir`` so the decode-only ablations reuse it."""
-    from models.bundle import build_model, latent_means
-    from models.samplers import make_sampler
-    from models.student import count_parameters, distill
-    from models.teacher import head_spec, train_teacher
+    """The library's stages (`models.pipeline`, as the refresh flow runs them), timed one by one;
+    saves the bundle (and the stage timings) into ``model_dir`` so decode-only ablations reuse it."""
+    from models import pipeline
+    from models.bundle import FairDistillModel
+    from models.student import count_parameters
 
-    tcfg, scfg, smp, _ = fd_configs(seed, params)
+    settings = fd_settings(seed, params)
     stages = {}
     with Clock() as c:
-        codec = fd_codec(spec, train)
+        codec = pipeline.fit_codec(train, spec)
         x, s = codec.encode(train)
     stages["encode"] = (c.wall, c.cpu)
     with Clock() as c:
-        teacher, hist_t = train_teacher(x, s, head_spec(codec.blocks_), tcfg)
+        teacher, hist_t = pipeline.fit_teacher(codec, x, s, settings.teacher)
     stages["teacher"] = (c.wall, c.cpu)
     with Clock() as c:
-        student, hist_s = distill(teacher, x, s, scfg)
+        student, hist_s = pipeline.fit_student(teacher, x, s, settings.student)
     stages["student"] = (c.wall, c.cpu)
     with Clock() as c:
-        latents = latent_means(student, x, s)
-        sampler = make_sampler(smp.name, **smp.sampler_params()).fit(latents)
+        sampler = pipeline.fit_sampler(student, x, s, settings.sampler)
     stages["sampler"] = (c.wall, c.cpu)
-    model = build_model(codec, teacher, student, sampler, tcfg, scfg)
+    model = FairDistillModel(codec, teacher, student, sampler, settings.teacher, settings.student)
     info = {
         "stages": stages,
         "epochs_teacher": len(hist_t),
@@ -138,14 +127,13 @@ def sampler_params(sampler) -> int:
 
 def run_fairdistill(spec, train, holdout, job) -> dict:
     """The default pipeline or one of its ablations (``job["params"]["variant"]``)."""
-    from fairdistill.generate import synthetic_rows
     from models.bundle import FairDistillModel, latent_means
-    from models.samplers import make_sampler
+    from models.pipeline import fit_sampler, synthetic_rows
 
     one_thread()
     seed, params = job["seed"], job["params"]
     variant = params.get("variant", "train")
-    _, _, smp, gen = fd_configs(seed, params)
+    settings = fd_settings(seed, params)
     model_dir = Path(job["model_dir"]) if job.get("model_dir") else None
     out: dict = {"family": "fairdistill", "variant": variant}
 
@@ -163,8 +151,7 @@ def run_fairdistill(spec, train, holdout, job) -> dict:
         else:  # "refit-sampler" (another sampler) or "teacher-only" (no distillation)
             with Clock() as c:
                 encoder = model.teacher.encoder if variant == "teacher-only" else model.student
-                latents = latent_means(encoder, x, s)
-                model.sampler = make_sampler(smp.name, **smp.sampler_params()).fit(latents)
+                model.sampler = fit_sampler(encoder, x, s, settings.sampler)
             sampler_wall, sampler_cpu = c.wall, c.cpu
         # Train cost of this variant = the stages it needs, as measured when they were trained.
         needed = ["encode", "teacher"] + ([] if variant == "teacher-only" else ["student"])
@@ -185,18 +172,7 @@ def run_fairdistill(spec, train, holdout, job) -> dict:
 
     with Clock() as c:
         synthetic = pl.concat(
-            list(
-                synthetic_rows(
-                    model,
-                    train.height,
-                    seed=gen.seed,
-                    mode=gen.mode,
-                    fairness=gen.fairness,
-                    label_temperature=gen.label_temperature,
-                    chunk_size=gen.chunk_size,
-                    exclude=train,
-                )
-            )
+            list(synthetic_rows(model, train.height, settings.generation, exclude=train))
         )
     out["sample_wall_s"] = c.wall
     out["peak_rss_mb"] = rss_mb()
@@ -283,8 +259,13 @@ def run_tabfairgan(spec, train, holdout, job) -> dict:
     out = {"family": "peer", "fairness_setting": json.dumps(fairness)}
     with Clock() as c:
         frame, _ = peer_frame(train, spec)
-        tfg = TFG(frame, epochs=p["epochs"], batch_size=p["batch_size"], device="cpu",
-                  fairness_config=fairness if p["fair_epochs"] else None)
+        tfg = TFG(
+            frame,
+            epochs=p["epochs"],
+            batch_size=p["batch_size"],
+            device="cpu",
+            fairness_config=fairness if p["fair_epochs"] else None,
+        )
         tfg.train()
     out |= {"train_wall_s": c.wall, "train_cpu_s": c.cpu}
     if p["fair_epochs"]:
@@ -310,9 +291,18 @@ def run_tabfairgdt(spec, train, holdout, job) -> dict:
     p, seed = job["params"], job["seed"]
     np.random.seed(seed)
     s_col, privileged = spec.sensitive_columns[0], spec.sensitive[0].privileged
-    out = {"family": "peer", "fairness_setting": json.dumps(
-        {"protected_attribute": s_col, "target": spec.target, "lamda": p["lamda"],
-         "criterion": "dp", "binary_protected": f"{privileged} vs rest"})}
+    out = {
+        "family": "peer",
+        "fairness_setting": json.dumps(
+            {
+                "protected_attribute": s_col,
+                "target": spec.target,
+                "lamda": p["lamda"],
+                "criterion": "dp",
+                "binary_protected": f"{privileged} vs rest",
+            }
+        ),
+    }
     with Clock() as c:
         frame, cats = peer_frame(train, spec)
         first = frame.index[frame[s_col] == privileged][0]
@@ -320,8 +310,14 @@ def run_tabfairgdt(spec, train, holdout, job) -> dict:
         for column in cats:
             frame[column] = frame[column].astype("category")
         dtype_map = {col: "category" if col in cats else "float" for col in frame.columns}
-        model = TABFAIRGDT(protected_attribute=s_col, target=spec.target, criterion="dp",
-                           dtype_map=dtype_map, seed=seed, parallel=False)
+        model = TABFAIRGDT(
+            protected_attribute=s_col,
+            target=spec.target,
+            criterion="dp",
+            dtype_map=dtype_map,
+            seed=seed,
+            parallel=False,
+        )
         model.fit(frame, lamda=float(p["lamda"]))
     out |= {"train_wall_s": c.wall, "train_cpu_s": c.cpu}
     out["n_params"] = float("nan")  # trees: no torch parameters

@@ -34,10 +34,18 @@ ABLATIONS = (
     "fd-sampler-ddpm",
     "fd-sampler-prior",
 )
-LAMBDA_SWEEP = [("fd-lambda-0", 0.0), ("fd-lambda-0.5", 0.5), ("fd-lambda-0.8", 0.8),
-                ("fairdistill", 1.0)]
-BETA_SWEEP = [("fd-beta-0", 0.0), ("fd-beta-10", 10.0), ("fairdistill", 50.0),
-              ("fd-beta-200", 200.0)]
+LAMBDA_SWEEP = [
+    ("fd-lambda-0", 0.0),
+    ("fd-lambda-0.5", 0.5),
+    ("fd-lambda-0.8", 0.8),
+    ("fairdistill", 1.0),
+]
+BETA_SWEEP = [
+    ("fd-beta-0", 0.0),
+    ("fd-beta-10", 10.0),
+    ("fairdistill", 50.0),
+    ("fd-beta-200", 200.0),
+]
 LABELS = {
     "real": "real train (ceiling)",
     "fairdistill": "fairdistill (default)",
@@ -186,8 +194,14 @@ def quality_table(summary, dataset, methods, labels=LABELS, extra=None) -> list[
 
 
 def cost_table(summary, dataset, methods) -> list[str]:
-    header = ["method", "train wall s", "train CPU s", "sample rows/s", "peak RSS MB",
-              "parameters (torch)"]
+    header = [
+        "method",
+        "train wall s",
+        "train CPU s",
+        "sample rows/s",
+        "peak RSS MB",
+        "parameters (torch)",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method in methods:
         r = row(summary, dataset, method)
@@ -210,8 +224,14 @@ def ratio_lines(summary, dataset) -> list[str]:
     fd = row(summary, dataset, "fairdistill")
     if fd is None:
         return []
-    header = ["peer", "train wall ×", "train CPU ×", "sample time per row ×", "peak RSS ×",
-              "parameters ×"]
+    header = [
+        "peer",
+        "train wall ×",
+        "train CPU ×",
+        "sample time per row ×",
+        "peak RSS ×",
+        "parameters ×",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for peer in PEERS:
         p = row(summary, dataset, peer)
@@ -225,13 +245,25 @@ def ratio_lines(summary, dataset) -> list[str]:
             value = b / a if invert else a / b
             return f"{value:.2f}"
 
-        lines.append("| " + " | ".join([
-            LABELS[peer], ratio("train_s"), ratio("train_cpu_s"),
-            ratio("rows_per_s", invert=True), ratio("rss_mb"), ratio("params"),
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    LABELS[peer],
+                    ratio("train_s"),
+                    ratio("train_cpu_s"),
+                    ratio("rows_per_s", invert=True),
+                    ratio("rss_mb"),
+                    ratio("params"),
+                ]
+            )
+            + " |"
+        )
     lines.append("")
-    lines.append("(fairdistill ÷ peer: < 1 means fairdistill is cheaper; sample time per row is the "
-                 "inverse ratio of rows/s.)")
+    lines.append(
+        "(fairdistill ÷ peer: < 1 means fairdistill is cheaper; sample time per row is the "
+        "inverse ratio of rows/s.)"
+    )
     return lines
 
 
@@ -241,8 +273,13 @@ def verdicts(summary, dataset) -> list[str]:
     if fd is None:
         return []
     out = []
-    checks = [("TSTR AUROC", "auroc", 1), ("model DPR", "dpr", 1), ("model EOR", "eor", 1),
-              ("quality", "quality", 1), ("train CPU seconds", "train_cpu_s", -1)]
+    checks = [
+        ("TSTR AUROC", "auroc", 1),
+        ("model DPR", "dpr", 1),
+        ("model EOR", "eor", 1),
+        ("quality", "quality", 1),
+        ("train CPU seconds", "train_cpu_s", -1),
+    ]
     for peer in PEERS:
         p = row(summary, dataset, peer)
         if p is None:
@@ -261,8 +298,10 @@ def verdicts(summary, dataset) -> list[str]:
             if abs(diff) <= noise:
                 text += ", within one std"
             (wins if sign * diff > 0 else losses).append(text)
-        out.append(f"- vs **{LABELS[peer]}** — wins: {'; '.join(wins) or 'none'}. "
-                   f"Loses: {'; '.join(losses) or 'none'}.")
+        out.append(
+            f"- vs **{LABELS[peer]}** — wins: {'; '.join(wins) or 'none'}. "
+            f"Loses: {'; '.join(losses) or 'none'}."
+        )
     return out
 
 
@@ -273,11 +312,15 @@ def paper_claims(summary, dataset) -> list[str]:
     peers = [r for r in (row(summary, dataset, p) for p in FAIR_PEERS) if r is not None]
     if fd is None or not peers:
         return []
-    out = ["| axis (our measure) | claimed | fairdistill | best fair peer | relative gain |",
-           "|---|---|---|---|---|"]
-    for axis, name, claim in [("fairness (model DPR, HGB)", "dpr", "+5%"),
-                              ("quality (fidelity score)", "quality", "+5%"),
-                              ("utility (TSTR AUROC, HGB)", "auroc", "+10%")]:
+    out = [
+        "| axis (our measure) | claimed | fairdistill | best fair peer | relative gain |",
+        "|---|---|---|---|---|",
+    ]
+    for axis, name, claim in [
+        ("fairness (model DPR, HGB)", "dpr", "+5%"),
+        ("quality (fidelity score)", "quality", "+5%"),
+        ("utility (TSTR AUROC, HGB)", "auroc", "+10%"),
+    ]:
         best = max(peers, key=lambda r: -np.inf if _nan(r[f"{name}_mean"]) else r[f"{name}_mean"])
         a, b = fd[f"{name}_mean"], best[f"{name}_mean"]
         gain = f"{(a / b - 1) * 100:+.1f}%" if not (_nan(a) or _nan(b)) else "–"
@@ -289,13 +332,23 @@ def paper_claims(summary, dataset) -> list[str]:
 # Plots
 
 
-ABLATION_COLORS = {"fd-teacher-only": "tab:purple", "fd-faithful": "tab:brown",
-                   "fd-sampler-ddpm": "tab:cyan", "fd-sampler-prior": "tab:olive"}
+ABLATION_COLORS = {
+    "fd-teacher-only": "tab:purple",
+    "fd-faithful": "tab:brown",
+    "fd-sampler-ddpm": "tab:cyan",
+    "fd-sampler-prior": "tab:olive",
+}
 
 
 def _point(ax, r, **style):
-    ax.errorbar(r["dpr_mean"], r["auroc_mean"], xerr=r["dpr_std"] or 0, yerr=r["auroc_std"] or 0,
-                capsize=2, **style)
+    ax.errorbar(
+        r["dpr_mean"],
+        r["auroc_mean"],
+        xerr=r["dpr_std"] or 0,
+        yerr=r["auroc_std"] or 0,
+        capsize=2,
+        **style,
+    )
 
 
 def plot_frontier(summary, datasets, path: Path) -> None:
@@ -305,28 +358,60 @@ def plot_frontier(summary, datasets, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 5.2), squeeze=False)
-    markers = {"tabfairgdt": "s", "tabfairgdt-lamda-1": "p", "tabfairgan": "^", "ctgan": "v",
-               "fd-teacher-only": "P", "fd-faithful": "X", "fd-sampler-ddpm": "d",
-               "fd-sampler-prior": "h"}
+    markers = {
+        "tabfairgdt": "s",
+        "tabfairgdt-lamda-1": "p",
+        "tabfairgan": "^",
+        "ctgan": "v",
+        "fd-teacher-only": "P",
+        "fd-faithful": "X",
+        "fd-sampler-ddpm": "d",
+        "fd-sampler-prior": "h",
+    }
     for ax, dataset in zip(axes[0], datasets, strict=True):
-        for name, sweep, color in (("λ (label fairness dial)", LAMBDA_SWEEP, "tab:blue"),
-                                   ("β (independence penalty)", BETA_SWEEP, "tab:orange")):
+        for name, sweep, color in (
+            ("λ (label fairness dial)", LAMBDA_SWEEP, "tab:blue"),
+            ("β (independence penalty)", BETA_SWEEP, "tab:orange"),
+        ):
             pts = [(v, row(summary, dataset, m)) for m, v in sweep]
             pts = [(v, r) for v, r in pts if r is not None]
             if len(pts) > 1:
-                ax.plot([r["dpr_mean"] for _, r in pts], [r["auroc_mean"] for _, r in pts], "-",
-                        color=color, alpha=0.6, label=f"fairdistill {name} sweep")
+                ax.plot(
+                    [r["dpr_mean"] for _, r in pts],
+                    [r["auroc_mean"] for _, r in pts],
+                    "-",
+                    color=color,
+                    alpha=0.6,
+                    label=f"fairdistill {name} sweep",
+                )
                 for v, r in pts:
                     _point(ax, r, fmt="o", color=color, ms=4)
-                    ax.annotate(f"{v:g}", (r["dpr_mean"], r["auroc_mean"]), fontsize=7,
-                                textcoords="offset points", xytext=(4, -9), color=color)
-        for method in ("fd-teacher-only", "fd-faithful", "fd-sampler-ddpm", "fd-sampler-prior",
-                       *PEERS):
+                    ax.annotate(
+                        f"{v:g}",
+                        (r["dpr_mean"], r["auroc_mean"]),
+                        fontsize=7,
+                        textcoords="offset points",
+                        xytext=(4, -9),
+                        color=color,
+                    )
+        for method in (
+            "fd-teacher-only",
+            "fd-faithful",
+            "fd-sampler-ddpm",
+            "fd-sampler-prior",
+            *PEERS,
+        ):
             r = row(summary, dataset, method)
             if r is not None:
                 peer = method in PEERS
-                _point(ax, r, fmt=markers[method], ms=8 if peer else 7,
-                       color="black" if peer else ABLATION_COLORS[method], label=LABELS[method])
+                _point(
+                    ax,
+                    r,
+                    fmt=markers[method],
+                    ms=8 if peer else 7,
+                    color="black" if peer else ABLATION_COLORS[method],
+                    label=LABELS[method],
+                )
         r = row(summary, dataset, "fairdistill")
         if r is not None:
             _point(ax, r, fmt="*", ms=14, color="tab:red", label=LABELS["fairdistill"], zorder=5)
@@ -336,8 +421,11 @@ def plot_frontier(summary, datasets, path: Path) -> None:
             ax.axhline(r["auroc_mean"], color="gold", lw=0.8, ls=":")
         # Keep the informative band: points far below real train (a collapsed setting) go off
         # scale with a note, so they do not squash everything else.
-        points = [(m, r) for m in summary.filter(pl.col("dataset") == dataset)["method"].to_list()
-                  if (r := row(summary, dataset, m)) is not None and not _nan(r["auroc_mean"])]
+        points = [
+            (m, r)
+            for m in summary.filter(pl.col("dataset") == dataset)["method"].to_list()
+            if (r := row(summary, dataset, m)) is not None and not _nan(r["auroc_mean"])
+        ]
         real = row(summary, dataset, "real")
         floor = (real["auroc_mean"] - 0.2) if real else -np.inf
         shown = [r["auroc_mean"] for _, r in points if r["auroc_mean"] >= floor]
@@ -346,10 +434,14 @@ def plot_frontier(summary, datasets, path: Path) -> None:
             ax.set_ylim(low, max(shown) + 0.015)
             for method, r in points:
                 if r["auroc_mean"] < low:
-                    ax.annotate(f"{method}: AUROC {r['auroc_mean']:.2f} (off scale ↓)",
-                                (r["dpr_mean"], low), xytext=(-150, 12),
-                                textcoords="offset points", fontsize=7,
-                                arrowprops={"arrowstyle": "->", "color": "grey"})
+                    ax.annotate(
+                        f"{method}: AUROC {r['auroc_mean']:.2f} (off scale ↓)",
+                        (r["dpr_mean"], low),
+                        xytext=(-150, 12),
+                        textcoords="offset points",
+                        fontsize=7,
+                        arrowprops={"arrowstyle": "->", "color": "grey"},
+                    )
         ax.axvline(0.8, color="grey", lw=0.8, ls="--")
         ax.set_title(f"{dataset}: fairness–utility frontier")
         ax.set_xlabel("model-level demographic parity ratio (tstr.hgb.dpr) → fairer")
@@ -375,22 +467,38 @@ def plot_cost(summary, datasets, path: Path) -> None:
 
     fig, axes = plt.subplots(2, len(datasets), figsize=(6.5 * len(datasets), 9), squeeze=False)
     methods = ["fairdistill", "fd-teacher-only", "fd-sampler-ddpm", *PEERS]
-    colors = {"fairdistill": "tab:red", "tabfairgdt": "black", "tabfairgdt-lamda-1": "black",
-              "tabfairgan": "dimgray", "ctgan": "darkgray"}
+    colors = {
+        "fairdistill": "tab:red",
+        "tabfairgdt": "black",
+        "tabfairgdt-lamda-1": "black",
+        "tabfairgan": "dimgray",
+        "ctgan": "darkgray",
+    }
     for col, dataset in enumerate(datasets):
-        for row_i, (metric, label) in enumerate((("auroc", "TSTR AUROC (HGB)"),
-                                                 ("quality", "quality (fidelity score)"))):
+        for row_i, (metric, label) in enumerate(
+            (("auroc", "TSTR AUROC (HGB)"), ("quality", "quality (fidelity score)"))
+        ):
             ax = axes[row_i][col]
             for method in methods:
                 r = row(summary, dataset, method)
                 if r is None or _nan(r["train_cpu_s_mean"]):
                     continue
-                ax.errorbar(max(r["train_cpu_s_mean"], 0.05), r[f"{metric}_mean"],
-                            xerr=r["train_cpu_s_std"] or 0, yerr=r[f"{metric}_std"] or 0,
-                            fmt="o", capsize=2, color=colors.get(method, "tab:green"))
-                ax.annotate(LABELS.get(method, method), (max(r["train_cpu_s_mean"], 0.05),
-                            r[f"{metric}_mean"]), fontsize=7, textcoords="offset points",
-                            xytext=(5, 3))
+                ax.errorbar(
+                    max(r["train_cpu_s_mean"], 0.05),
+                    r[f"{metric}_mean"],
+                    xerr=r["train_cpu_s_std"] or 0,
+                    yerr=r[f"{metric}_std"] or 0,
+                    fmt="o",
+                    capsize=2,
+                    color=colors.get(method, "tab:green"),
+                )
+                ax.annotate(
+                    LABELS.get(method, method),
+                    (max(r["train_cpu_s_mean"], 0.05), r[f"{metric}_mean"]),
+                    fontsize=7,
+                    textcoords="offset points",
+                    xytext=(5, 3),
+                )
             r = row(summary, dataset, "real")
             if r is not None:
                 ax.axhline(r[f"{metric}_mean"], color="gold", ls=":", label="real train")
@@ -432,8 +540,10 @@ def machine() -> str:
             versions.append(f"{package} {version(package)}")
         except PackageNotFoundError:
             versions.append(f"{package} (not installed)")
-    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GB RAM, {gpu}; Python "
-            f"{platform.python_version()}, torch {torch_v}, {', '.join(versions)}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GB RAM, {gpu}; Python "
+        f"{platform.python_version()}, torch {torch_v}, {', '.join(versions)}"
+    )
 
 
 def invocations(profile: str) -> list[dict]:
@@ -480,15 +590,18 @@ def markdown(runs, summary, profile, command, image_prefix, analysis: str | None
         "",
         "Invocations that produced these runs (resumed ones skip finished runs; the methods "
         "added later ran in the later invocations): "
-        + "; ".join(f"`benchmarks/run.py {' '.join(s['argv'])}` ({s['wall_s'] / 60:.1f} min)"
-                    for s in spans) + f". This report: `{command}`.",
+        + "; ".join(
+            f"`benchmarks/run.py {' '.join(s['argv'])}` ({s['wall_s'] / 60:.1f} min)" for s in spans
+        )
+        + f". This report: `{command}`.",
         "",
         f"- Machine: {machine()}. Other people's jobs shared the machine, so wall-clock times are "
         "noisy; CPU seconds (`time.process_time`, one thread) are the steadier cost measure.",
         f"- Total benchmark wall time: {wall:.1f} min over {len(spans)} invocation(s) "
         f"({runs.height} runs, at most 2 at a time, each one thread: `OMP_NUM_THREADS=1`, "
         "`torch.set_num_threads(1)`).",
-        "- Datasets: " + ", ".join(f"{d} (sensitive: {sensitive[d]})" for d in datasets)
+        "- Datasets: "
+        + ", ".join(f"{d} (sensitive: {sensitive[d]})" for d in datasets)
         + "; the built-in spec's split (Adult: the shipped test file; COMPAS: a seeded 80/20 "
         "split stratified on target × race), the same train table for every method.",
         "- One audit for every method: `fairdistill.audit.audit_table` (DESIGN §5) with "
@@ -512,28 +625,41 @@ def markdown(runs, summary, profile, command, image_prefix, analysis: str | None
         lines += [analysis.strip(), ""]
     for dataset in datasets:
         lines += [f"## {dataset}", "", "### Headline", ""]
-        lines += quality_table(summary, dataset, HEADLINE_METHODS,
-                               extra=[("latent leakage AUROC", "leakage")])
+        lines += quality_table(
+            summary, dataset, HEADLINE_METHODS, extra=[("latent leakage AUROC", "leakage")]
+        )
         lines += ["", "### Cost", ""]
         lines += cost_table(summary, dataset, [*HEADLINE_METHODS, *ABLATIONS[1:]])
-        lines += ["", "fairdistill's cost as a ratio to each peer (same benchmark, same machine):",
-                  ""]
+        lines += [
+            "",
+            "fairdistill's cost as a ratio to each peer (same benchmark, same machine):",
+            "",
+        ]
         lines += ratio_lines(summary, dataset)
-        lines += ["", "### Where fairdistill wins and loses (default settings, mean over seeds)",
-                  ""]
+        lines += [
+            "",
+            "### Where fairdistill wins and loses (default settings, mean over seeds)",
+            "",
+        ]
         lines += verdicts(summary, dataset)
         lines += ["", "### Against the paper's claims (relative to the best fair peer)", ""]
         lines += paper_claims(summary, dataset)
         lines += ["", "### Ablations", ""]
-        lines += quality_table(summary, dataset, ABLATIONS,
-                               extra=[("latent leakage AUROC", "leakage")])
+        lines += quality_table(
+            summary, dataset, ABLATIONS, extra=[("latent leakage AUROC", "leakage")]
+        )
         lines += ["", "### Sweeps (curves on the frontier plot)", ""]
         sweep_labels = {m: f"λ = {v:g}" for m, v in LAMBDA_SWEEP}
         lines += quality_table(summary, dataset, [m for m, _ in LAMBDA_SWEEP], sweep_labels)
         lines += [""]
         sweep_labels = {m: f"β = {v:g}" for m, v in BETA_SWEEP}
-        lines += quality_table(summary, dataset, [m for m, _ in BETA_SWEEP], sweep_labels,
-                               extra=[("latent leakage AUROC", "leakage")])
+        lines += quality_table(
+            summary,
+            dataset,
+            [m for m, _ in BETA_SWEEP],
+            sweep_labels,
+            extra=[("latent leakage AUROC", "leakage")],
+        )
         lines += [""]
     lines += [
         "## Plots",
@@ -550,9 +676,13 @@ def markdown(runs, summary, profile, command, image_prefix, analysis: str | None
         "",
     ]
     lines += settings_lines(runs)
-    lines += ["", "Raw numbers: `benchmarks/results/runs-<profile>.parquet` (one row per run, every "
-              "audit metric) and `summary-<profile>.parquet` (git-ignored; regenerate with "
-              "`make bench`, which skips runs already done).", ""]
+    lines += [
+        "",
+        "Raw numbers: `benchmarks/results/runs-<profile>.parquet` (one row per run, every "
+        "audit metric) and `summary-<profile>.parquet` (git-ignored; regenerate with "
+        "`make bench`, which skips runs already done).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -569,8 +699,11 @@ def report(profile: str, store: Path, *, publish: bool = False, command: str = "
     plot_cost(summary, datasets, RESULTS / f"cost-{profile}.png")
     notes = HERE / "analysis.md"
     analysis = notes.read_text() if notes.exists() and profile == "full" else None
-    local = markdown(runs, summary, profile, command, "", analysis).replace(
-        "(frontier.png)", f"(frontier-{profile}.png)").replace("(cost.png)", f"(cost-{profile}.png)")
+    local = (
+        markdown(runs, summary, profile, command, "", analysis)
+        .replace("(frontier.png)", f"(frontier-{profile}.png)")
+        .replace("(cost.png)", f"(cost-{profile}.png)")
+    )
     out = RESULTS / f"benchmarks-{profile}.md"
     out.write_text(local)
     print(f"report: {out}")
@@ -579,6 +712,7 @@ def report(profile: str, store: Path, *, publish: bool = False, command: str = "
         shutil.copy(RESULTS / f"frontier-{profile}.png", DOCS / "benchmarks" / "frontier.png")
         shutil.copy(RESULTS / f"cost-{profile}.png", DOCS / "benchmarks" / "cost.png")
         (DOCS / "benchmarks.md").write_text(
-            markdown(runs, summary, profile, command, "benchmarks/", analysis))
+            markdown(runs, summary, profile, command, "benchmarks/", analysis)
+        )
         print(f"published: {DOCS / 'benchmarks.md'}, {DOCS / 'benchmarks'}/")
     return out

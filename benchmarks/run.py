@@ -87,27 +87,62 @@ def method_table(settings: dict) -> list[dict]:
         {"method": "real", "kind": "real", "params": {}},
         {"method": "tabfairgdt", "kind": "tabfairgdt", "params": settings["tabfairgdt"]},
         # TabFairGDT's own dial at its fairest setting (fairdistill's λ is swept too).
-        {"method": "tabfairgdt-lamda-1", "kind": "tabfairgdt",
-         "params": merge(settings["tabfairgdt"], {"lamda": 1.0})},
+        {
+            "method": "tabfairgdt-lamda-1",
+            "kind": "tabfairgdt",
+            "params": merge(settings["tabfairgdt"], {"lamda": 1.0}),
+        },
         # Ablations of the default (decode-only ones reuse its trained model of the same seed).
-        {"method": "fd-teacher-only", "kind": "fairdistill",
-         "params": fd(settings, "teacher-only"), **reuse},
-        {"method": "fd-faithful", "kind": "fairdistill",
-         "params": fd(settings, "reuse", generation={"mode": "faithful"}), **reuse},
-        {"method": "fd-sampler-ddpm", "kind": "fairdistill",
-         "params": fd(settings, "refit-sampler", sampler={"name": "ddpm"}), **reuse},
-        {"method": "fd-sampler-prior", "kind": "fairdistill",
-         "params": fd(settings, "refit-sampler", sampler={"name": "prior"}), **reuse},
-        {"method": "fd-beta-0", "kind": "fairdistill",
-         "params": fd(settings, teacher={"beta": 0.0}, student={"beta": 0.0})},
+        {
+            "method": "fd-teacher-only",
+            "kind": "fairdistill",
+            "params": fd(settings, "teacher-only"),
+            **reuse,
+        },
+        {
+            "method": "fd-faithful",
+            "kind": "fairdistill",
+            "params": fd(settings, "reuse", generation={"mode": "faithful"}),
+            **reuse,
+        },
+        {
+            "method": "fd-sampler-ddpm",
+            "kind": "fairdistill",
+            "params": fd(settings, "refit-sampler", sampler={"name": "ddpm"}),
+            **reuse,
+        },
+        {
+            "method": "fd-sampler-prior",
+            "kind": "fairdistill",
+            "params": fd(settings, "refit-sampler", sampler={"name": "prior"}),
+            **reuse,
+        },
+        {
+            "method": "fd-beta-0",
+            "kind": "fairdistill",
+            "params": fd(settings, teacher={"beta": 0.0}, student={"beta": 0.0}),
+        },
     ]
     # Sweeps (curves on the frontier plot); λ = 1 and β = 50 are the default run itself.
     for lam in (0.0, 0.5, 0.8):
-        rows.append({"method": f"fd-lambda-{lam:g}", "kind": "fairdistill", "sweep": True,
-                     "params": fd(settings, "reuse", generation={"fairness": lam}), **reuse})
+        rows.append(
+            {
+                "method": f"fd-lambda-{lam:g}",
+                "kind": "fairdistill",
+                "sweep": True,
+                "params": fd(settings, "reuse", generation={"fairness": lam}),
+                **reuse,
+            }
+        )
     for beta in (10.0, 200.0):
-        rows.append({"method": f"fd-beta-{beta:g}", "kind": "fairdistill", "sweep": True,
-                     "params": fd(settings, teacher={"beta": beta}, student={"beta": beta})})
+        rows.append(
+            {
+                "method": f"fd-beta-{beta:g}",
+                "kind": "fairdistill",
+                "sweep": True,
+                "params": fd(settings, teacher={"beta": beta}, student={"beta": beta}),
+            }
+        )
     return rows
 
 
@@ -137,7 +172,9 @@ def build_jobs(profile: str, datasets, methods_filter, seeds=None) -> list[dict]
                 }
                 if row["kind"] == "fairdistill":
                     owner = row.get("needs") or row["method"]
-                    job["model_dir"] = str(RESULTS / "models" / profile / dataset / owner / f"seed{seed}")
+                    job["model_dir"] = str(
+                        RESULTS / "models" / profile / dataset / owner / f"seed{seed}"
+                    )
                 jobs.append(job)
     return jobs
 
@@ -168,7 +205,10 @@ def start(job: dict, logs: Path) -> tuple[subprocess.Popen, Path, Path]:
     handle = open(log, "w")  # noqa: SIM115 (closed when the process ends)
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "bench_methods.py"), payload, str(out)],
-        cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     proc._log_handle = handle  # type: ignore[attr-defined]
     return proc, out, log
@@ -177,8 +217,11 @@ def start(job: dict, logs: Path) -> tuple[subprocess.Popen, Path, Path]:
 def run_jobs(jobs: list[dict], store: Path, n_parallel: int, budget_s: float | None) -> None:
     done = {key(r) for r in load_runs(store)}
     pending = [j for j in jobs if key(j) not in done]
-    print(f"{len(jobs)} runs, {len(jobs) - len(pending)} already in {store.name}, "
-          f"{len(pending)} to go", flush=True)
+    print(
+        f"{len(jobs)} runs, {len(jobs) - len(pending)} already in {store.name}, "
+        f"{len(pending)} to go",
+        flush=True,
+    )
     logs = store.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     running: dict = {}
@@ -221,15 +264,21 @@ def run_jobs(jobs: list[dict], store: Path, n_parallel: int, budget_s: float | N
                 with store.open("a") as handle:
                     handle.write(json.dumps(row) + "\n")
                 done.add(key(job))
-                print(f"[{time.perf_counter() - began:7.0f}s] done  {key(job)[1:]} in "
-                      f"{elapsed:.0f}s: AUROC {row.get('m.tstr.hgb.auroc', float('nan')):.3f} "
-                      f"DPR {row.get('m.tstr.hgb.dpr', float('nan')):.3f} "
-                      f"train {row['train_wall_s']:.0f}s", flush=True)
+                print(
+                    f"[{time.perf_counter() - began:7.0f}s] done  {key(job)[1:]} in "
+                    f"{elapsed:.0f}s: AUROC {row.get('m.tstr.hgb.auroc', float('nan')):.3f} "
+                    f"DPR {row.get('m.tstr.hgb.dpr', float('nan')):.3f} "
+                    f"train {row['train_wall_s']:.0f}s",
+                    flush=True,
+                )
             else:
                 failed.add(key(job))
                 tail = log.read_text().splitlines()[-15:]
-                print(f"FAILED {key(job)[1:]} (rc {proc.returncode}), log {log}:\n  "
-                      + "\n  ".join(tail), flush=True)
+                print(
+                    f"FAILED {key(job)[1:]} (rc {proc.returncode}), log {log}:\n  "
+                    + "\n  ".join(tail),
+                    flush=True,
+                )
         # Jobs whose dependency can no longer finish are dropped by the check above.
     print(f"all runs ended after {time.perf_counter() - began:.0f}s", flush=True)
 
@@ -241,11 +290,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="*", help="only these methods (default: all)")
     p.add_argument("--seeds", nargs="*", type=int, help="override the profile's seeds")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time (each one thread)")
-    p.add_argument("--budget-min", type=float, default=None,
-                   help="start no new run after this many minutes")
+    p.add_argument(
+        "--budget-min", type=float, default=None, help="start no new run after this many minutes"
+    )
     p.add_argument("--report-only", action="store_true")
-    p.add_argument("--publish", action="store_true",
-                   help="copy the markdown and plots to docs/benchmarks.md, docs/benchmarks/")
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="copy the markdown and plots to docs/benchmarks.md, docs/benchmarks/",
+    )
     p.add_argument("--list", action="store_true", help="print the runs and exit")
     return p
 
@@ -262,14 +315,21 @@ def main(argv=None) -> None:
     if not args.report_only:
         budget = args.budget_min * 60 if args.budget_min else None
         run_jobs(jobs, store, args.jobs, budget)
-        span = {"start": time.time() - (time.perf_counter() - began),
-                "wall_s": time.perf_counter() - began, "argv": argv or sys.argv[1:]}
+        span = {
+            "start": time.time() - (time.perf_counter() - began),
+            "wall_s": time.perf_counter() - began,
+            "argv": argv or sys.argv[1:],
+        }
         with (RESULTS / f"invocations-{args.profile}.jsonl").open("a") as handle:
             handle.write(json.dumps(span) + "\n")
     import bench_report
 
-    bench_report.report(args.profile, store, publish=args.publish,
-                        command=" ".join(["benchmarks/run.py", *(argv or sys.argv[1:])]))
+    bench_report.report(
+        args.profile,
+        store,
+        publish=args.publish,
+        command=" ".join(["benchmarks/run.py", *(argv or sys.argv[1:])]),
+    )
     print(f"benchmark wall time this invocation: {(time.perf_counter() - began) / 60:.1f} min")
 
 

@@ -1,13 +1,14 @@
-"""The audit (DESIGN §5): every number about a synthetic table, and the gate that decides publishing.
+"""The audit: every number about a synthetic table, and the gate that decides publishing.
 
 `audit_table` is a pure function of three tables (real train, real holdout, synthetic) and a spec; it
 returns a flat mapping of stable dotted names (`tstr.hgb.dpr`, `fidelity.detection_auc`, …) to floats,
-ready for MLflow, `audit.json` and the report. `check_gate` compares that mapping with thresholds.
+ready for MLflow, `audit.json` and the report. `check_gate` compares that mapping with thresholds;
+`run_audit` does both and returns an `AuditOutcome`: the numbers, the checks and the verdict.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import polars as pl
@@ -27,6 +28,7 @@ from fairdistill.metrics import (
     positive_rates,
     score_predictions,
 )
+from fairdistill.settings import AuditSettings, GateThresholds
 from fairdistill.spec import DatasetSpec
 
 CLASSIFIERS = ("hgb", "logistic")
@@ -127,7 +129,7 @@ def audit_table(
     n_resamples: int = 200,
     holdout_latents: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Every audit number of a synthetic table against the real train and holdout (DESIGN §5).
+    """Every audit number of a synthetic table against the real train and holdout.
 
     Data-level fairness of both tables; TSTR (synthetic → real holdout) beside TRTR (real train →
     real holdout) with logistic regression and gradient-boosted trees, with bootstrap intervals over
@@ -157,37 +159,38 @@ def audit_table(
 
 @dataclass(frozen=True)
 class GateCheck:
+    """One threshold of the gate against its audit number."""
+
     name: str
     value: float
     threshold: float
     rule: str
     passed: bool
 
+    def failure(self) -> str:
+        """``tstr_auroc 0.864 (needs ≥ 0.877)``."""
+        return f"{self.name} {self.value:.3f} (needs {self.rule} {self.threshold:.3f})"
 
-def check_gate(metrics: dict[str, float], thresholds: dict[str, float]) -> list[GateCheck]:
+
+def check_gate(metrics: dict[str, float], gate: GateThresholds) -> list[GateCheck]:
     """Each threshold of the gate against the audit numbers; NaN never passes.
 
     Thresholds: `min_model_dpr` (TSTR DPR of the headline classifier ≥), `max_auroc_drop` (TSTR AUROC
     ≥ TRTR AUROC − drop), `max_exact_copy_rate` (≤).
     """
     dpr = metrics[f"tstr.{HEADLINE}.dpr"]
-    floor = metrics[f"trtr.{HEADLINE}.auroc"] - thresholds["max_auroc_drop"]
+    auroc = metrics[f"tstr.{HEADLINE}.auroc"]
+    floor = metrics[f"trtr.{HEADLINE}.auroc"] - gate.max_auroc_drop
     copies = metrics["privacy.exact_copy_rate"]
     checks = [
-        ("model_dpr", dpr, thresholds["min_model_dpr"], "≥", dpr >= thresholds["min_model_dpr"]),
-        (
-            "tstr_auroc",
-            metrics[f"tstr.{HEADLINE}.auroc"],
-            floor,
-            "≥",
-            metrics[f"tstr.{HEADLINE}.auroc"] >= floor,
-        ),
+        ("model_dpr", dpr, gate.min_model_dpr, "≥", dpr >= gate.min_model_dpr),
+        ("tstr_auroc", auroc, floor, "≥", auroc >= floor),
         (
             "exact_copy_rate",
             copies,
-            thresholds["max_exact_copy_rate"],
+            gate.max_exact_copy_rate,
             "≤",
-            copies <= thresholds["max_exact_copy_rate"],
+            copies <= gate.max_exact_copy_rate,
         ),
     ]
     return [
@@ -196,9 +199,53 @@ def check_gate(metrics: dict[str, float], thresholds: dict[str, float]) -> list[
     ]
 
 
-def gate_passed(checks: list[GateCheck]) -> bool:
-    return all(check.passed for check in checks)
+@dataclass
+class AuditOutcome:
+    """What an audit found: every number, each gate check, the settings it ran under and the run."""
+
+    metrics: dict[str, float]
+    checks: list[GateCheck]
+    settings: AuditSettings
+    run: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> list[str]:
+        return [check.failure() for check in self.checks if not check.passed]
+
+    def to_dict(self) -> dict:
+        """The content of `audit.json`."""
+        return {
+            "run": self.run,
+            "metrics": self.metrics,
+            "thresholds": self.settings.model_dump(),
+            "gate": [asdict(check) for check in self.checks],
+            "passed": self.passed,
+        }
 
 
-def gate_as_dicts(checks: list[GateCheck]) -> list[dict]:
-    return [asdict(check) for check in checks]
+def run_audit(
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    synthetic: pl.DataFrame,
+    spec: DatasetSpec,
+    settings: AuditSettings | None = None,
+    *,
+    holdout_latents: np.ndarray | None = None,
+    run: dict | None = None,
+) -> AuditOutcome:
+    """Audit a synthetic table (`audit_table`) and check the gate: the outcome of one audit."""
+    settings = settings or AuditSettings()
+    metrics = audit_table(
+        train,
+        holdout,
+        synthetic,
+        spec,
+        random_state=settings.seed,
+        n_resamples=settings.bootstrap_resamples,
+        holdout_latents=holdout_latents,
+    )
+    return AuditOutcome(metrics, check_gate(metrics, settings.gate), settings, run or {})

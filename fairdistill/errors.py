@@ -14,6 +14,10 @@ class SpecError(FairdistillError):
     """The dataset spec (YAML file or flow parameters) is invalid."""
 
 
+class SettingsError(FairdistillError):
+    """A setting (flow parameter, `--config` file, command-line option) is invalid."""
+
+
 class DataError(FairdistillError):
     """The data does not match its spec or cannot be read."""
 

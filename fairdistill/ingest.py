@@ -203,6 +203,11 @@ def _datetime(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
     return parsed
 
 
+def read_table(location: str, spec: DatasetSpec) -> pl.DataFrame:
+    """A whole table (a train, holdout or synthetic file) read and normalised to its spec."""
+    return normalise(read_source(location, spec)[0], location, spec)
+
+
 def split_holdout(frame: pl.DataFrame, spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Seeded holdout stratified on target x sensitive groups: each stratum keeps its share."""
     strata = [spec.target, *spec.sensitive_columns]

@@ -8,6 +8,7 @@ Layout (under `FAIRDISTILL_LAKE`, default `./lake`)::
     cache/                             Prefect's cached stage results (they point into models/)
     staging/<dataset>/<run_id>/        a run's outputs while it is being made (readers never look here)
     synthetic/<dataset>/<run_id>/      published tables, and synthetic/<dataset>/latest -> <run_id>
+    rejected/<dataset>/<run_id>/       tables that failed the audit gate, with their report
 """
 
 from __future__ import annotations
@@ -85,19 +86,30 @@ def latest_link(stage: str, dataset: str) -> Path:
     return lake_root() / stage / dataset / "latest"
 
 
-def publish(staging: Path, stage: str, dataset: str, run_id: str) -> Path:
-    """Make a finished run visible: rename its folder into `<stage>/<dataset>/<run_id>/`, then swap
-    the `latest` symlink to it. Both steps are atomic renames, so a reader sees the previous run or
-    this one, never a mix; a crash before the swap leaves `latest` on the previous run."""
+def _move(staging: Path, stage: str, dataset: str, run_id: str) -> Path:
     target = stage_dir(stage, dataset, run_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     if staging.resolve() != target.resolve():
         os.replace(staging, target)
-    link = latest_link(stage, dataset)
+    return target
+
+
+def publish(staging: Path, dataset: str, run_id: str) -> Path:
+    """Make a finished run visible: rename its folder into `synthetic/<dataset>/<run_id>/`, then swap
+    the `latest` symlink to it. Both steps are atomic renames, so a reader sees the previous run or
+    this one, never a mix; a crash before the swap leaves `latest` on the previous run."""
+    target = _move(staging, "synthetic", dataset, run_id)
+    link = latest_link("synthetic", dataset)
     tmp = link.with_name(f".latest.{secrets.token_hex(4)}")
     tmp.symlink_to(run_id, target_is_directory=True)
     os.replace(tmp, link)
     return target
+
+
+def reject(staging: Path, dataset: str, run_id: str) -> Path:
+    """Keep a run that failed the audit gate out of sight: its folder moves to
+    `rejected/<dataset>/<run_id>/` and `latest` stays where it was."""
+    return _move(staging, "rejected", dataset, run_id)
 
 
 def model_dir(dataset: str, fingerprint: str, settings: dict) -> Path:

@@ -13,11 +13,14 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
+from pathlib import Path  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from fairdistill.audit import CLASSIFIERS, HEADLINE, GateCheck, comparable  # noqa: E402
+from fairdistill.audit import CLASSIFIERS, HEADLINE, AuditOutcome, comparable  # noqa: E402
+from fairdistill.lake import atomic_write, write_json  # noqa: E402
 from fairdistill.metrics import association_matrix  # noqa: E402
 from fairdistill.spec import DatasetSpec  # noqa: E402
 
@@ -160,9 +163,10 @@ def _interval(metrics: dict[str, float], key: str) -> str:
     return f" [{_fmt(low)}, {_fmt(high)}]" if low is not None else ""
 
 
-def summary_markdown(metrics: dict[str, float], checks: list[GateCheck], title: str) -> str:
+def summary_markdown(outcome: AuditOutcome, title: str) -> str:
     """The headline numbers and the gate, as markdown (Prefect artifact, README-friendly)."""
-    verdict = "PASSED" if all(c.passed for c in checks) else "FAILED"
+    metrics, checks = outcome.metrics, outcome.checks
+    verdict = "PASSED" if outcome.passed else "FAILED"
     lines = [
         f"# {title}",
         "",
@@ -236,19 +240,13 @@ th{background:#f4f4f4}.verdict{font-size:1.3em;font-weight:bold;padding:.4em .8e
 
 
 def render_html(
-    metrics: dict[str, float],
-    checks: list[GateCheck],
-    spec: DatasetSpec,
-    train: pl.DataFrame,
-    synthetic: pl.DataFrame,
-    *,
-    run: dict[str, str],
-    min_dpr: float,
+    outcome: AuditOutcome, spec: DatasetSpec, train: pl.DataFrame, synthetic: pl.DataFrame
 ) -> str:
     """The whole report as one HTML page that renders offline."""
+    metrics, min_dpr = outcome.metrics, outcome.settings.gate.min_model_dpr
     train, synthetic = comparable(train, spec), comparable(synthetic, spec)
     title = f"fairdistill audit — {spec.name}"
-    meta = " · ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in run.items())
+    meta = " · ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in outcome.run.items())
     figures = [
         ("Who gets the positive outcome", positive_rate_plot(metrics)),
         (
@@ -262,8 +260,23 @@ def render_html(
         f'<h2>{html.escape(caption)}</h2><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
         for caption, png in figures
     )
-    summary = _markdown_table_to_html(summary_markdown(metrics, checks, title))
+    summary = _markdown_table_to_html(summary_markdown(outcome, title))
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f'<style>{STYLE}</style></head><body>{summary}<p class="meta">{meta}</p>{body}</body></html>\n'
     )
+
+
+def write_audit(
+    outcome: AuditOutcome,
+    folder: Path,
+    spec: DatasetSpec,
+    train: pl.DataFrame,
+    synthetic: pl.DataFrame,
+) -> tuple[Path, Path]:
+    """Write `audit.json` and `report.html` into ``folder``; returns their paths."""
+    folder = Path(folder)
+    numbers = write_json(outcome.to_dict(), folder / "audit.json")
+    page = render_html(outcome, spec, train, synthetic)
+    report = atomic_write(folder / "report.html", lambda tmp: tmp.write_text(page))
+    return numbers, report

@@ -1,67 +1,277 @@
-"""Embedded defaults: everything local, nothing to start by hand, nothing phoned home.
+"""Every setting of a refresh, declared once: typed pydantic models with bounds and descriptions.
 
-Call `configure_environment()` before importing Prefect, Great Expectations or MLflow. Values already
-set in the environment win, so a served deployment can point at its own servers.
+The same models are the Prefect UI's parameter form, the sections of a `--config` YAML file, the
+arguments of the library (`models.pipeline.fit_generator`) and the configs saved beside a trained
+model. Nothing here imports torch, Prefect or MLflow, so a bad value is refused in milliseconds,
+before any of them loads. Floats refuse inf and NaN; choices are `Literal`s; unknown keys are
+refused at every level.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
+from typing import Annotated, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fairdistill.errors import SettingsError
+from fairdistill.spec import read_yaml
+
+Device = Literal["auto", "cpu", "cuda"]
+Penalty = Literal["dcov", "fairdisco", "hsic", "none"]
+SamplerName = Literal["gmm", "ddpm", "prior"]
+DecodeMode = Literal["label-fair", "all-fair", "faithful", "counterfactual"]
+DECODE_MODES: tuple[str, ...] = get_args(DecodeMode)
+# Modes whose label goes through the fairness dial.
+LABEL_DIAL_MODES = ("label-fair",)
+
+Width = Annotated[int, Field(ge=1, le=4096)]
 
 
-def configure_environment(home: Path | None = None) -> Path:
-    """Set the local defaults under `home` (default: the current directory) and return it."""
-    home = (home or Path.cwd()).resolve()
-    defaults = {
-        "PREFECT_HOME": str(home / ".prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-        "GX_ANALYTICS_ENABLED": "false",
-        "FAIRDISTILL_LAKE": str(home / "lake"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        "PREFECT_LOGGING_SETTINGS_PATH": str(Path(__file__).with_name("logging.yml")),
-        "FAIRDISTILL_MLFLOW_ARTIFACTS": str(home / "mlartifacts"),
-        # One thread trained these small MLPs 5-20x faster than two on a 2-core machine (DESIGN §4).
-        "OMP_NUM_THREADS": "1",
-        "FAIRDISTILL_TORCH_THREADS": "1",
-    }
-    for name, value in defaults.items():
-        os.environ.setdefault(name, value)
-    # Cached stage results live beside the trained parts they point to: deleting the lake drops both,
-    # so a later run retrains instead of trusting a cache entry whose model folder is gone.
-    os.environ.setdefault(
-        "PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(Path(os.environ["FAIRDISTILL_LAKE"]) / "cache")
+class Section(BaseModel):
+    """A settings section: unknown keys, inf and NaN are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+
+
+class TrainingSettings(Section):
+    """What the teacher's and the student's training loops share (`models.training.fit_loop`)."""
+
+    epochs: int = Field(
+        40, ge=1, le=1000, description="Most epochs (early stopping may end sooner)."
     )
-    return home
+    batch_size: int = Field(512, ge=16, le=65536, description="Rows per optimizer step.")
+    lr: float = Field(2e-3, gt=0, le=1, description="Adam learning rate.")
+    beta: float = Field(
+        50.0, ge=0, le=1e8, description="Fairness weight β of the independence penalty."
+    )
+    penalty: Penalty = Field(
+        "dcov",
+        description="Independence penalty between the latent and s: `dcov` (sample distance "
+        "covariance of the latent means), `fairdisco` (FairDisCo's closed form on the "
+        "posteriors), `hsic`, or `none`.",
+    )
+    patience: int = Field(
+        5, ge=1, le=1000, description="Epochs without validation gain before stopping."
+    )
+    val_fraction: float = Field(
+        0.1, ge=0, lt=0.5, description="Share of rows held out for early stopping."
+    )
+    hidden: list[Width] = Field(
+        default_factory=lambda: [256, 256],
+        min_length=1,
+        max_length=8,
+        description="Hidden layer widths of the encoder (and, for the teacher, the decoder).",
+    )
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="Seed of initialisation, shuffling and noise."
+    )
+    device: Device = Field("auto", description="`auto` uses CUDA when present, else the CPU.")
+
+    def result_settings(self) -> dict:
+        """The settings that decide the trained weights (the device does not)."""
+        return self.model_dump(exclude={"device"})
 
 
-def configure_torch_threads(stage: str = "train") -> int:
-    """Set torch's intra-op threads for a stage and return them.
+class TeacherSettings(TrainingSettings):
+    """The FairDisCo teacher VAE: ``recon + w_KL · KL + β · penalty``."""
 
-    Training small MLPs is fastest on one thread here (`FAIRDISTILL_TORCH_THREADS`, default 1);
-    generation runs large batched passes that use every core (`FAIRDISTILL_GENERATE_THREADS`,
-    default: all cores; 142k vs 87k rows/s on 2 cores).
-    """
-    import torch
-
-    if stage == "generate":
-        threads = int(os.environ.get("FAIRDISTILL_GENERATE_THREADS", os.cpu_count() or 1))
-    else:
-        threads = int(os.environ.get("FAIRDISTILL_TORCH_THREADS", "1"))
-    torch.set_num_threads(threads)
-    return threads
+    kl_weight: float = Field(
+        0.5, ge=0, le=100, description="Weight w_KL of KL(q(z|x,s) ‖ N(0, I))."
+    )
+    latent_dim: int = Field(12, ge=2, le=256, description="Latent size k.")
 
 
-class UserErrorsWithoutTraceback(logging.Filter):
-    """Console filter: a user-fixable error (bad input, failed gate) is logged without its
-    traceback; the one-line message names the input and the fix (fairdistill/logging.yml)."""
+class StudentSettings(TrainingSettings):
+    """The distilled student encoder: ``‖μ_S − μ_T‖² + β · penalty + λ_u · (KL + w_r · recon)``."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        from fairdistill.errors import FairdistillError
+    epochs: int = Field(
+        20, ge=1, le=1000, description="Most epochs (early stopping may end sooner)."
+    )
+    lr: float = Field(3e-3, gt=0, le=1, description="Adam learning rate.")
+    patience: int = Field(
+        4, ge=1, le=1000, description="Epochs without validation gain before stopping."
+    )
+    hidden: list[Width] = Field(
+        default_factory=lambda: [64],
+        min_length=1,
+        max_length=8,
+        description="Hidden layer widths of the student encoder (small: it must be cheap).",
+    )
+    lambda_u: float = Field(
+        1.0, ge=0, le=100, description="Weight λ_u of the utility (KL + recon) loss."
+    )
+    recon_weight: float = Field(
+        1.0,
+        ge=0,
+        le=100,
+        description="Weight w_r of the reconstruction through the frozen decoder.",
+    )
+    recon_warmup: int = Field(
+        5, ge=0, le=1000, description="Epochs over which w_r ramps up from 0."
+    )
 
-        if record.exc_info and isinstance(record.exc_info[1], FairdistillError):
-            record.exc_info, record.exc_text = None, None
-        return True
+
+class SamplerSettings(Section):
+    """The latent sampler fitted on the student's latent means of the training rows."""
+
+    name: SamplerName = Field(
+        "gmm",
+        description="Gaussian mixture (default), latent diffusion (FLDGM) or the N(0, I) prior.",
+    )
+    n_components: int = Field(20, ge=1, le=200, description="Mixture components (`gmm` only).")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the sampler's fit.")
+
+    def sampler_params(self) -> dict:
+        """Keyword arguments of the chosen sampler's constructor."""
+        if self.name == "gmm":
+            return {"n_components": self.n_components, "random_state": self.seed}
+        if self.name == "ddpm":
+            return {"random_state": self.seed}
+        return {}
+
+
+class GenerationSettings(Section):
+    """How many rows to make and how to decode them fairly."""
+
+    rows: int | None = Field(
+        None, ge=1, le=10**9, description="Rows to generate; default: the training size."
+    )
+    mode: DecodeMode = Field(
+        "label-fair",
+        description="Where the decoder's dependence on s is removed: `label-fair` (features "
+        "coherent with s, the label averaged over the groups), `all-fair` (every column averaged), "
+        "`faithful` (no change: keeps the data's bias) or `counterfactual` (each latent decoded "
+        "in every group, with one shared label).",
+    )
+    fairness: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Dial λ on the label, for `label-fair`: 1 = fully fair, 0 = the faithful label.",
+    )
+    label_temperature: float = Field(
+        1.0,
+        ge=0.05,
+        le=10.0,
+        description="Divides the label head's logits (every mode): < 1 sharpens.",
+    )
+    chunk_size: int = Field(
+        50_000, ge=100, le=10_000_000, description="Rows decoded and written at a time."
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of sampling and decoding.")
+
+    @model_validator(mode="after")
+    def _label_settings_apply(self) -> GenerationSettings:
+        if self.mode not in LABEL_DIAL_MODES and self.fairness != 1.0:
+            raise ValueError(
+                f"fairness applies only to mode(s) {list(LABEL_DIAL_MODES)}, not to mode "
+                f"{self.mode!r}; remove `fairness` or choose one of those modes"
+            )
+        return self
+
+    def decode_options(self) -> dict:
+        """The decode params of a generator: mode, fairness dial and label temperature."""
+        return self.model_dump(include={"mode", "fairness", "label_temperature"})
+
+
+class GateThresholds(Section):
+    """The audit gate: the table is published only if every threshold holds."""
+
+    min_model_dpr: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="Least demographic parity ratio (min/max positive rate over the groups) of a "
+        "gradient-boosted classifier trained on the synthetic table, measured on the real holdout.",
+    )
+    max_auroc_drop: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Most that classifier's AUROC may fall below the same classifier trained on "
+        "the real train table.",
+    )
+    max_exact_copy_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Most share of synthetic rows identical to a training row."
+    )
+
+
+class AuditSettings(Section):
+    """The audit of the synthetic table and the gate that decides publishing."""
+
+    gate: GateThresholds = Field(default_factory=GateThresholds)
+    bootstrap_resamples: int = Field(
+        200,
+        ge=0,
+        le=5000,
+        description="Bootstrap resamples of the holdout for intervals (0 = none).",
+    )
+    seed: int = Field(
+        0,
+        ge=0,
+        le=2**32 - 1,
+        description="Seed of the audit's classifiers, subsamples and bootstrap.",
+    )
+
+
+class RefreshSettings(Section):
+    """All sections of a refresh: the flow's parameters and a `--config` file's top level."""
+
+    teacher: TeacherSettings = Field(default_factory=TeacherSettings)
+    student: StudentSettings = Field(default_factory=StudentSettings)
+    sampler: SamplerSettings = Field(default_factory=SamplerSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+
+    def model_key(self) -> dict:
+        """The settings that decide the trained model (not generation, audit or device)."""
+        return {
+            "teacher": self.teacher.result_settings(),
+            "student": self.student.result_settings(),
+            "sampler": self.sampler.model_dump(),
+        }
+
+    def seeds(self) -> dict[str, int]:
+        return {name: getattr(self, name).seed for name in type(self).model_fields}
+
+
+SECTIONS = tuple(RefreshSettings.model_fields)
+
+
+def describe_error(error: ValidationError, origin: str) -> str:
+    """One sentence per problem: where (`teacher.hidden.0`), what was wrong, what was given."""
+    problems = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "settings"
+        if problem["type"] == "extra_forbidden":
+            problems.append(f"{where!r} is not a known setting")
+        elif problem["type"] == "value_error":
+            problems.append(f"{where}: {problem['ctx']['error']}")
+        else:
+            problems.append(f"{where}: {problem['msg']} (got {problem.get('input')!r})")
+    return f"invalid settings in {origin}: " + "; ".join(problems)
+
+
+def parse_settings(data: object, origin: str) -> RefreshSettings:
+    """Settings from a mapping of sections; anything else is a `SettingsError` naming `origin`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SettingsError(
+            f"{origin} must be a mapping of sections ({', '.join(SECTIONS)}), "
+            f"got {type(data).__name__}"
+        )
+    try:
+        return RefreshSettings.model_validate(data)
+    except ValidationError as error:
+        raise SettingsError(
+            describe_error(error, origin) + f"; valid sections: {', '.join(SECTIONS)}"
+        ) from None
+
+
+def load_settings(path: str | Path) -> RefreshSettings:
+    """Read a YAML settings file (sections teacher, student, sampler, generation, audit)."""
+    path = Path(path).expanduser().resolve()
+    data = read_yaml(path, what="settings file", option="--config", error=SettingsError)
+    return parse_settings(data, f"settings file {path}")

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from fairdistill.errors import UNKNOWN_BUILTIN, SpecError
+from fairdistill.errors import UNKNOWN_BUILTIN, FairdistillError, SpecError
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "datasets"
 # Shipped datasets: (training file, holdout file or None for a seeded split), under datasets/.
@@ -212,17 +212,22 @@ def parse_spec(data: dict, origin: str, spec_file: Path | None = None) -> Datase
         raise SpecError(f"invalid dataset spec {origin}: {problems}") from None
 
 
+def read_yaml(path: Path, *, what: str, option: str, error: type[FairdistillError]) -> object:
+    """The content of a user's YAML file; a missing file or broken YAML raises ``error``."""
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist; pass {option} with a YAML file")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as problem:
+        reason = " ".join(str(problem).split())
+        raise error(f"{what} {path} is not valid YAML ({reason}); fix its syntax") from None
+
+
 def load_spec(path: str | Path) -> DatasetSpec:
     """Read a YAML spec; relative paths inside it resolve against the file's folder."""
     path = Path(path).expanduser().resolve()
-    if not path.is_file():
-        raise SpecError(f"spec file {path} does not exist; pass --spec with a YAML dataset spec")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise SpecError(f"spec file {path} is not valid YAML: {error}") from None
-    spec = parse_spec(data, str(path), spec_file=path)
-    return spec
+    data = read_yaml(path, what="spec file", option="--spec", error=SpecError)
+    return parse_spec(data, str(path), spec_file=path)
 
 
 def load_builtin(name: str) -> DatasetSpec:

@@ -1,6 +1,6 @@
 """A few thin MLflow helpers: one run per refresh, per-epoch losses, one registered model per dataset.
 
-Tracking defaults to a local SQLite file (`fairdistill.settings`); `MLFLOW_TRACKING_URI` overrides it.
+Tracking defaults to a local SQLite file (`fairdistill.environment`); `MLFLOW_TRACKING_URI` overrides it.
 Every call names its run explicitly (`run_id=`), so tasks never depend on MLflow's thread-local
 active run.
 """
@@ -19,10 +19,9 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 from fairdistill import __version__, errors
+from fairdistill.settings import GenerationSettings
 
 EXPERIMENT = "fairdistill"
-# The registered model is logged as code (MLflow "models from code"), so loading it unpickles nothing.
-PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 CHAMPION = "champion"
 
 
@@ -99,37 +98,38 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={version(name).split('+')[0]}" for name in packages]
 
 
-def decode_defaults() -> dict:
-    """The decode params of the registered model's signature, with the pipeline's defaults."""
-    from flows.params import GenerationConfig
-
-    return GenerationConfig().model_dump(include={"mode", "fairness", "label_temperature"})
-
-
 def register_bundle(
-    bundle_dir: Path, dataset: str, tracking_run_id: str, example: pd.DataFrame
+    bundle_dir: Path, code: Path, dataset: str, tracking_run_id: str, example: pd.DataFrame
 ) -> str:
-    """Log the saved bundle as one pyfunc model and register it; returns `models:/<name>/<version>`."""
+    """Log the saved bundle as one pyfunc model and register it; returns `models:/<name>/<version>`.
+
+    The model is logged as code (MLflow "models from code": `code` is the wrapper's file), so loading
+    it unpickles nothing; its decode params default to `GenerationSettings`'. Registration goes
+    through the client, which prints nothing (the fluent API writes to stderr)."""
     request = pd.DataFrame({"rows": [len(example)], "seed": [0]})
     name = registered_model_name(dataset)
     with mlflow.start_run(run_id=tracking_run_id), warnings.catch_warnings():
         # The signature's integer columns are integer by design (the codec restores source dtypes).
         warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
-        signature = infer_signature(
-            request,
-            example,
-            params=decode_defaults(),
-        )
+        signature = infer_signature(request, example, params=GenerationSettings().decode_options())
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(PYFUNC_CODE),
+            python_model=str(code),
             artifacts={"bundle": str(bundle_dir)},
             signature=signature,
             input_example=request,
             pip_requirements=pip_requirements(),
-            registered_model_name=name,
         )
-    return f"models:/{name}/{info.registered_model_version}"
+    client = mlflow.MlflowClient()
+    try:
+        client.create_registered_model(name)
+    except mlflow.exceptions.MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(
+        name, source=info.model_uri, run_id=tracking_run_id, model_id=info.model_id
+    )
+    return f"models:/{name}/{version.version}"
 
 
 def load_bundle(model_uri: str):

@@ -10,9 +10,16 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel
 
 from fairdistill.lake import model_dir, new_run_id
+from fairdistill.settings import (
+    AuditSettings,
+    GenerationSettings,
+    RefreshSettings,
+    SamplerSettings,
+    StudentSettings,
+    TeacherSettings,
+)
 from fairdistill.spec import DatasetSpec, load_builtin
 from fairdistill.tracking import code_version
-from flows.params import AuditConfig, DistillConfig, GenerationConfig, SamplerConfig, TrainConfig
 from tasks.audit import audit as audit_synthetic_table
 from tasks.encode import encode
 from tasks.generate import generate, register_model
@@ -52,29 +59,27 @@ def run_name() -> str:
 @flow(name="refresh", flow_run_name=run_name)
 def refresh(
     dataset: DatasetSpec | Literal["adult", "compas"] = "adult",
-    teacher: TrainConfig = TrainConfig(),  # noqa: B008
-    student: DistillConfig = DistillConfig(),  # noqa: B008
-    sampler: SamplerConfig = SamplerConfig(),  # noqa: B008
-    generation: GenerationConfig = GenerationConfig(),  # noqa: B008
-    audit: AuditConfig = AuditConfig(),  # noqa: B008
+    teacher: TeacherSettings = TeacherSettings(),  # noqa: B008
+    student: StudentSettings = StudentSettings(),  # noqa: B008
+    sampler: SamplerSettings = SamplerSettings(),  # noqa: B008
+    generation: GenerationSettings = GenerationSettings(),  # noqa: B008
+    audit: AuditSettings = AuditSettings(),  # noqa: B008
 ) -> RefreshResult:
     """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → audit →
     publish. The table is published only if it passes the audit gate.
 
     `dataset` is a built-in name (its shipped spec) or a whole spec for your own data."""
     dataset = load_builtin(dataset) if isinstance(dataset, str) else dataset
+    settings = RefreshSettings(
+        teacher=teacher, student=student, sampler=sampler, generation=generation, audit=audit
+    )
     run_id = new_run_id()
     snapshot = ingest(dataset, run_id)
     validation_report = validate(dataset, snapshot)
-
-    learning = {"teacher": teacher, "student": student, "sampler": sampler}
-    settings = {**learning, "generation": generation, "audit": audit}
     tracking_run_id = start_tracking(dataset, snapshot, settings)
-    models = model_dir(
-        dataset.name, snapshot.fingerprint, {k: v.as_dict() for k, v in learning.items()}
-    )
+    models = str(model_dir(dataset.name, snapshot.fingerprint, settings.model_key()))
 
-    models = encode(dataset, snapshot, str(models))
+    models = encode(dataset, snapshot, models)
     models = train_teacher(snapshot, models, teacher, tracking_run_id)
     models = distill(snapshot, models, student, tracking_run_id)
     models = fit_sampler(snapshot, models, sampler, tracking_run_id)
@@ -96,11 +101,11 @@ def refresh(
         synthetic_table=table,
         audit=str(Path(table).with_name("audit.json")),
         report=str(Path(table).with_name("report.html")),
-        metrics=outcome["metrics"],
+        metrics=outcome.metrics,
     )
 
 
-def run_identity(snapshot, model_uri: str, tracking_run_id: str, settings: dict) -> dict:
+def run_identity(snapshot, model_uri: str, tracking_run_id: str, settings: RefreshSettings) -> dict:
     """What every artifact of the run carries: ids, dataset fingerprint, code version, seeds."""
     return {
         "run_id": snapshot.run_id,
@@ -108,5 +113,5 @@ def run_identity(snapshot, model_uri: str, tracking_run_id: str, settings: dict)
         "model": model_uri,
         "mlflow_run_id": tracking_run_id,
         "code_version": code_version(),
-        "seeds": {name: config.seed for name, config in settings.items()},
+        "seeds": settings.seeds(),
     }

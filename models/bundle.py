@@ -20,11 +20,15 @@ import torch
 
 from fairdistill.codec import TabularCodec
 from fairdistill.lake import atomic_write
-from models.decoding import DecodeOptions, decode_latent
+from fairdistill.settings import GenerationSettings, StudentSettings, TeacherSettings
+from models.decoding import decode_latent
+from models.device import torch_threads
 from models.samplers import SAMPLERS
-from models.student import DistillConfig, StudentEncoder
-from models.teacher import TeacherVAE, TrainConfig, as_tensor, head_spec
+from models.student import StudentEncoder
+from models.teacher import TeacherVAE, as_tensor, head_spec
 
+# The MLflow wrapper of the bundle, logged as code (`fairdistill.tracking.register_bundle`).
+PYFUNC_CODE = Path(__file__).with_name("pyfunc.py")
 FILES = {
     "teacher_config": "teacher.json",
     "student_config": "student.json",
@@ -43,8 +47,8 @@ class FairDistillModel:
     teacher: TeacherVAE
     student: StudentEncoder
     sampler: object
-    teacher_config: TrainConfig = field(default_factory=TrainConfig)
-    student_config: DistillConfig = field(default_factory=DistillConfig)
+    teacher_config: TeacherSettings = field(default_factory=TeacherSettings)
+    student_config: StudentSettings = field(default_factory=StudentSettings)
 
     def __post_init__(self):
         self.teacher.eval()
@@ -59,42 +63,37 @@ class FairDistillModel:
         return next(self.teacher.parameters()).device
 
     def _decode(
-        self, z: np.ndarray, options: DecodeOptions, g: torch.Generator, s_index=None
+        self, z: np.ndarray, options: GenerationSettings, g: torch.Generator, s_index=None
     ) -> pl.DataFrame:
         zt = as_tensor(z, self._device())
-        values, s_idx = decode_latent(
-            self.teacher.decoder,
-            self.teacher.layout,
-            zt,
-            self.codec.group_freq_,
-            self.target_index,
-            options,
-            g,
-            s_index,
-        )
+        with torch_threads("generate"):  # large batched passes: every core
+            values, s_idx = decode_latent(
+                self.teacher.decoder,
+                self.teacher.layout,
+                zt,
+                self.codec.group_freq_,
+                self.target_index,
+                options,
+                g,
+                s_index,
+            )
         return self.codec.decode_blocks(values, s_idx)
 
     def generate(
-        self,
-        n: int,
-        seed: int = 0,
-        *,
-        mode: str = "label-fair",
-        fairness: float = 1.0,
-        label_temperature: float = 1.0,
-        chunk_size: int = 50_000,
+        self, n: int, settings: GenerationSettings | None = None
     ) -> Iterator[pl.DataFrame]:
-        """Yield ``n`` new rows in chunks of at most ``chunk_size`` (deterministic given seed and
-        chunk size). z comes from the sampler (chunk ``i`` uses seed ``seed·1_000_003 + i``);
+        """Yield ``n`` new rows in chunks of at most ``settings.chunk_size`` (deterministic given
+        the settings). z comes from the sampler (chunk ``i`` uses seed ``seed·1_000_003 + i``);
         counterfactual mode draws ⌈chunk/K⌉ codes per chunk and keeps K twins for each."""
-        options = DecodeOptions(mode, fairness, label_temperature)
+        settings = settings or GenerationSettings()
+        seed = settings.seed
         g = torch.Generator().manual_seed(seed)
-        per_z = len(self.codec.groups_) if mode == "counterfactual" else 1
+        per_z = len(self.codec.groups_) if settings.mode == "counterfactual" else 1
         done, chunk = 0, 0
         while done < n:
-            rows = min(chunk_size, n - done)
+            rows = min(settings.chunk_size, n - done)
             z = self.sampler.sample(math.ceil(rows / per_z), random_state=seed * 1_000_003 + chunk)
-            frame = self._decode(z, options, g)
+            frame = self._decode(z, settings, g)
             yield frame.head(rows)
             done, chunk = done + rows, chunk + 1
 
@@ -103,22 +102,16 @@ class FairDistillModel:
         return latent_means(self.student, *self.codec.encode(frame))
 
     def repair(
-        self,
-        frame: pl.DataFrame,
-        seed: int = 0,
-        *,
-        fairness: float = 1.0,
-        label_temperature: float = 1.0,
+        self, frame: pl.DataFrame, settings: GenerationSettings | None = None
     ) -> pl.DataFrame:
-        """A fair twin of ``frame``: each row's μ_S decoded with its own s, label-fair.
+        """A fair twin of ``frame``: each row's μ_S decoded with its own s in ``settings.mode``.
 
         Not privacy-preserving: output row i is derived from input row i.
         """
-        options = DecodeOptions("label-fair", fairness, label_temperature)
+        settings = settings or GenerationSettings()
         s_index = torch.as_tensor(self.codec.s_index(frame))
-        return self._decode(
-            self.encode_latent(frame), options, torch.Generator().manual_seed(seed), s_index
-        )
+        generator = torch.Generator().manual_seed(settings.seed)
+        return self._decode(self.encode_latent(frame), settings, generator, s_index)
 
     def save(self, directory: str | Path) -> Path:
         """Write every part into ``directory`` (the files of `FILES`)."""
@@ -168,18 +161,22 @@ def load_codec(directory: str | Path) -> TabularCodec:
     return TabularCodec.from_dict(json.loads((Path(directory) / FILES["codec"]).read_text()))
 
 
-def save_teacher(teacher: TeacherVAE, config: TrainConfig, directory: str | Path) -> Path:
+def save_teacher(teacher: TeacherVAE, config: TeacherSettings, directory: str | Path) -> Path:
     path = Path(directory)
-    meta = {"config": config.as_dict(), "spec": teacher.layout.spec, "s_dim": teacher.encoder.s_dim}
+    meta = {
+        "config": config.model_dump(),
+        "spec": teacher.layout.spec,
+        "s_dim": teacher.encoder.s_dim,
+    }
     _write_json(meta, path / FILES["teacher_config"])
     atomic_write(path / FILES["teacher"], lambda tmp: torch.save(teacher.state_dict(), tmp))
     return path / FILES["teacher"]
 
 
-def load_teacher(directory: str | Path, device: str = "cpu") -> tuple[TeacherVAE, TrainConfig]:
+def load_teacher(directory: str | Path, device: str = "cpu") -> tuple[TeacherVAE, TeacherSettings]:
     path = Path(directory)
     meta = json.loads((path / FILES["teacher_config"]).read_text())
-    config = TrainConfig(**meta["config"])
+    config = TeacherSettings(**meta["config"])
     teacher = TeacherVAE(meta["spec"], meta["s_dim"], config.latent_dim, config.hidden)
     teacher.load_state_dict(
         torch.load(path / FILES["teacher"], map_location=device, weights_only=True)
@@ -187,10 +184,10 @@ def load_teacher(directory: str | Path, device: str = "cpu") -> tuple[TeacherVAE
     return teacher.to(device).eval(), config
 
 
-def save_student(student: StudentEncoder, config: DistillConfig, directory: str | Path) -> Path:
+def save_student(student: StudentEncoder, config: StudentSettings, directory: str | Path) -> Path:
     path = Path(directory)
     meta = {
-        "config": config.as_dict(),
+        "config": config.model_dump(),
         "x_dim": student.x_dim,
         "s_dim": student.s_dim,
         "latent_dim": student.latent_dim,
@@ -202,10 +199,10 @@ def save_student(student: StudentEncoder, config: DistillConfig, directory: str 
 
 def load_student(
     directory: str | Path, device: str = "cpu"
-) -> tuple[StudentEncoder, DistillConfig]:
+) -> tuple[StudentEncoder, StudentSettings]:
     path = Path(directory)
     meta = json.loads((path / FILES["student_config"]).read_text())
-    config = DistillConfig(**meta["config"])
+    config = StudentSettings(**meta["config"])
     student = StudentEncoder(meta["x_dim"], meta["s_dim"], meta["latent_dim"], config.hidden)
     student.load_state_dict(
         torch.load(path / FILES["student"], map_location=device, weights_only=True)
@@ -227,8 +224,8 @@ def build_model(
     teacher: TeacherVAE,
     student: StudentEncoder,
     sampler,
-    teacher_config: TrainConfig,
-    student_config: DistillConfig,
+    teacher_config: TeacherSettings,
+    student_config: StudentSettings,
 ) -> FairDistillModel:
     """Assemble the bundle (a plain function for pipeline code); checks the parts fit together."""
     if teacher.layout.spec != [tuple(x) for x in head_spec(codec.blocks_)]:

@@ -18,41 +18,12 @@ normal scores) and s indices.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Literal
-
 import numpy as np
 import torch
 from torch import Tensor
 
+from fairdistill.settings import GenerationSettings
 from models.teacher import LOGVAR_MAX, LOGVAR_MIN, Decoder, HeadLayout
-
-Mode = Literal["faithful", "label-fair", "all-fair", "counterfactual"]
-MODES = ("faithful", "label-fair", "all-fair", "counterfactual")
-
-
-@dataclass
-class DecodeOptions:
-    """How to decode: the mode, the label's fairness dial λ ∈ [0, 1] and its temperature."""
-
-    mode: Mode = "label-fair"
-    fairness: float = 1.0
-    label_temperature: float = 1.0
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"unknown decode mode {self.mode!r}; choose one of {list(MODES)}")
-        if not 0.0 <= self.fairness <= 1.0:
-            raise ValueError(
-                f"fairness must lie in [0, 1], got {self.fairness}; 1 = label-fair, "
-                "0 = faithful label"
-            )
-        if self.label_temperature <= 0:
-            raise ValueError(f"label_temperature must be > 0, got {self.label_temperature}")
-
-    def as_dict(self) -> dict:
-        """JSON-able options."""
-        return asdict(self)
 
 
 def sample_categorical(probs: Tensor, generator: torch.Generator) -> Tensor:
@@ -117,7 +88,7 @@ def decode_latent(
     z: Tensor,
     p_s,
     target_index: int,
-    options: DecodeOptions | None = None,
+    options: GenerationSettings | None = None,
     generator: torch.Generator | None = None,
     s_index: Tensor | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
@@ -131,7 +102,8 @@ def decode_latent(
         ``P̂(s)``, the train frequencies of the sensitive groups (``codec.group_freq_``).
     target_index : int
         Index of the label block in ``codec.blocks_``.
-    options : DecodeOptions
+    options : GenerationSettings
+        The decode mode, the fairness dial and the label temperature (other fields unused).
     generator : torch.Generator, seeded; all draws go through it.
     s_index : Tensor of shape (n,), optional
         Given groups (used by `repair`) instead of draws from ``P̂(s)``; not for all-fair.
@@ -141,7 +113,7 @@ def decode_latent(
     values, s_index
         One array per block (``n`` rows, or ``n·K`` in counterfactual mode) and the group indices.
     """
-    options = options or DecodeOptions()
+    options = options or GenerationSettings()
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     p_s = torch.as_tensor(np.asarray(p_s), dtype=torch.float32)
     n, k = len(z), len(p_s)

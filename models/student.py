@@ -14,19 +14,13 @@ import os
 from collections.abc import Callable, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from fairdistill.settings import StudentSettings
 from models.dcov import get_penalty
-from models.teacher import (
-    Encoder,
-    Penalty,
-    TeacherVAE,
-    as_tensor,
-    reconstruction_loss,
-    reparameterize,
-)
-from models.training import fit_loop, resolve_device
+from models.device import resolve_device
+from models.teacher import Encoder, TeacherVAE, as_tensor, reconstruction_loss, reparameterize
+from models.training import fit_loop
 
 
 class StudentEncoder(Encoder):
@@ -71,33 +65,8 @@ def recon_ramp(epoch: int, warmup: int, weight: float) -> float:
     return weight * min(1.0, (epoch + 1) / (warmup + 1))
 
 
-class DistillConfig(BaseModel):
-    """Student distillation settings (DESIGN §4: quality + λ_u · utility)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    epochs: int = Field(20, ge=1, le=1000, description="Most epochs (early stopping may end sooner).")
-    batch_size: int = Field(512, ge=16, le=65536, description="Rows per step.")
-    lr: float = Field(3e-3, gt=0, le=1, description="Adam learning rate.")
-    beta: float = Field(50.0, ge=0, description="Weight of the independence penalty on Z_S.")
-    penalty: Penalty = Field("dcov", description="Independence penalty between latent and s.")
-    lambda_u: float = Field(1.0, ge=0, description="Weight λ_u of the utility (KL + recon) loss.")
-    recon_weight: float = Field(1.0, ge=0, description="Weight of the reconstruction through D.")
-    recon_warmup: int = Field(5, ge=0, description="Epochs over which that weight ramps up.")
-    patience: int = Field(4, ge=1, description="Epochs without validation gain before stopping.")
-    val_fraction: float = Field(0.1, ge=0, lt=0.5, description="Rows held out for early stopping.")
-    hidden: list[int] = Field(default_factory=lambda: [64], description="Hidden widths (small).")
-    seed: int = Field(0, ge=0, description="Seed of initialisation, shuffling and noise.")
-    device: str = Field("auto", description="`auto` (CUDA when present), `cpu` or `cuda`.")
-    progress: bool = Field(True, description="Show a progress bar.")
-
-    def as_dict(self) -> dict:
-        """JSON-able settings."""
-        return self.model_dump()
-
-
 def student_loss_fn(
-    student: StudentEncoder, teacher: TeacherVAE, config: DistillConfig
+    student: StudentEncoder, teacher: TeacherVAE, config: StudentSettings
 ) -> Callable:
     """Per-batch ``quality + λ_u · utility`` as a dict of named terms."""
     penalty = get_penalty(config.penalty)
@@ -129,7 +98,7 @@ def distill(
     teacher: TeacherVAE,
     x,
     s,
-    config: DistillConfig | None = None,
+    config: StudentSettings | None = None,
     *,
     on_epoch: Callable[[dict], None] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
@@ -140,7 +109,7 @@ def distill(
     Same loop as `train_teacher` (callback, early stopping, checkpoints, progress bar, seeded).
     The teacher's posteriors are computed once up front (it is frozen and deterministic).
     """
-    config = config or DistillConfig()
+    config = config or StudentSettings()
     device = resolve_device(config.device)
     teacher = teacher.to(device).eval()
     for p in teacher.parameters():

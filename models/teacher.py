@@ -15,18 +15,17 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from fairdistill.settings import TeacherSettings
 from models.dcov import get_penalty
-from models.training import fit_loop, gaussian_noise, resolve_device
+from models.device import resolve_device
+from models.training import fit_loop, gaussian_noise
 
-Penalty = Literal["dcov", "fairdisco", "hsic", "none"]
 LOGVAR_MIN, LOGVAR_MAX = -7.0, 4.0
 
 
@@ -159,31 +158,7 @@ def kl_to_prior(mu: Tensor, logvar: Tensor) -> Tensor:
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
 
 
-class TrainConfig(BaseModel):
-    """Teacher training settings (DESIGN §4 prototype defaults; see benchmarks/method_adult.py)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    epochs: int = Field(40, ge=1, le=1000, description="Most epochs (early stopping may end sooner).")
-    batch_size: int = Field(512, ge=16, le=65536, description="Rows per step; ≥ 2048 lost fidelity.")
-    lr: float = Field(2e-3, gt=0, le=1, description="Adam learning rate.")
-    beta: float = Field(50.0, ge=0, description="Fairness knob β: weight of the independence penalty.")
-    penalty: Penalty = Field("dcov", description="Independence penalty between latent and s.")
-    kl_weight: float = Field(0.5, ge=0, description="Weight of KL(q(z|x,s) ‖ N(0, I)).")
-    patience: int = Field(5, ge=1, description="Epochs without validation gain before stopping.")
-    val_fraction: float = Field(0.1, ge=0, lt=0.5, description="Rows held out for early stopping.")
-    latent_dim: int = Field(12, ge=2, le=256, description="Latent size k.")
-    hidden: list[int] = Field(default_factory=lambda: [256, 256], description="Hidden widths.")
-    seed: int = Field(0, ge=0, description="Seed of initialisation, shuffling and noise.")
-    device: str = Field("auto", description="`auto` (CUDA when present), `cpu` or `cuda`.")
-    progress: bool = Field(True, description="Show a progress bar.")
-
-    def as_dict(self) -> dict:
-        """JSON-able settings."""
-        return self.model_dump()
-
-
-def teacher_loss_fn(model: TeacherVAE, config: TrainConfig) -> Callable:
+def teacher_loss_fn(model: TeacherVAE, config: TeacherSettings) -> Callable:
     """The per-batch loss ``recon + w_KL·KL + β·penalty(μ, log σ², s)`` as a dict of named terms."""
     penalty = get_penalty(config.penalty)
 
@@ -215,7 +190,7 @@ def train_teacher(
     x,
     s,
     spec: Sequence[Sequence],
-    config: TrainConfig | None = None,
+    config: TeacherSettings | None = None,
     *,
     on_epoch: Callable[[dict], None] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
@@ -228,7 +203,7 @@ def train_teacher(
         `TabularCodec.encode` output.
     spec : list of [kind, width]
         `head_spec(codec.blocks_)`.
-    config : TrainConfig
+    config : TeacherSettings
     on_epoch : callable, optional
         Receives ``{"recon", "kl", "penalty", "total", "val_total", "epoch"}`` after each epoch.
     checkpoint_path : path, optional
@@ -239,7 +214,7 @@ def train_teacher(
     model, history
         The model with the best validation weights (eval mode), and one dict of losses per epoch.
     """
-    config = config or TrainConfig()
+    config = config or TeacherSettings()
     device = resolve_device(config.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)

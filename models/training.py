@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,18 +20,14 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from fairdistill.lake import atomic_write
+from fairdistill.settings import TrainingSettings
+
 LossFn = Callable[[tuple[Tensor, ...], torch.Generator, int], dict[str, Tensor]]
 CHECKPOINT_MISMATCH = (
     "checkpoint {path} was written for another configuration ({saved}) than this run ({current}); "
     "delete it or pass another `checkpoint_path`"
 )
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; any other name is passed to `torch.device`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -96,18 +93,9 @@ def validate(
     return _mean_logs(logs)["total"]
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write ``state`` atomically (temp file, then rename): a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def _fingerprint(config) -> dict:
-    """The settings that decide the result (progress bar and device do not)."""
-    return {k: v for k, v in config.as_dict().items() if k not in ("progress", "device")}
+def show_progress() -> bool:
+    """A progress bar only on an interactive terminal: never in a log file or a worker's log."""
+    return sys.stderr.isatty()
 
 
 def _clone_state(model: nn.Module) -> dict[str, Tensor]:
@@ -118,7 +106,7 @@ def fit_loop(
     model: nn.Module,
     loss_fn: LossFn,
     data: tuple[Tensor, ...],
-    config,
+    config: TrainingSettings,
     *,
     on_epoch: Callable[[dict], None] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
@@ -126,9 +114,8 @@ def fit_loop(
 ) -> list[dict[str, float]]:
     """Train ``model`` with Adam, early stopping on the validation loss and per-epoch checkpoints.
 
-    ``config`` needs ``epochs, batch_size, lr, patience, val_fraction, seed, progress`` and
-    ``as_dict()``. The best weights (lowest validation total) are restored at the end. Returns the
-    history: one dict per epoch with the mean train loss terms, ``val_total`` and ``epoch``.
+    The best weights (lowest validation total) are restored at the end. Returns the history: one
+    dict per epoch with the mean train loss terms, ``val_total`` and ``epoch``.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
@@ -137,8 +124,8 @@ def fit_loop(
     best = _clone_state(model)
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     if path is not None and path.exists():
-        best = _restore(path, model, optimizer, generator, state, _fingerprint(config))
-    bar = tqdm(total=config.epochs, initial=state["epoch"], desc=desc, disable=not config.progress)
+        best = _restore(path, model, optimizer, generator, state, config.result_settings())
+    bar = tqdm(total=config.epochs, initial=state["epoch"], desc=desc, disable=not show_progress())
     while state["epoch"] < config.epochs and not state["done"]:
         logs = train_epoch(
             model, optimizer, loss_fn, data, train_idx, config.batch_size, generator, state["epoch"]
@@ -151,17 +138,15 @@ def fit_loop(
         state["epoch"] += 1
         state["history"].append(logs)
         if path is not None:
-            save_checkpoint(
-                path,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "best": best,
-                    "state": state,
-                    "config": _fingerprint(config),
-                },
-            )
+            checkpoint = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "best": best,
+                "state": state,
+                "config": config.result_settings(),
+            }
+            atomic_write(path, lambda tmp, state=checkpoint: torch.save(state, tmp))
         if on_epoch is not None:
             on_epoch(dict(logs))
         bar.update(1)

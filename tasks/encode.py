@@ -1,29 +1,27 @@
-import polars as pl
-from prefect import get_run_logger, task
+import time
 
-from fairdistill.codec import TabularCodec
+import polars as pl
+from prefect import task
+
 from fairdistill.ingest import Snapshot
 from fairdistill.spec import DatasetSpec
 from models.bundle import save_codec
+from models.pipeline import fit_codec
 from tasks.caching import ON_MODEL_DIR
+from tasks.reporting import log_stage
 
 
 @task(name="encode", cache_policy=ON_MODEL_DIR, persist_result=True)
 def encode(spec: DatasetSpec, snapshot: Snapshot, model_dir: str) -> str:
     """Fit the tabular codec on the training rows and save it beside the models; returns model_dir."""
-    codec = TabularCodec(
-        categorical=spec.categorical,
-        numeric=spec.numeric,
-        datetime=spec.datetime,
-        target=spec.target,
-        sensitive=spec.sensitive_columns,
-    ).fit(pl.read_parquet(snapshot.train_path))
-    path = save_codec(codec, model_dir)
-    get_run_logger().info(
-        "codec: %d blocks, x width %d, %d sensitive groups -> %s",
+    started = time.perf_counter()
+    codec = fit_codec(pl.read_parquet(snapshot.train_path), spec)
+    save_codec(codec, model_dir)
+    log_stage(
+        started,
+        "encode: %d blocks, x width %d, %d sensitive groups",
         len(codec.blocks_),
-        codec.blocks_[-1].stop,
+        codec.n_features_out_,
         len(codec.groups_),
-        path,
     )
     return model_dir

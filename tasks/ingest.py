@@ -1,18 +1,23 @@
-from prefect import get_run_logger, task
+import time
+
+from prefect import task
 
 from fairdistill.ingest import Snapshot, snapshot_dataset
 from fairdistill.spec import DatasetSpec
+from tasks.reporting import log_stage
 
 
 @task(name="ingest", task_run_name="ingest-{spec.name}")
 def ingest(spec: DatasetSpec, run_id: str) -> Snapshot:
     """Read the source, normalise it to its spec and write the raw snapshot to the lake."""
+    started = time.perf_counter()
     snapshot = snapshot_dataset(spec, run_id)
-    get_run_logger().info(
-        "raw snapshot: %s (%d train rows, %d holdout rows, fingerprint %s)",
-        snapshot.train_path,
+    log_stage(
+        started,
+        "ingest: %d train + %d holdout rows, fingerprint %s -> %s",
         snapshot.train_rows,
         snapshot.holdout_rows,
         snapshot.fingerprint,
+        snapshot.train_path.rsplit("/", 1)[0],
     )
     return snapshot

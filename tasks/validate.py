@@ -1,5 +1,7 @@
+import time
+
 import polars as pl
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from expectations.check import load_suite, validate_frame
@@ -7,6 +9,7 @@ from expectations.messages import raise_for_failures, summary_markdown
 from fairdistill.ingest import Snapshot
 from fairdistill.lake import stage_dir, write_json
 from fairdistill.spec import DatasetSpec
+from tasks.reporting import log_stage
 
 
 @task(name="validate", task_run_name="validate-{spec.name}")
@@ -16,6 +19,7 @@ def validate(spec: DatasetSpec, snapshot: Snapshot) -> str:
     The result goes to the lake as JSON and to Prefect as a markdown artifact, pass or fail.
     Returns the path of the saved validation result.
     """
+    started = time.perf_counter()
     report = validate_frame(pl.read_parquet(snapshot.train_path), spec, load_suite(spec))
     path = write_json(
         report.to_json(), stage_dir("validation", spec.name, snapshot.run_id) / "validation.json"
@@ -25,6 +29,6 @@ def validate(spec: DatasetSpec, snapshot: Snapshot) -> str:
         key=f"validation-{spec.name}",
         description=f"validation of {spec.name}",
     )
-    get_run_logger().info("validation report: %s", path)
     raise_for_failures(report, spec, f"{spec.source_location()} (training split)")
+    log_stage(started, "validate: suite %s passed -> %s", report.suite_name, path)
     return str(path)

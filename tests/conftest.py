@@ -38,17 +38,15 @@ def lake(tmp_path, monkeypatch) -> Path:
     return root
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
 
 
 @pytest.fixture(scope="session")
-def fast_settings() -> dict:
-    """Flow settings of tests/data/fast.yaml: a tiny model and a gate every table passes."""
-    import yaml
+def fast_settings():
+    """tests/data/fast.yaml, the one fast settings file: a tiny model and a gate every table passes.
+    `refresh(dataset=..., **dict(fast_settings))` runs the flow with it."""
+    from fairdistill.settings import load_settings
 
-    from flows.params import SETTINGS
-
-    data = yaml.safe_load((DATA / "fast.yaml").read_text())
-    return {name: SETTINGS[name].model_validate(values) for name, values in data.items()}
+    return load_settings(DATA / "fast.yaml")

@@ -1,14 +1,16 @@
+import json
 import math
 
 import polars as pl
 import pytest
 
-from fairdistill.audit import audit_table, check_gate, gate_passed
+from fairdistill.audit import AuditOutcome, audit_table, check_gate, run_audit
 from fairdistill.ingest import read_dataset
-from fairdistill.report import render_html, summary_markdown
+from fairdistill.report import render_html, summary_markdown, write_audit
+from fairdistill.settings import AuditSettings, GateThresholds
 from fairdistill.spec import load_spec
 
-THRESHOLDS = {"min_model_dpr": 0.8, "max_auroc_drop": 0.05, "max_exact_copy_rate": 0.0}
+THRESHOLDS = GateThresholds(min_model_dpr=0.8, max_auroc_drop=0.05, max_exact_copy_rate=0.0)
 GOOD = {
     "tstr.hgb.dpr": 0.9,
     "tstr.hgb.auroc": 0.88,
@@ -18,10 +20,10 @@ GOOD = {
 
 
 def test_gate_passes_when_every_threshold_holds():
-    checks = check_gate(GOOD, THRESHOLDS)
-    assert [c.name for c in checks] == ["model_dpr", "tstr_auroc", "exact_copy_rate"]
-    assert gate_passed(checks)
-    assert checks[1].threshold == pytest.approx(0.87)
+    outcome = AuditOutcome(GOOD, check_gate(GOOD, THRESHOLDS), AuditSettings())
+    assert [c.name for c in outcome.checks] == ["model_dpr", "tstr_auroc", "exact_copy_rate"]
+    assert outcome.passed and outcome.failures == []
+    assert outcome.checks[1].threshold == pytest.approx(0.87)
 
 
 @pytest.mark.parametrize(
@@ -34,9 +36,10 @@ def test_gate_passes_when_every_threshold_holds():
     ],
 )
 def test_gate_fails_on_each_threshold(change, failed):
-    checks = check_gate({**GOOD, **change}, THRESHOLDS)
-    assert [c.name for c in checks if not c.passed] == [failed]
-    assert not gate_passed(checks)
+    outcome = AuditOutcome(GOOD, check_gate({**GOOD, **change}, THRESHOLDS), AuditSettings())
+    assert [c.name for c in outcome.checks if not c.passed] == [failed]
+    assert not outcome.passed
+    assert outcome.failures[0].startswith(f"{failed} ")
 
 
 @pytest.fixture(scope="module")
@@ -60,19 +63,24 @@ def test_audit_of_real_train_as_synthetic_hits_the_ceilings(loans):
         <= metrics["tstr.hgb.auroc"]
         <= metrics["tstr.hgb.auroc.ci_high"]
     )
-    assert not gate_passed(
-        check_gate(metrics, THRESHOLDS)
-    )  # copies and an unfair model fail the gate
+    assert not all(c.passed for c in check_gate(metrics, THRESHOLDS))  # copies fail the gate
 
 
-def test_report_renders_offline_with_every_plot(loans):
+def test_report_renders_offline_with_every_plot(loans, tmp_path):
     spec, train, holdout = loans
     synthetic = train.with_columns(pl.col("gender").shuffle(seed=0))
-    metrics = audit_table(train, holdout, synthetic, spec, n_resamples=10)
-    checks = check_gate(metrics, THRESHOLDS)
-    page = render_html(metrics, checks, spec, train, synthetic, run={"run_id": "r1"}, min_dpr=0.8)
+    settings = AuditSettings(bootstrap_resamples=10)
+    outcome = run_audit(train, holdout, synthetic, spec, settings, run={"run_id": "r1"})
+    page = render_html(outcome, spec, train, synthetic)
     assert page.count("data:image/png;base64,") == 4
     assert "http://" not in page and "https://" not in page  # nothing loads from a CDN
-    assert "Gate: FAILED" in page
-    markdown = summary_markdown(metrics, checks, "audit")
-    assert "| model_dpr |" in markdown and "FAIL" in markdown
+    assert "Gate: FAILED" in page and "run_id: r1" in page
+    markdown = summary_markdown(outcome, "audit")
+    assert "| exact_copy_rate |" in markdown and "FAIL" in markdown
+
+    numbers, report = write_audit(outcome, tmp_path / "out", spec, train, synthetic)
+    written = json.loads(numbers.read_text())
+    assert written["passed"] is False and written["run"] == {"run_id": "r1"}
+    assert written["thresholds"]["bootstrap_resamples"] == 10
+    assert [c["name"] for c in written["gate"]] == ["model_dpr", "tstr_auroc", "exact_copy_rate"]
+    assert report.read_text() == page

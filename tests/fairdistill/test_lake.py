@@ -17,24 +17,24 @@ def latest_rows() -> int:
 
 
 def test_publish_moves_the_run_and_points_latest_at_it():
-    folder = lake.publish(staged_run("run-1", 3), "synthetic", "toy", "run-1")
+    folder = lake.publish(staged_run("run-1", 3), "toy", "run-1")
     assert folder == lake.stage_dir("synthetic", "toy", "run-1")
     assert not lake.stage_dir("staging", "toy", "run-1").exists()
     assert latest_rows() == 3
-    lake.publish(staged_run("run-2", 5), "synthetic", "toy", "run-2")
+    lake.publish(staged_run("run-2", 5), "toy", "run-2")
     assert latest_rows() == 5
     assert os.readlink(lake.latest_link("synthetic", "toy")) == "run-2"
 
 
 def test_a_crash_between_write_and_publish_leaves_latest_on_the_previous_table():
-    lake.publish(staged_run("run-1", 3), "synthetic", "toy", "run-1")
+    lake.publish(staged_run("run-1", 3), "toy", "run-1")
     staged_run("run-2", 5)  # written, then the run dies before publish
     assert latest_rows() == 3
     assert not lake.stage_dir("synthetic", "toy", "run-2").exists()
 
 
 def test_a_failure_while_moving_latest_leaves_it_on_the_previous_table(monkeypatch):
-    lake.publish(staged_run("run-1", 3), "synthetic", "toy", "run-1")
+    lake.publish(staged_run("run-1", 3), "toy", "run-1")
     real_replace = os.replace
 
     def fail_on_link(src, dst):
@@ -44,7 +44,7 @@ def test_a_failure_while_moving_latest_leaves_it_on_the_previous_table(monkeypat
 
     monkeypatch.setattr(lake.os, "replace", fail_on_link)
     with pytest.raises(OSError, match="disk full"):
-        lake.publish(staged_run("run-2", 5), "synthetic", "toy", "run-2")
+        lake.publish(staged_run("run-2", 5), "toy", "run-2")
     assert latest_rows() == 3
 
 
@@ -66,3 +66,12 @@ def test_model_dir_is_keyed_by_fingerprint_and_settings():
         len({a, lake.model_dir("toy", "f2", {"beta": 1}), lake.model_dir("toy", "f1", {"beta": 2})})
         == 3
     )
+
+
+def test_reject_moves_the_run_aside_and_leaves_latest_alone():
+    lake.publish(staged_run("run-1", 3), "toy", "run-1")
+    folder = lake.reject(staged_run("run-2", 5), "toy", "run-2")
+    assert folder == lake.stage_dir("rejected", "toy", "run-2")
+    assert (folder / "synthetic.parquet").exists()
+    assert not lake.stage_dir("staging", "toy", "run-2").exists()
+    assert latest_rows() == 3

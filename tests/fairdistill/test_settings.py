@@ -1,25 +1,98 @@
-import logging
-import sys
+"""Settings: one typed model per section; bad values are clear messages, never tracebacks."""
+
+import math
 
 import pytest
 
-from fairdistill.errors import DataError
-from fairdistill.settings import UserErrorsWithoutTraceback
+from fairdistill.errors import SettingsError
+from fairdistill.settings import (
+    SECTIONS,
+    GenerationSettings,
+    RefreshSettings,
+    load_settings,
+    parse_settings,
+)
 
 
-def record_of(error: Exception) -> logging.LogRecord:
-    try:
-        raise error
-    except type(error):
-        return logging.LogRecord(
-            "prefect.task_runs", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
-        )
+def test_defaults_form_a_whole_refresh():
+    settings = RefreshSettings()
+    assert SECTIONS == ("teacher", "student", "sampler", "generation", "audit")
+    assert settings.student.hidden == [64] and settings.teacher.hidden == [256, 256]
+    assert settings.seeds() == dict.fromkeys(SECTIONS, 0)
+    assert "device" not in settings.model_key()["teacher"]
 
 
 @pytest.mark.parametrize(
-    ("error", "keeps_traceback"), [(DataError("bad file"), False), (KeyError("bug"), True)]
+    ("data", "message"),
+    [
+        ({"teacher": {"beta": math.inf}}, "teacher.beta: Input should be a finite number"),
+        ({"teacher": {"beta": math.nan}}, "teacher.beta: Input should be a finite number"),
+        (
+            {"teacher": {"beta": 1e308}},
+            "teacher.beta: Input should be less than or equal to 100000000",
+        ),
+        (
+            {"teacher": {"hidden": [-4]}},
+            "teacher.hidden.0: Input should be greater than or equal to 1",
+        ),
+        ({"teacher": {"hidden": []}}, "teacher.hidden: List should have at least 1 item"),
+        (
+            {"student": {"device": "quantum"}},
+            "student.device: Input should be 'auto', 'cpu' or 'cuda'",
+        ),
+        ({"sampler": {"name": "vae"}}, "sampler.name: Input should be 'gmm', 'ddpm' or 'prior'"),
+        ({"teacher": {"epochz": 3}}, "'teacher.epochz' is not a known setting"),
+        ({"trainer": {}}, "'trainer' is not a known setting"),
+        ({"generation": {"mode": "faithful", "fairness": 0.5}}, "fairness applies only to mode(s)"),
+        (
+            {"audit": {"gate": {"min_model_dpr": 2}}},
+            "audit.gate.min_model_dpr: Input should be less",
+        ),
+    ],
 )
-def test_console_drops_tracebacks_of_user_errors_only(error, keeps_traceback):
-    record = record_of(error)
-    assert UserErrorsWithoutTraceback().filter(record) is True
-    assert (record.exc_info is not None) is keeps_traceback
+def test_bad_values_name_the_setting(data, message):
+    with pytest.raises(SettingsError) as error:
+        parse_settings(data, "test.yaml")
+    assert message in str(error.value)
+    assert str(error.value).startswith("invalid settings in test.yaml: ")
+
+
+@pytest.mark.parametrize(("text", "kind"), [("3", "int"), ("- a\n- b", "list")])
+def test_a_settings_file_must_be_a_mapping(tmp_path, text, kind):
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=f"must be a mapping of sections .* got {kind}"):
+        load_settings(path)
+
+
+def test_broken_yaml_and_a_missing_file_are_clear(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("teacher: {epochs: [")
+    with pytest.raises(SettingsError, match="is not valid YAML"):
+        load_settings(path)
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_an_empty_file_means_the_defaults(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("")
+    assert load_settings(path) == RefreshSettings()
+
+
+def test_fast_settings_file_loads(data_dir):
+    settings = load_settings(data_dir / "fast.yaml")
+    assert settings.teacher.epochs == 2 and settings.audit.gate.min_model_dpr == 0.0
+
+
+def test_decode_options_are_the_generation_fields_a_model_needs():
+    options = GenerationSettings(mode="all-fair", label_temperature=0.5).decode_options()
+    assert options == {"mode": "all-fair", "fairness": 1.0, "label_temperature": 0.5}
+
+
+def test_the_form_schema_carries_bounds_and_choices():
+    schema = RefreshSettings.model_json_schema()
+    teacher = schema["$defs"]["TeacherSettings"]["properties"]
+    assert teacher["hidden"]["items"] == {"maximum": 4096, "minimum": 1, "type": "integer"}
+    assert teacher["device"]["enum"] == ["auto", "cpu", "cuda"]
+    assert schema["$defs"]["TeacherSettings"]["additionalProperties"] is False

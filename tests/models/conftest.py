@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from fairdistill.codec import TabularCodec
-from models.student import DistillConfig
-from models.teacher import TrainConfig
+from fairdistill.settings import StudentSettings, TeacherSettings
 
 torch.set_num_threads(1)
 
@@ -49,29 +48,27 @@ def student_cfg():
     return small_student_config
 
 
-def small_teacher_config(**kw) -> TrainConfig:
+def small_teacher_config(**kw) -> TeacherSettings:
     base = dict(
         epochs=4,
         batch_size=128,
         hidden=[32, 32],
         latent_dim=4,
-        progress=False,
         device="cpu",
         beta=1.0,
         patience=10,
     )
-    return TrainConfig(**{**base, **kw})
+    return TeacherSettings(**{**base, **kw})
 
 
-def small_student_config(**kw) -> DistillConfig:
+def small_student_config(**kw) -> StudentSettings:
     base = dict(
         epochs=3,
         batch_size=128,
         hidden=[8],
-        progress=False,
         device="cpu",
         beta=1.0,
         recon_warmup=1,
         patience=10,
     )
-    return DistillConfig(**{**base, **kw})
+    return StudentSettings(**{**base, **kw})

@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 import torch
 
+from fairdistill.settings import GenerationSettings as G
 from models.bundle import FairDistillModel, build_model
 from models.samplers import GaussianMixtureSampler
 from models.student import distill
@@ -38,26 +39,26 @@ def test_real_data_is_biased(toy):
 
 
 def test_label_fair_is_fair_and_faithful_keeps_bias(model):
-    fair = pl.concat(model.generate(8000, seed=1, chunk_size=3000))
-    faithful = pl.concat(model.generate(8000, seed=1, mode="faithful"))
+    fair = pl.concat(model.generate(8000, G(seed=1, chunk_size=3000)))
+    faithful = pl.concat(model.generate(8000, G(seed=1, mode="faithful")))
     assert fair.height == faithful.height == 8000
     assert dpr(fair) > 0.9
     assert dpr(faithful) < 0.5
-    all_fair = pl.concat(model.generate(8000, seed=1, mode="all-fair"))
+    all_fair = pl.concat(model.generate(8000, G(seed=1, mode="all-fair")))
     assert dpr(all_fair) > 0.9
 
 
 def test_generate_is_deterministic_and_typed(model, toy):
-    a = pl.concat(model.generate(1000, seed=3, chunk_size=400))
-    b = pl.concat(model.generate(1000, seed=3, chunk_size=400))
-    c = pl.concat(model.generate(1000, seed=4, chunk_size=400))
+    a = pl.concat(model.generate(1000, G(seed=3, chunk_size=400)))
+    b = pl.concat(model.generate(1000, G(seed=3, chunk_size=400)))
+    c = pl.concat(model.generate(1000, G(seed=4, chunk_size=400)))
     assert a.equals(b) and not a.equals(c)
     assert a.schema == toy[0].schema
-    assert [f.height for f in model.generate(1000, seed=3, chunk_size=400)] == [400, 400, 200]
+    assert [f.height for f in model.generate(1000, G(seed=3, chunk_size=400))] == [400, 400, 200]
 
 
 def test_counterfactual_rows(model):
-    frame = pl.concat(model.generate(100, seed=0, mode="counterfactual"))
+    frame = pl.concat(model.generate(100, G(mode="counterfactual")))
     assert frame.height == 100
     assert frame["sex"].to_list()[:4] == ["F", "M", "F", "M"]
 
@@ -72,7 +73,7 @@ def test_repair_and_latent(model, toy):
 def test_save_load_round_trip(model, tmp_path):
     model.save(tmp_path)
     loaded = FairDistillModel.load(tmp_path)
-    a = pl.concat(model.generate(500, seed=2))
-    b = pl.concat(loaded.generate(500, seed=2))
+    a = pl.concat(model.generate(500, G(seed=2)))
+    b = pl.concat(loaded.generate(500, G(seed=2)))
     assert a.equals(b)
     assert loaded.teacher_config == model.teacher_config

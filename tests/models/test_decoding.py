@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from models.decoding import DecodeOptions, decode_latent
+from fairdistill.settings import GenerationSettings
+from models.decoding import decode_latent
 from models.teacher import HeadLayout
 
 P_S = [0.4, 0.6]
@@ -33,7 +34,7 @@ def run(mode, seed=0, n=N, **kw):
         torch.zeros(n, 2),
         P_S,
         2,
-        DecodeOptions(mode, **kw),
+        GenerationSettings(mode=mode, **kw),
         torch.Generator().manual_seed(seed),
     )
     return values, s
@@ -104,7 +105,7 @@ def test_given_groups_are_kept():
         torch.zeros(100, 2),
         P_S,
         2,
-        DecodeOptions(),
+        GenerationSettings(),
         torch.Generator().manual_seed(0),
         s_index=given,
     )
@@ -119,12 +120,3 @@ def test_deterministic_given_seed(mode):
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     np.testing.assert_array_equal(sa, sb)
     assert not np.array_equal(a[1], c[1])
-
-
-def test_options_are_checked():
-    with pytest.raises(ValueError, match="unknown decode mode 'fair'"):
-        DecodeOptions("fair")
-    with pytest.raises(ValueError, match=r"fairness must lie in \[0, 1\]"):
-        DecodeOptions(fairness=1.5)
-    with pytest.raises(ValueError, match="label_temperature must be > 0"):
-        DecodeOptions(label_temperature=0)

@@ -1,4 +1,9 @@
-"""`fairdistill` command line: run a refresh on Prefect's ephemeral API with local defaults."""
+"""`fairdistill` command line: run a refresh on Prefect's ephemeral API with local defaults.
+
+Exit codes: 0 = done (a refresh published its table), 2 = a mistake the user can fix (spec, data,
+settings, a model URI), 3 = the audit gate rejected the table, 1 = anything else (a bug or a crash).
+Settings and specs are checked before Prefect, torch or MLflow is imported.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,13 @@ import os
 import sys
 from pathlib import Path
 
-from fairdistill.settings import configure_environment
+from fairdistill.environment import configure_environment
+
+EXIT_OK, EXIT_CRASH, EXIT_USER_ERROR, EXIT_GATE_FAILED = 0, 1, 2, 3
+
+
+def _location(path: str) -> str:
+    return path if "://" in path else str(Path(path).resolve())
 
 
 def _spec_from_args(args: argparse.Namespace):
@@ -15,40 +26,20 @@ def _spec_from_args(args: argparse.Namespace):
 
     spec = load_spec(args.spec) if args.spec else load_builtin(args.dataset)
     if args.source:
-        source = args.source if "://" in args.source else str(Path(args.source).resolve())
-        spec = spec.model_copy(update={"source": source})
+        spec = spec.model_copy(update={"source": _location(args.source)})
     return spec.absolute()
 
 
-def _settings_from_args(args: argparse.Namespace) -> dict:
-    """Flow settings from a YAML file with optional sections teacher, student, sampler, generation,
-    audit (the same fields as the Prefect form)."""
-    import yaml
-    from pydantic import ValidationError
+def _generation_from_args(args: argparse.Namespace, **fixed):
+    """The decode options given on the command line, checked by the flow's own settings model."""
+    from fairdistill.settings import parse_settings
 
-    from fairdistill.errors import SpecError
-    from flows.params import SETTINGS
-
-    if not args.config:
-        return {}
-    path = Path(args.config).resolve()
-    if not path.is_file():
-        raise SpecError(f"settings file {path} does not exist; pass --config with a YAML file")
-    data = yaml.safe_load(path.read_text()) or {}
-    unknown = sorted(set(data) - set(SETTINGS))
-    if unknown:
-        raise SpecError(
-            f"settings file {path}: unknown section(s) {unknown}; use {sorted(SETTINGS)}"
-        )
-    settings = {}
-    for name, values in data.items():
-        try:
-            settings[name] = SETTINGS[name].model_validate(values)
-        except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"])
-            raise SpecError(f"settings file {path}: {name}.{where}: {problem['msg']}") from None
-    return settings
+    given = {
+        name: getattr(args, name)
+        for name in ("mode", "fairness", "label_temperature", "seed")
+        if getattr(args, name, None) is not None
+    }
+    return parse_settings({"generation": given | fixed}, "the command line").generation
 
 
 def print_key_numbers(m: dict[str, float], file=sys.stdout) -> None:
@@ -63,9 +54,13 @@ def print_key_numbers(m: dict[str, float], file=sys.stdout) -> None:
 
 
 def refresh(args: argparse.Namespace) -> int:
+    from fairdistill.settings import RefreshSettings, load_settings
+
+    spec = _spec_from_args(args)
+    settings = load_settings(args.config) if args.config else RefreshSettings()
     from flows.refresh import refresh as refresh_flow
 
-    result = refresh_flow(dataset=_spec_from_args(args), **_settings_from_args(args))
+    result = refresh_flow(dataset=spec, **dict(settings))
     print(
         f"\nrefresh of {result.dataset} passed the audit gate and was published (run {result.run_id})"
     )
@@ -77,111 +72,98 @@ def refresh(args: argparse.Namespace) -> int:
     print(f"  validation report: {result.validation_report}")
     print(f"  MLflow run:        {result.mlflow_run_id} ({os.environ['MLFLOW_TRACKING_URI']})")
     print(f"  registered model:  {result.model_uri} (@champion)")
-    return 0
+    return EXIT_OK
 
 
 def generate(args: argparse.Namespace) -> int:
-    from fairdistill.generate import synthetic_rows, write_synthetic_table
-    from fairdistill.settings import configure_torch_threads
+    settings = _generation_from_args(args)
     from fairdistill.tracking import load_bundle
+    from models.pipeline import synthetic_rows, write_synthetic_table
 
-    configure_torch_threads("generate")
-    chunks = synthetic_rows(
-        load_bundle(args.model),
-        args.rows,
-        seed=args.seed,
-        mode=args.mode,
-        fairness=args.fairness,
-        label_temperature=args.label_temperature,
-    )
-    rows, rate = write_synthetic_table(chunks, Path(args.out).resolve())
-    print(f"wrote {rows} rows from {args.model} to {Path(args.out).resolve()} ({rate:,.0f} rows/s)")
-    return 0
+    out = Path(args.out).resolve()
+    chunks = synthetic_rows(load_bundle(args.model), args.rows, settings)
+    rows, rate = write_synthetic_table(chunks, out)
+    print(f"wrote {rows} rows from {args.model} to {out} ({rate:,.0f} rows/s)")
+    return EXIT_OK
 
 
 def repair(args: argparse.Namespace) -> int:
     """A fair twin of given rows (not privacy-preserving: row i comes from input row i)."""
-    from fairdistill.ingest import normalise, read_source
+    settings = _generation_from_args(args, mode="label-fair")
+    from fairdistill.ingest import read_table
     from fairdistill.lake import write_parquet
-    from fairdistill.settings import configure_torch_threads
     from fairdistill.spec import load_spec
     from fairdistill.tracking import load_bundle
 
-    configure_torch_threads("generate")
-    spec = load_spec(args.spec)
-    location = args.input if "://" in args.input else str(Path(args.input).resolve())
-    rows = normalise(read_source(location, spec)[0], location, spec)
-    twin = load_bundle(args.model).repair(
-        rows, args.seed, fairness=args.fairness, label_temperature=args.label_temperature
-    )
+    rows = read_table(_location(args.input), load_spec(args.spec))
+    twin = load_bundle(args.model).repair(rows, settings)
     out = write_parquet(twin, Path(args.out).resolve())
     print(
         f"wrote a fair twin of {twin.height} rows to {out} (not privacy-preserving: one row per input row)"
     )
-    return 0
+    return EXIT_OK
 
 
 def audit(args: argparse.Namespace) -> int:
     """Audit any synthetic table (ours or another tool's) against real train and holdout files."""
-    from fairdistill.audit import audit_table, check_gate, gate_as_dicts, gate_passed
-    from fairdistill.ingest import normalise, read_source
-    from fairdistill.lake import write_json
-    from fairdistill.report import render_html, summary_markdown
+    from fairdistill.settings import AuditSettings, load_settings
+
+    settings = load_settings(args.config).audit if args.config else AuditSettings()
+    if args.seed is not None:
+        settings = settings.model_copy(update={"seed": args.seed})
+    from fairdistill.audit import run_audit
+    from fairdistill.ingest import read_table
+    from fairdistill.report import summary_markdown, write_audit
     from fairdistill.spec import load_spec
-    from flows.params import GateThresholds
 
     spec = load_spec(args.spec)
-    tables = {}
-    for role in ("train", "holdout", "synthetic"):
-        location = str(Path(getattr(args, role)).resolve())
-        tables[role] = normalise(read_source(location, spec)[0], location, spec)
-    metrics = audit_table(**tables, spec=spec, random_state=args.seed)
-    thresholds = GateThresholds()
-    checks = check_gate(metrics, thresholds.as_dict())
-    out = Path(args.out or f"audit-{spec.name}").resolve()
-    run = {"synthetic": str(Path(args.synthetic).resolve()), "seed": args.seed}
-    payload = {
-        "run": run,
-        "metrics": metrics,
-        "thresholds": thresholds.as_dict(),
-        "gate": gate_as_dicts(checks),
-        "passed": gate_passed(checks),
+    tables = {
+        role: read_table(_location(getattr(args, role)), spec)
+        for role in ("train", "holdout", "synthetic")
     }
-    write_json(payload, out / "audit.json")
-    (out / "report.html").write_text(
-        render_html(
-            metrics,
-            checks,
-            spec,
-            tables["train"],
-            tables["synthetic"],
-            run=run,
-            min_dpr=thresholds.min_model_dpr,
-        )
-    )
-    print(summary_markdown(metrics, checks, f"audit of {Path(args.synthetic).name}"))
-    print(f"report: {out / 'report.html'}\nnumbers: {out / 'audit.json'}")
-    return 0 if payload["passed"] else 1
+    run = {"synthetic": _location(args.synthetic), "seed": settings.seed}
+    outcome = run_audit(**tables, spec=spec, settings=settings, run=run)
+    out = Path(args.out or f"audit-{spec.name}").resolve()
+    numbers, report = write_audit(outcome, out, spec, tables["train"], tables["synthetic"])
+    print(summary_markdown(outcome, f"audit of {Path(args.synthetic).name}"))
+    print(f"report: {report}\nnumbers: {numbers}")
+    return EXIT_OK if outcome.passed else EXIT_GATE_FAILED
 
 
 def serve(args: argparse.Namespace) -> int:
-    from fairdistill.serve import start
+    from app.serve import start
 
     start()
-    return 0
+    return EXIT_OK
 
 
 def stop(args: argparse.Namespace) -> int:
-    from fairdistill.serve import stop as stop_served
+    from app.serve import stop as stop_served
 
     stop_served()
-    return 0
+    return EXIT_OK
+
+
+def _decode_options(command: argparse.ArgumentParser, modes: bool = True) -> None:
+    from fairdistill.settings import DECODE_MODES
+
+    command.add_argument("--seed", type=int, help="seed of sampling and decoding (default 0)")
+    if modes:
+        command.add_argument(
+            "--mode", choices=DECODE_MODES, help="decode mode (default label-fair)"
+        )
+    command.add_argument("--fairness", type=float, help="the label dial λ in [0, 1] (default 1)")
+    command.add_argument(
+        "--label-temperature", type=float, help="< 1 sharpens the label (default 1)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from flows.params import GenerationConfig
-
-    parser = argparse.ArgumentParser(prog="fairdistill", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="fairdistill",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("refresh", help="ingest → validate → … → publish one dataset")
     which = run.add_mutually_exclusive_group()
@@ -211,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--out", help="folder for audit.json and report.html (default ./audit-<name>)"
     )
-    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--config", help="YAML settings; its `audit` section sets the gate")
+    check.add_argument("--seed", type=int, help="seed of the audit (default: the settings')")
     check.set_defaults(handler=audit)
 
     more = commands.add_parser(
@@ -224,17 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     more.add_argument("--rows", type=int, required=True)
     more.add_argument("--out", default="synthetic.parquet", help="Parquet file to write")
-    defaults = GenerationConfig()
-    more.add_argument("--seed", type=int, default=defaults.seed)
-    more.add_argument(
-        "--mode",
-        default=defaults.mode,
-        choices=["label-fair", "all-fair", "faithful", "counterfactual"],
-    )
-    more.add_argument(
-        "--fairness", type=float, default=defaults.fairness, help="the label dial λ in [0, 1]"
-    )
-    more.add_argument("--label-temperature", type=float, default=defaults.label_temperature)
+    _decode_options(more)
     more.set_defaults(handler=generate)
 
     twin = commands.add_parser(
@@ -244,9 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     twin.add_argument("--spec", required=True, help="the dataset spec the rows follow")
     twin.add_argument("--input", required=True, help="rows to repair (CSV or Parquet)")
     twin.add_argument("--out", default="repaired.parquet", help="Parquet file to write")
-    twin.add_argument("--seed", type=int, default=defaults.seed)
-    twin.add_argument("--fairness", type=float, default=defaults.fairness)
-    twin.add_argument("--label-temperature", type=float, default=defaults.label_temperature)
+    _decode_options(twin, modes=False)
     twin.set_defaults(handler=repair)
 
     commands.add_parser(
@@ -270,10 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nfairdistill: gate failed: {error}", file=sys.stderr)
         if error.metrics:
             print_key_numbers(error.metrics, file=sys.stderr)
-        return 1
+        return EXIT_GATE_FAILED
     except FairdistillError as error:
         print(f"\nfairdistill: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from fairdistill import serve
+from app import serve
 
 
 @pytest.fixture(autouse=True)

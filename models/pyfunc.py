@@ -2,7 +2,8 @@
 
 Logged as code ("models from code"): MLflow runs this file to rebuild the model, and the trained parts
 load from the `bundle` artifact as JSON and state_dicts (`weights_only=True`). Params choose the decode
-mode (`mode`, `fairness`, `label_temperature`; DESIGN §4).
+(`mode`, `fairness`, `label_temperature`: the fields of `GenerationSettings`), validated by the same
+settings model as the flow's.
 """
 
 import mlflow
@@ -19,15 +20,11 @@ class FairDistillPyfunc(mlflow.pyfunc.PythonModel):
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        params = params or {}
+        from fairdistill.settings import GenerationSettings
+
         request = model_input.iloc[0]
-        chunks = self.model.generate(
-            int(request["rows"]),
-            int(request["seed"]),
-            mode=params.get("mode", "label-fair"),
-            fairness=float(params.get("fairness", 1.0)),
-            label_temperature=float(params.get("label_temperature", 1.0)),
-        )
+        settings = GenerationSettings(**(params or {}), seed=int(request["seed"]))
+        chunks = self.model.generate(int(request["rows"]), settings)
         return pl.concat(list(chunks)).to_pandas()
 
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fairdistill.serve import HOST, MLFLOW_PORT, MLFLOW_URL, PREFECT_PORT, PREFECT_URL, port_free
+from app.serve import HOST, MLFLOW_PORT, MLFLOW_URL, PREFECT_PORT, PREFECT_URL, port_free
 from fairdistill.tracking import CHAMPION
 
 ROOT = Path(__file__).resolve().parents[2]
 # Seconds of training, not a minute; a model this small cannot pass the real audit gate, so the gate is
 # opened: this test is about serving, the gate has its own tests.
 SMALL = {
-    "teacher": {"epochs": 1, "hidden": [32, 32], "latent_dim": 4, "progress": False},
-    "student": {"epochs": 1, "hidden": [8], "progress": False},
+    "teacher": {"epochs": 1, "hidden": [32, 32], "latent_dim": 4},
+    "student": {"epochs": 1, "hidden": [8]},
     "generation": {"rows": 500},
     "audit": {
         "bootstrap_resamples": 0,
@@ -41,7 +41,7 @@ pytestmark = [
 
 def _fairdistill(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "fairdistill.cli", command],
+        [sys.executable, "-m", "app.cli", command],
         cwd=ROOT,
         env=env,
         capture_output=True,

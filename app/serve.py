@@ -4,7 +4,7 @@
 (`FAIRDISTILL_RUNTIME`, default `./.runtime`), waits until it answers, and leaves it running; `stop()`
 ends them, worker first. Starting twice starts no duplicates: a live PID file means "already running".
 Locations (PREFECT_HOME, the MLflow SQLite file and artifact folder, the lake) come from the environment
-as `fairdistill.settings.configure_environment()` sets it, so a test can point everything elsewhere.
+as `fairdistill.environment.configure_environment()` sets it, so a test can point everything elsewhere.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The application: the `fairdistill` command line and the served-mode supervisor, above the flows."""

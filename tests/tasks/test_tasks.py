@@ -1,0 +1,122 @@
+"""Each Prefect task called as a plain function (`.fn()`), in stage order, on the loans table."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from prefect.logging import disable_run_logger
+
+from fairdistill import tracking
+from fairdistill.audit import AuditOutcome
+from fairdistill.errors import GateFailed, ValidationFailed
+from fairdistill.lake import latest_link, model_dir, new_run_id
+from fairdistill.settings import AuditSettings, GateThresholds
+from fairdistill.spec import load_spec
+from models.bundle import FILES
+from tasks.audit import audit
+from tasks.encode import encode
+from tasks.generate import generate
+from tasks.ingest import ingest
+from tasks.publish import publish_synthetic_table
+from tasks.train import distill, fit_sampler, train_teacher
+from tasks.validate import validate
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture(scope="module")
+def stages(data_dir, fast_settings, tmp_path_factory):
+    """The outputs of ingest → … → audit, each task run through `.fn()`."""
+    lake = tmp_path_factory.mktemp("lake")
+    spec = load_spec(data_dir / "loans.yaml").absolute()
+    out = {"lake": lake, "spec": spec, "settings": fast_settings}
+    with pytest.MonkeyPatch.context() as patch, disable_run_logger():
+        patch.setenv("FAIRDISTILL_LAKE", str(lake))
+        out["snapshot"] = snapshot = ingest.fn(spec, new_run_id())
+        out["validation"] = validate.fn(spec, snapshot)
+        run = tracking.start_refresh_run(spec.name, snapshot.run_id, snapshot.fingerprint, {})
+        out["tracking"] = run
+        models = str(model_dir(spec.name, snapshot.fingerprint, fast_settings.model_key()))
+        out["models"] = encode.fn(spec, snapshot, models)
+        train_teacher.fn(snapshot, models, fast_settings.teacher, run)
+        distill.fn(snapshot, models, fast_settings.student, run)
+        fit_sampler.fn(snapshot, models, fast_settings.sampler, run)
+        out["table"] = generate.fn(spec.name, snapshot, models, fast_settings.generation, run)
+        out["outcome"] = audit.fn(
+            spec, snapshot, models, out["table"], fast_settings.audit, run, {"run_id": "t"}
+        )
+    return out
+
+
+def test_ingest_writes_the_raw_snapshot(stages):
+    snapshot = stages["snapshot"]
+    assert Path(snapshot.train_path).is_relative_to(stages["lake"] / "raw" / "loans")
+    assert snapshot.train_rows + snapshot.holdout_rows == 600
+    assert pl.read_parquet(snapshot.train_path).height == snapshot.train_rows
+
+
+def test_validate_writes_its_result(stages):
+    assert json.loads(Path(stages["validation"]).read_text())["success"] is True
+
+
+def test_validate_stops_on_a_failing_suite(stages, data_dir, lake):
+    spec = stages["spec"].model_copy(update={"source": str(data_dir / "loans_small_group.csv")})
+    with disable_run_logger():
+        snapshot = ingest.fn(spec, new_run_id())
+        with pytest.raises(ValidationFailed, match="gender='F' has 4 rows"):
+            validate.fn(spec, snapshot)
+    assert (lake / "validation" / "loans" / snapshot.run_id / "validation.json").exists()
+
+
+def test_training_stages_save_every_part(stages):
+    folder = Path(stages["models"])
+    assert {path.name for path in folder.iterdir()} >= set(FILES.values())
+
+
+def test_training_stages_log_losses_per_epoch(stages):
+    from mlflow import MlflowClient
+
+    history = MlflowClient().get_metric_history(stages["tracking"], "student.total")
+    assert [m.step for m in history] == [0, 1]
+
+
+def test_generate_stages_the_training_size(stages):
+    table = pl.read_parquet(stages["table"])
+    assert Path(stages["table"]).is_relative_to(stages["lake"] / "staging" / "loans")
+    assert table.height == stages["snapshot"].train_rows
+    assert table.columns == pl.read_parquet(stages["snapshot"].train_path).columns
+
+
+def test_audit_returns_an_outcome_and_writes_its_files(stages):
+    outcome = stages["outcome"]
+    folder = Path(stages["table"]).parent
+    assert isinstance(outcome, AuditOutcome) and outcome.passed
+    assert json.loads((folder / "audit.json").read_text()) == json.loads(
+        json.dumps(outcome.to_dict(), default=str)
+    )
+    assert (folder / "report.html").exists()
+
+
+def test_publish_then_reject(stages, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAIRDISTILL_LAKE", str(stages["lake"]))
+    uri = f"models:/{tracking.registered_model_name('loans')}/1"
+    monkeypatch.setattr(tracking, "set_champion", lambda model_uri: None)
+    outcome = stages["outcome"]
+    with disable_run_logger():
+        table = publish_synthetic_table.fn("loans", "run-a", stages["table"], outcome, uri)
+        assert latest_link("synthetic", "loans").resolve() == Path(table).parent
+
+        staged = tmp_path / "staging" / "synthetic.parquet"
+        staged.parent.mkdir()
+        staged.write_bytes(b"")
+        failed = AuditOutcome(
+            outcome.metrics,
+            [c for c in outcome.checks],
+            AuditSettings(gate=GateThresholds(min_model_dpr=1.0)),
+        )
+        failed.checks[0] = type(failed.checks[0])("model_dpr", 0.5, 1.0, "≥", False)
+        with pytest.raises(GateFailed, match=r"model_dpr 0\.500 \(needs ≥ 1\.000\)"):
+            publish_synthetic_table.fn("loans", "run-b", str(staged), failed, uri)
+    assert (stages["lake"] / "rejected" / "loans" / "run-b" / "synthetic.parquet").exists()
+    assert latest_link("synthetic", "loans").resolve() == Path(table).parent
