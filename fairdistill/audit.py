@@ -26,6 +26,7 @@ from fairdistill.metrics import (
     latent_leakage_auroc,
     marginal_similarity,
     positive_rates,
+    rare_values_reproduced,
     score_predictions,
 )
 from fairdistill.settings import AuditSettings, GateThresholds
@@ -115,6 +116,11 @@ def fidelity_and_privacy(
     embedded = embedding_fidelity(train, synthetic, **kinds, random_state=random_state)
     metrics |= {f"fidelity.{k}": v for k, v in embedded.items()}
     metrics["privacy.exact_copy_rate"] = exact_copy_rate(train, synthetic)
+    metrics["privacy.rare_values_reproduced"] = float(
+        rare_values_reproduced(
+            train, synthetic, columns=spec.categorical, min_count=spec.min_category_rows
+        )
+    )
     dcr = distance_to_closest_record(train, holdout, synthetic, **kinds, random_state=random_state)
     return metrics | {f"privacy.{k}": v for k, v in dcr.items()}
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +30,8 @@ CHECKPOINT_MISMATCH = (
     "checkpoint {path} was written for another configuration ({saved}) than this run ({current}); "
     "delete it or pass another `checkpoint_path`"
 )
+CHECKPOINT_UNREADABLE = "checkpoint {path} cannot be read ({error}); training from the start"
+CHECKPOINT_KEYS = {"model", "optimizer", "generator", "best", "state", "config"}
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -123,8 +127,9 @@ def fit_loop(
     state = {"epoch": 0, "best_val": math.inf, "bad_epochs": 0, "history": [], "done": False}
     best = _clone_state(model)
     path = Path(checkpoint_path) if checkpoint_path is not None else None
-    if path is not None and path.exists():
-        best = _restore(path, model, optimizer, generator, state, config.result_settings())
+    saved = _read_checkpoint(path) if path is not None and path.exists() else None
+    if saved is not None:
+        best = _restore(saved, path, model, optimizer, generator, state, config.result_settings())
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=desc, disable=not show_progress())
     while state["epoch"] < config.epochs and not state["done"]:
         logs = train_epoch(
@@ -168,7 +173,24 @@ def _early_stopping(model: nn.Module, state: dict, logs: dict, best: dict, patie
     return best
 
 
+def _read_checkpoint(path: Path) -> dict | None:
+    """A checkpoint's content, or None (with a warning) when it is truncated or not a checkpoint:
+    a damaged file costs a retrain, never a crash on every re-run."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
+        warnings.warn(CHECKPOINT_UNREADABLE.format(path=path, error=error), stacklevel=3)
+        return None
+    if not isinstance(saved, dict) or not CHECKPOINT_KEYS <= saved.keys():
+        warnings.warn(
+            CHECKPOINT_UNREADABLE.format(path=path, error="not a checkpoint"), stacklevel=3
+        )
+        return None
+    return saved
+
+
 def _restore(
+    saved: dict,
     path: Path,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -176,7 +198,6 @@ def _restore(
     state: dict,
     config: dict,
 ) -> dict:
-    saved = torch.load(path, map_location="cpu", weights_only=True)
     if saved["config"] != config:
         raise ValueError(
             CHECKPOINT_MISMATCH.format(path=path, saved=saved["config"], current=config)

@@ -34,7 +34,7 @@ def stages(data_dir, fast_settings, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch, disable_run_logger():
         patch.setenv("FAIRDISTILL_LAKE", str(lake))
         out["snapshot"] = snapshot = ingest.fn(spec, new_run_id())
-        out["validation"] = validate.fn(spec, snapshot)
+        out["validation"] = validate.fn(spec, snapshot, fast_settings.sampler)
         run = tracking.start_refresh_run(spec.name, snapshot.run_id, snapshot.fingerprint, {})
         out["tracking"] = run
         models = str(model_dir(spec.name, snapshot.fingerprint, fast_settings.model_key()))
@@ -65,7 +65,7 @@ def test_validate_stops_on_a_failing_suite(stages, data_dir, lake):
     with disable_run_logger():
         snapshot = ingest.fn(spec, new_run_id())
         with pytest.raises(ValidationFailed, match="gender='F' has 4 rows"):
-            validate.fn(spec, snapshot)
+            validate.fn(spec, snapshot, stages["settings"].sampler)
     assert (lake / "validation" / "loans" / snapshot.run_id / "validation.json").exists()
 
 
