@@ -10,6 +10,7 @@ that was never interrupted. Checkpoints hold tensors and plain containers only a
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import pickle
@@ -32,6 +33,15 @@ CHECKPOINT_MISMATCH = (
 )
 CHECKPOINT_UNREADABLE = "checkpoint {path} cannot be read ({error}); training from the start"
 CHECKPOINT_KEYS = {"model", "optimizer", "generator", "best", "state", "config"}
+
+
+def save_state(state, path: Path) -> Path:
+    """`torch.save` of tensors and plain containers, atomically and byte-reproducibly: saved through
+    a buffer, the archive inside is not named after the (random) temporary file, so the same
+    weights always give the same bytes and the same sha256 (`fairdistill.lake.record_parts`)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return atomic_write(Path(path), lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -151,7 +161,7 @@ def fit_loop(
                 "state": state,
                 "config": config.result_settings(),
             }
-            atomic_write(path, lambda tmp, state=checkpoint: torch.save(state, tmp))
+            save_state(checkpoint, path)
         if on_epoch is not None:
             on_epoch(dict(logs))
         bar.update(1)

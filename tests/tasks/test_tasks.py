@@ -120,3 +120,31 @@ def test_publish_then_reject(stages, tmp_path, monkeypatch):
             publish_synthetic_table.fn("loans", "run-b", str(staged), failed, uri)
     assert (stages["lake"] / "rejected" / "loans" / "run-b" / "synthetic.parquet").exists()
     assert latest_link("synthetic", "loans").resolve() == Path(table).parent
+
+
+def test_training_stages_keep_no_prefect_result():
+    """Prefect never reads a stored result for them: a result file names its own deserializer."""
+    from prefect.cache_policies import NO_CACHE
+
+    for stage in (encode, train_teacher, distill, fit_sampler):
+        assert stage.cache_policy is NO_CACHE and not stage.persist_result
+
+
+def test_a_damaged_part_is_retrained_with_a_warning_not_a_crash(stages, tmp_path, caplog):
+    import shutil
+
+    from tasks.caching import reuse
+
+    folder = tmp_path / "models"
+    shutil.copytree(stages["models"], folder)
+    original = (folder / "teacher.pt").read_bytes()
+    (folder / "teacher.pt").write_bytes(original[:100])  # truncated
+    (folder / "teacher.ckpt").write_bytes(b"not a checkpoint")
+    snapshot, settings, run = stages["snapshot"], stages["settings"], stages["tracking"]
+    with disable_run_logger():
+        assert reuse("encode", str(folder))
+        assert not reuse("train_teacher", str(folder))
+        with pytest.warns(UserWarning, match=r"checkpoint .*teacher.ckpt cannot be read"):
+            train_teacher.fn(snapshot, str(folder), settings.teacher, run)
+        assert reuse("train_teacher", str(folder))
+    assert (folder / "teacher.pt").read_bytes() == original  # the same weights again
