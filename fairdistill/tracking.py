@@ -110,8 +110,10 @@ def register_bundle(
     """Log the saved bundle as one pyfunc model and register it; returns `models:/<name>/<version>`.
 
     The model is logged as code (MLflow "models from code": `code` is the wrapper's file), so loading
-    it unpickles nothing; its decode params default to `GenerationSettings`'. Registration goes
-    through the client, which prints nothing (the fluent API writes to stderr)."""
+    it unpickles nothing; its decode params default to `GenerationSettings`'. The sha256 of every
+    file of the registered model is recorded as the version's tag `CONTENT_TAG`, which `load_bundle`
+    checks. Registration goes through the client, which prints nothing (the fluent API writes to
+    stderr)."""
     request = pd.DataFrame({"rows": [len(example)], "seed": [0]})
     name = registered_model_name(dataset)
     with mlflow.start_run(run_id=tracking_run_id), warnings.catch_warnings():

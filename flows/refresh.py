@@ -67,7 +67,8 @@ def refresh(
     audit: AuditSettings = AuditSettings(),  # noqa: B008
 ) -> RefreshResult:
     """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → audit →
-    publish. The table is published only if it passes the audit gate.
+    publish. The table is published only if it passes the audit gate. The stages run under the
+    dataset's lock, after `recover` has cleaned up what a refresh that died left behind.
 
     `dataset` is a built-in name (its shipped spec) or a whole spec for your own data."""
     dataset = load_builtin(dataset) if isinstance(dataset, str) else dataset

@@ -307,3 +307,24 @@ def test_pickles_planted_in_the_lake_never_run(
     assert not marker.exists(), "a planted pickle ran"
     assert "train_teacher: teacher.pt in" in caplog.text and "retraining" in caplog.text
     assert home.published().equals(side_by_side[0].published())
+
+
+def test_a_registered_model_whose_files_changed_is_not_loaded(side_by_side, monkeypatch, capsys):
+    """Loading a model runs its code artifact: an edited pyfunc.py must never run."""
+    from fairdistill import tracking
+
+    home = side_by_side[0]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", home.mlflow)
+    uri = "models:/fairdistill-loans@champion"
+    assert tracking.load_bundle(uri).codec.target == "approved"  # as registered: loads
+    marker = home.folder / "edited-code-ran"
+    for code in (home.folder / "mlartifacts" / "models").glob("*/artifacts/pyfunc.py"):
+        code.write_text(
+            code.read_text() + f"\nfrom pathlib import Path\nPath({str(marker)!r}).touch()\n"
+        )
+    args = ["generate", "--model", uri, "--rows", "5", "--out", str(home.folder / "x.parquet")]
+    assert main(args) == 2
+    assert "refusing to load models:/fairdistill-loans@champion: its files differ" in (
+        capsys.readouterr().err
+    )
+    assert not marker.exists()
