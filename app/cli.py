@@ -77,13 +77,22 @@ def refresh(args: argparse.Namespace) -> int:
 
 def generate(args: argparse.Namespace) -> int:
     settings = _generation_from_args(args)
+    from fairdistill.ingest import read_training_rows
     from fairdistill.tracking import load_bundle
     from models.pipeline import synthetic_rows, write_synthetic_table
 
+    model = load_bundle(args.model)
+    train = read_training_rows(_location(args.train), model.codec.columns_) if args.train else None
     out = Path(args.out).resolve()
-    chunks = synthetic_rows(load_bundle(args.model), args.rows, settings)
-    rows, rate = write_synthetic_table(chunks, out)
+    rows, rate = write_synthetic_table(
+        synthetic_rows(model, args.rows, settings, exclude=train), out
+    )
     print(f"wrote {rows} rows from {args.model} to {out} ({rate:,.0f} rows/s)")
+    if train is None:
+        print(
+            "copies of training rows were not checked: pass --train with the run's raw "
+            "train.parquet (lake/raw/<dataset>/<run_id>/) to apply the refresh's copy policy"
+        )
     return EXIT_OK
 
 
@@ -207,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     more.add_argument("--rows", type=int, required=True)
     more.add_argument("--out", default="synthetic.parquet", help="Parquet file to write")
+    more.add_argument(
+        "--train",
+        help="the model's training rows (its run's lake/raw/<dataset>/<run_id>/train.parquet): "
+        "rows unique in it are never copied, common ones at most as often as real data repeats them",
+    )
     _decode_options(more)
     more.set_defaults(handler=generate)
 

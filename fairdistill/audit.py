@@ -115,6 +115,8 @@ def fidelity_and_privacy(
     embedded = embedding_fidelity(train, synthetic, **kinds, random_state=random_state)
     metrics |= {f"fidelity.{k}": v for k, v in embedded.items()}
     metrics["privacy.exact_copy_rate"] = exact_copy_rate(train, synthetic)
+    # The natural rate: how often a fresh real sample (the holdout) repeats a training row.
+    metrics["privacy.holdout_copy_rate"] = exact_copy_rate(train, holdout)
     dcr = distance_to_closest_record(train, holdout, synthetic, **kinds, random_state=random_state)
     return metrics | {f"privacy.{k}": v for k, v in dcr.items()}
 
@@ -176,22 +178,18 @@ def check_gate(metrics: dict[str, float], gate: GateThresholds) -> list[GateChec
     """Each threshold of the gate against the audit numbers; NaN never passes.
 
     Thresholds: `min_model_dpr` (TSTR DPR of the headline classifier ≥), `max_auroc_drop` (TSTR AUROC
-    ≥ TRTR AUROC − drop), `max_exact_copy_rate` (≤).
+    ≥ TRTR AUROC − drop), `max_copy_rate_excess` (the synthetic table's copy rate of training rows ≤
+    the holdout's, a fresh real sample's, + excess: no more memorisation than real data shows).
     """
     dpr = metrics[f"tstr.{HEADLINE}.dpr"]
     auroc = metrics[f"tstr.{HEADLINE}.auroc"]
     floor = metrics[f"trtr.{HEADLINE}.auroc"] - gate.max_auroc_drop
     copies = metrics["privacy.exact_copy_rate"]
+    most_copies = metrics["privacy.holdout_copy_rate"] + gate.max_copy_rate_excess
     checks = [
         ("model_dpr", dpr, gate.min_model_dpr, "≥", dpr >= gate.min_model_dpr),
         ("tstr_auroc", auroc, floor, "≥", auroc >= floor),
-        (
-            "exact_copy_rate",
-            copies,
-            gate.max_exact_copy_rate,
-            "≤",
-            copies <= gate.max_exact_copy_rate,
-        ),
+        ("exact_copy_rate", copies, most_copies, "≤", copies <= most_copies),
     ]
     return [
         GateCheck(name, float(value), float(limit), rule, bool(ok))

@@ -52,8 +52,11 @@ COLUMNS_UNDECLARED = (
 )
 NUMERIC_HOLDS_TEXT = (
     "column {column!r} in {path} is declared numeric but holds text in {count} row(s) "
-    "(e.g. {examples}); fix those values, add them to `missing_values`, or declare the column "
+    "(e.g. {examples}); {hint}fix those values, add them to `missing_values`, or declare the column "
     "`categorical` in {spec}"
+)
+DECIMAL_COMMA_HINT = (
+    "they look like numbers with a decimal comma: set `decimal: ','` in {spec}, or "
 )
 DATETIME_UNPARSEABLE = (
     "column {column!r} in {path} is declared datetime but {count} value(s) do not parse "
@@ -62,6 +65,14 @@ DATETIME_UNPARSEABLE = (
 HOLDOUT_COLUMNS_DIFFER = (
     "holdout {holdout} has columns {holdout_columns} but the source {path} has {columns}; "
     "give a holdout with the same columns"
+)
+TRAINING_ROWS_UNREADABLE = (
+    "cannot read {path} as Parquet: {reason}; pass --train the run's raw training snapshot, "
+    "lake/raw/<dataset>/<run_id>/train.parquet"
+)
+TRAINING_ROWS_COLUMNS = (
+    "{path} has columns {found}, but the model makes {columns}; pass --train the raw training "
+    "snapshot of the run that trained this model (lake/raw/<dataset>/<run_id>/train.parquet)"
 )
 UNKNOWN_BUILTIN = (
     "unknown built-in dataset {name!r}; choose one of {builtins} or pass --source PATH --spec FILE"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def read_source(location: str, spec: DatasetSpec) -> tuple[pl.DataFrame, bytes]:
         else:
             frame = pl.read_csv(
                 io.BytesIO(content),
-                separator=spec.delimiter,
+                separator=spec.delimiter or sniff_delimiter(content),
                 has_header=spec.has_header,
                 new_columns=spec.column_names,
                 infer_schema=False,
@@ -63,7 +64,29 @@ def read_source(location: str, spec: DatasetSpec) -> tuple[pl.DataFrame, bytes]:
         raise errors.DataError(errors.SOURCE_EMPTY.format(path=location))
     if fmt == "csv":
         _check_delimiter(frame, location, spec)
-    return frame, content
+    return drop_pandas_index(frame, spec), content
+
+
+DELIMITERS = ",;\t|"
+# How pandas writes its index: a Parquet column `__index_level_0__`, or a CSV column without a
+# name (`""`, or `Unnamed: 0` after a round trip).
+PANDAS_INDEX = re.compile(r"^(__index_level_\d+__|Unnamed: \d+|)$")
+
+
+def sniff_delimiter(content: bytes) -> str:
+    """The delimiter of a CSV, guessed from its first lines (`,` when nothing stands out)."""
+    sample = content[:65_536].decode("utf-8", errors="replace")
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        return max(DELIMITERS, key=first.count) if any(d in first for d in DELIMITERS) else ","
+
+
+def drop_pandas_index(frame: pl.DataFrame, spec: DatasetSpec) -> pl.DataFrame:
+    """Drop the index column a pandas export adds, unless the spec declares it."""
+    index = [c for c in frame.columns if PANDAS_INDEX.match(c) and c not in spec.declared_columns]
+    return frame.drop(index)
 
 
 def _read_bytes(location: str, spec: DatasetSpec) -> bytes:
@@ -94,16 +117,12 @@ def _check_delimiter(frame: pl.DataFrame, location: str, spec: DatasetSpec) -> N
     if frame.width > 1 or len(spec.declared_columns) <= 1:
         return
     column = frame.columns[0]
-    try:
-        guess = csv.Sniffer().sniff(column, delimiters=",;\t|").delimiter
-    except csv.Error:
-        guess = max(",;\t|", key=column.count)
     raise errors.DataError(
         errors.WRONG_DELIMITER.format(
             path=location,
-            delimiter=spec.delimiter,
+            delimiter=spec.delimiter or sniff_delimiter(column.encode()),
             column=column[:60],
-            guess=guess,
+            guess=max(DELIMITERS, key=column.count),
             spec=spec.origin,
         )
     )
@@ -167,9 +186,12 @@ def _examples(values: pl.Series) -> str:
 def _numeric(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
     if series.dtype.is_numeric():
         return series
+    if spec.decimal == ",":  # `1234,56` → `1234.56`
+        series = series.str.replace(",", ".", literal=True)
     as_float = series.cast(pl.Float64, strict=False)
     text = series.filter(as_float.is_null() & series.is_not_null())
     if text.len():
+        comma = spec.decimal == "." and text.str.contains(r"^\s*-?[\d.]*\d,\d+\s*$").all()
         raise errors.DataError(
             errors.NUMERIC_HOLDS_TEXT.format(
                 column=series.name,
@@ -177,6 +199,7 @@ def _numeric(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
                 count=text.len(),
                 examples=_examples(text),
                 spec=spec.origin,
+                hint=errors.DECIMAL_COMMA_HINT.format(spec=spec.origin) if comma else "",
             )
         )
     as_int = series.cast(pl.Int64, strict=False)
@@ -184,11 +207,17 @@ def _numeric(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
 
 
 def _datetime(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
+    """Dates stay dates and datetimes keep their unit; text is parsed, and text that holds only
+    dates (every time of day 00:00) becomes a date column."""
+    if series.dtype == pl.Date or isinstance(series.dtype, pl.Datetime):
+        return series
     if series.dtype.is_temporal():
         return series.cast(pl.Datetime("us"))
     parsed = series.cast(pl.String).str.to_datetime(
         spec.datetime_format, strict=False, time_unit="us"
     )
+    if parsed.is_not_null().any() and (parsed.dt.truncate("1d") == parsed).all():
+        parsed = parsed.dt.date()
     bad = series.filter(parsed.is_null() & series.is_not_null())
     if bad.len():
         raise errors.DataError(
@@ -206,6 +235,22 @@ def _datetime(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
 def read_table(location: str, spec: DatasetSpec) -> pl.DataFrame:
     """A whole table (a train, holdout or synthetic file) read and normalised to its spec."""
     return normalise(read_source(location, spec)[0], location, spec)
+
+
+def read_training_rows(location: str, columns: list[str]) -> pl.DataFrame:
+    """A run's raw training snapshot (Parquet), checked to hold a model's columns."""
+    try:
+        frame = pl.read_parquet(location)
+    except (pl.exceptions.PolarsError, OSError) as error:
+        reason = str(error).splitlines()[0]
+        raise errors.DataError(
+            errors.TRAINING_ROWS_UNREADABLE.format(path=location, reason=reason)
+        ) from None
+    if frame.columns != columns:
+        raise errors.DataError(
+            errors.TRAINING_ROWS_COLUMNS.format(path=location, found=frame.columns, columns=columns)
+        )
+    return frame
 
 
 def split_holdout(frame: pl.DataFrame, spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -252,9 +297,9 @@ def read_dataset(spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame, str]:
 def snapshot_dataset(spec: DatasetSpec, run_id: str) -> Snapshot:
     """Read, normalise and split the source, and write `raw/<dataset>/<run_id>/` to the lake."""
     train, holdout, fingerprint = read_dataset(spec)
-    folder = stage_dir("raw", spec.name, run_id)
+    folder = stage_dir("raw", spec.slug, run_id)
     snapshot = Snapshot(
-        dataset=spec.name,
+        dataset=spec.slug,
         run_id=run_id,
         train_path=str(write_parquet(train, folder / "train.parquet")),
         holdout_path=str(write_parquet(holdout, folder / "holdout.parquet")),

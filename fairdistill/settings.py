@@ -192,8 +192,12 @@ class GateThresholds(Section):
         description="Most that classifier's AUROC may fall below the same classifier trained on "
         "the real train table.",
     )
-    max_exact_copy_rate: float = Field(
-        0.0, ge=0.0, le=1.0, description="Most share of synthetic rows identical to a training row."
+    max_copy_rate_excess: float = Field(
+        0.005,
+        ge=0.0,
+        le=1.0,
+        description="Most the share of synthetic rows identical to a training row may exceed the "
+        "same share of the real holdout (a fresh real sample repeats common rows too).",
     )
 
 

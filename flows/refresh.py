@@ -77,17 +77,17 @@ def refresh(
     snapshot = ingest(dataset, run_id)
     validation_report = validate(dataset, snapshot)
     tracking_run_id = start_tracking(dataset, snapshot, settings)
-    models = str(model_dir(dataset.name, snapshot.fingerprint, settings.model_key()))
+    models = str(model_dir(dataset.slug, snapshot.fingerprint, settings.model_key()))
 
     models = encode(dataset, snapshot, models)
     models = train_teacher(snapshot, models, teacher, tracking_run_id)
     models = distill(snapshot, models, student, tracking_run_id)
     models = fit_sampler(snapshot, models, sampler, tracking_run_id)
-    model_uri = register_model(dataset.name, models, tracking_run_id)
-    table = generate(dataset.name, snapshot, models, generation, tracking_run_id)
+    model_uri = register_model(dataset.slug, models, tracking_run_id)
+    table = generate(dataset.slug, snapshot, models, generation, tracking_run_id)
     run = run_identity(snapshot, model_uri, tracking_run_id, settings)
     outcome = audit_synthetic_table(dataset, snapshot, models, table, audit, tracking_run_id, run)
-    table = publish_synthetic_table(dataset.name, run_id, table, outcome, model_uri)
+    table = publish_synthetic_table(dataset.slug, run_id, table, outcome, model_uri)
 
     return RefreshResult(
         dataset=dataset.name,

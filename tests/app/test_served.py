@@ -26,7 +26,7 @@ SMALL = {
     "generation": {"rows": 500},
     "audit": {
         "bootstrap_resamples": 0,
-        "gate": {"min_model_dpr": 0.0, "max_auroc_drop": 1.0, "max_exact_copy_rate": 1.0},
+        "gate": {"min_model_dpr": 0.0, "max_auroc_drop": 1.0, "max_copy_rate_excess": 1.0},
     },
 }
 
