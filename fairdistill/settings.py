@@ -211,6 +211,13 @@ class AuditSettings(Section):
         le=5000,
         description="Bootstrap resamples of the holdout for intervals (0 = none).",
     )
+    max_rows: int = Field(
+        100_000,
+        ge=1_000,
+        le=10_000_000,
+        description="Most rows of each table (train, holdout, synthetic) the audit's classifiers "
+        "and fidelity metrics use, drawn with the seed; exact copies are counted on every row.",
+    )
     seed: int = Field(
         0,
         ge=0,

@@ -40,5 +40,5 @@ def audit(
         summary_markdown(outcome, title), key=f"audit-{spec.slug}", description=title
     )
     verdict = "passed" if outcome.passed else "FAILED: " + ", ".join(outcome.failures)
-    log_stage(started, "audit: gate %s", verdict)
+    log_stage("audit", started, "gate %s", verdict, tracking_run_id=tracking_run_id)
     return outcome

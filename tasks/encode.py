@@ -18,8 +18,9 @@ def encode(spec: DatasetSpec, snapshot: Snapshot, model_dir: str) -> str:
     codec = fit_codec(pl.read_parquet(snapshot.train_path), spec)
     save_codec(codec, model_dir)
     log_stage(
+        "encode",
         started,
-        "encode: %d blocks, x width %d, %d sensitive groups",
+        "%d blocks, x width %d, %d sensitive groups",
         len(codec.blocks_),
         codec.n_features_out_,
         len(codec.groups_),

@@ -19,7 +19,7 @@ def register_model(dataset: str, model_dir: str, tracking_run_id: str) -> str:
     started = time.perf_counter()
     example = next(FairDistillModel.load(model_dir).generate(5)).to_pandas()
     uri = tracking.register_bundle(Path(model_dir), PYFUNC_CODE, dataset, tracking_run_id, example)
-    log_stage(started, "register_model: %s", uri)
+    log_stage("register_model", started, "%s", uri, tracking_run_id=tracking_run_id)
     return uri
 
 
@@ -41,6 +41,14 @@ def generate(
     path = stage_dir("staging", dataset, snapshot.run_id) / "synthetic.parquet"
     rows, rate = write_synthetic_table(chunks, path)
     tracking.log_metrics(tracking_run_id, {"generate.rows": rows, "generate.rows_per_second": rate})
-    log_stage(started, "generate: %d rows (%s) at %.0f rows/s", rows, settings.mode, rate)
+    log_stage(
+        "generate",
+        started,
+        "%d rows (%s) at %.0f rows/s",
+        rows,
+        settings.mode,
+        rate,
+        tracking_run_id=tracking_run_id,
+    )
     get_run_logger().debug("synthetic table staged at %s", path)
     return str(path)

@@ -13,8 +13,9 @@ def ingest(spec: DatasetSpec, run_id: str) -> Snapshot:
     started = time.perf_counter()
     snapshot = snapshot_dataset(spec, run_id)
     log_stage(
+        "ingest",
         started,
-        "ingest: %d train + %d holdout rows, fingerprint %s -> %s",
+        "%d train + %d holdout rows, fingerprint %s -> %s",
         snapshot.train_rows,
         snapshot.holdout_rows,
         snapshot.fingerprint,

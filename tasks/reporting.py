@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 
@@ -10,10 +11,19 @@ from prefect import get_run_logger
 from fairdistill import tracking
 
 
-def log_stage(started: float, message: str, *args) -> None:
-    """The stage's one line: ``<message> (<seconds> s)``."""
+def log_stage(
+    stage: str, started: float, detail: str, *args, tracking_run_id: str | None = None
+) -> None:
+    """The stage's one line, ``<stage>: <detail> (<seconds> s)``; with a tracking run, its
+    duration and the process's peak RSS so far go to MLflow (`<stage>.seconds`,
+    `<stage>.peak_rss_mb`)."""
     seconds = time.perf_counter() - started
-    get_run_logger().info(message + " (%.1f s)", *args, seconds)
+    get_run_logger().info(f"{stage}: {detail} (%.1f s)", *args, seconds)
+    if tracking_run_id is not None:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        tracking.log_metrics(
+            tracking_run_id, {f"{stage}.seconds": seconds, f"{stage}.peak_rss_mb": rss}
+        )
 
 
 def report_epoch(stage: str, tracking_run_id: str) -> Callable[[dict], None]:

@@ -49,17 +49,20 @@ def train_teacher(
         checkpoint_path=Path(model_dir) / "teacher.ckpt",
     )
     save_teacher(teacher, settings, model_dir)
-    seconds = time.perf_counter() - started
     tracking.log_metrics(
         tracking_run_id,
         {
             "teacher.epochs": len(history),
-            "teacher.seconds": seconds,
             "teacher.encoder_parameters": count_parameters(teacher.encoder),
         },
     )
     log_stage(
-        started, "train_teacher: %d epochs, loss %.3f", len(history), history[-1]["val_total"]
+        "train_teacher",
+        started,
+        "%d epochs, loss %.3f",
+        len(history),
+        history[-1]["val_total"],
+        tracking_run_id=tracking_run_id,
     )
     return model_dir
 
@@ -86,17 +89,18 @@ def distill(
         tracking_run_id,
         {
             "student.epochs": len(history),
-            "student.seconds": time.perf_counter() - started,
             "student.encoder_parameters": count_parameters(student),
             "teacher.encode_rows_per_second": pipeline.encode_rate(teacher.encoder, x, s),
             "student.encode_rows_per_second": pipeline.encode_rate(student, x, s),
         },
     )
     log_stage(
+        "distill",
         started,
-        "distill: %d epochs, student %.0f%% of the teacher encoder",
+        "%d epochs, student %.0f%% of the teacher encoder",
         len(history),
         100 * share,
+        tracking_run_id=tracking_run_id,
     )
     return model_dir
 
@@ -111,5 +115,12 @@ def fit_sampler(
     student, _ = load_student(model_dir)
     sampler = pipeline.fit_sampler(student, x, s, settings)
     save_sampler(sampler, model_dir)
-    log_stage(started, "fit_sampler: %s on %d latents", settings.name, len(x))
+    log_stage(
+        "fit_sampler",
+        started,
+        "%s on %d latents",
+        settings.name,
+        len(x),
+        tracking_run_id=tracking_run_id,
+    )
     return model_dir

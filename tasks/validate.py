@@ -30,5 +30,5 @@ def validate(spec: DatasetSpec, snapshot: Snapshot) -> str:
         description=f"validation of {spec.name}",
     )
     raise_for_failures(report, spec, f"{spec.source_location()} (training split)")
-    log_stage(started, "validate: suite %s passed -> %s", report.suite_name, path)
+    log_stage("validate", started, "suite %s passed -> %s", report.suite_name, path)
     return str(path)

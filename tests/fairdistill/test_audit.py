@@ -86,3 +86,11 @@ def test_report_renders_offline_with_every_plot(loans, tmp_path):
     assert written["thresholds"]["bootstrap_resamples"] == 10
     assert [c["name"] for c in written["gate"]] == ["model_dpr", "tstr_auroc", "exact_copy_rate"]
     assert report.read_text() == page
+
+
+def test_the_audit_works_on_bounded_samples_and_says_so(loans):
+    spec, train, holdout = loans
+    metrics = audit_table(train, holdout, train, spec, n_resamples=0, max_rows=100)
+    assert metrics["rows.train"] == train.height and metrics["rows.audited.train"] == 100
+    assert metrics["rows.audited.holdout"] == 100 and metrics["rows.audited.synthetic"] == 100
+    assert metrics["privacy.exact_copy_rate"] == 1.0  # copies: every row, not the sample

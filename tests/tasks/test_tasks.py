@@ -120,3 +120,12 @@ def test_publish_then_reject(stages, tmp_path, monkeypatch):
             publish_synthetic_table.fn("loans", "run-b", str(staged), failed, uri)
     assert (stages["lake"] / "rejected" / "loans" / "run-b" / "synthetic.parquet").exists()
     assert latest_link("synthetic", "loans").resolve() == Path(table).parent
+
+
+def test_each_stage_reports_its_time_and_peak_memory_to_mlflow(stages):
+    from mlflow import MlflowClient
+
+    metrics = MlflowClient().get_run(stages["tracking"]).data.metrics
+    for stage in ("train_teacher", "distill", "fit_sampler", "generate", "audit"):
+        assert metrics[f"{stage}.seconds"] > 0
+        assert 100 < metrics[f"{stage}.peak_rss_mb"] < 8_000
