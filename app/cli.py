@@ -58,6 +58,8 @@ def refresh(args: argparse.Namespace) -> int:
 
     spec = _spec_from_args(args)
     settings = load_settings(args.config) if args.config else RefreshSettings()
+    if args.dask:
+        os.environ["FAIRDISTILL_DASK"] = args.dask  # read when the flow is defined (its import)
     from flows.refresh import refresh as refresh_flow
 
     result = refresh_flow(dataset=spec, **dict(settings))
@@ -79,14 +81,12 @@ def generate(args: argparse.Namespace) -> int:
     settings = _generation_from_args(args)
     from fairdistill.ingest import read_training_rows
     from fairdistill.tracking import load_bundle
-    from models.pipeline import synthetic_rows, write_synthetic_table
+    from models.pipeline import sharded_rows, write_synthetic_table
 
     model = load_bundle(args.model)
     train = read_training_rows(_location(args.train), model.codec.columns_) if args.train else None
     out = Path(args.out).resolve()
-    rows, rate = write_synthetic_table(
-        synthetic_rows(model, args.rows, settings, exclude=train), out
-    )
+    rows, rate = write_synthetic_table(sharded_rows(model, args.rows, settings, exclude=train), out)
     print(f"wrote {rows} rows from {args.model} to {out} ({rate:,.0f} rows/s)")
     if train is None:
         print(
@@ -185,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--config", help="YAML settings: sections teacher, student, sampler, generation, audit"
+    )
+    run.add_argument(
+        "--dask",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the tasks on Dask: a local cluster (no ADDRESS) or tcp://scheduler:8786 "
+        "(needs the `dask` extra)",
     )
     run.set_defaults(handler=refresh)
 

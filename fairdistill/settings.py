@@ -159,7 +159,29 @@ class GenerationSettings(Section):
     chunk_size: int = Field(
         50_000, ge=100, le=10_000_000, description="Rows decoded and written at a time."
     )
+    shard_rows: int = Field(
+        1_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Rows per shard: shard i is generated with seed + i into its own part file, "
+        "so shards can run side by side (on a Dask cluster) and give the same rows anywhere.",
+    )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of sampling and decoding.")
+
+    def shards(self, rows: int) -> list[tuple[int, int]]:
+        """``(shard index, rows)`` of each shard of a ``rows``-row table.
+
+        >>> GenerationSettings(shard_rows=1_000).shards(2_500)
+        [(0, 1000), (1, 1000), (2, 500)]
+        """
+        return [
+            (index, min(self.shard_rows, rows - start))
+            for index, start in enumerate(range(0, rows, self.shard_rows))
+        ]
+
+    def for_shard(self, index: int) -> GenerationSettings:
+        """The settings of shard ``index``: the same, seeded ``seed + index``."""
+        return self.model_copy(update={"seed": self.seed + index})
 
     @model_validator(mode="after")
     def _label_settings_apply(self) -> GenerationSettings:

@@ -190,6 +190,20 @@ def synthetic_rows(
     yield fill
 
 
+def sharded_rows(
+    model: FairDistillModel,
+    rows: int,
+    settings: GenerationSettings | None = None,
+    *,
+    exclude: pl.DataFrame | None = None,
+) -> Iterator[pl.DataFrame]:
+    """`synthetic_rows` shard after shard (`GenerationSettings.shards`: shard i seeded seed + i):
+    the rows a sharded refresh writes, whether its shards run here or on a cluster."""
+    settings = settings or GenerationSettings()
+    for index, shard_rows in settings.shards(rows):
+        yield from synthetic_rows(model, shard_rows, settings.for_shard(index), exclude=exclude)
+
+
 def write_synthetic_table(chunks: Iterator[pl.DataFrame], path: Path) -> tuple[int, float]:
     """Stream the chunks into one Parquet file; returns (rows, rows per second)."""
     start = time.perf_counter()
