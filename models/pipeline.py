@@ -44,7 +44,7 @@ from models.samplers import make_sampler
 from models.student import StudentEncoder, distill
 from models.teacher import TeacherVAE, head_spec, train_teacher
 
-OnEpoch = Callable[[str, dict], None]
+OnRound = Callable[[str, dict], None]
 # Most rows drawn per row kept when excess copies of training rows are replaced.
 MAX_DRAWS = 3
 _COPY = "__fairdistill_copy__"
@@ -68,7 +68,7 @@ def fit_teacher(
     s: np.ndarray,
     settings: TeacherSettings,
     *,
-    on_epoch: Callable[[dict], None] | None = None,
+    on_round: Callable[[dict], None] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
 ) -> tuple[TeacherVAE, list[dict]]:
     """The FairDisCo teacher VAE trained on the encoded rows (`models.teacher.train_teacher`)."""
@@ -78,7 +78,7 @@ def fit_teacher(
             s,
             head_spec(codec.blocks_),
             settings,
-            on_epoch=on_epoch,
+            on_round=on_round,
             checkpoint_path=checkpoint_path,
         )
 
@@ -89,12 +89,12 @@ def fit_student(
     s: np.ndarray,
     settings: StudentSettings,
     *,
-    on_epoch: Callable[[dict], None] | None = None,
+    on_round: Callable[[dict], None] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
 ) -> tuple[StudentEncoder, list[dict]]:
     """The student encoder distilled from the frozen teacher (`models.student.distill`)."""
     with torch_threads("train"):
-        return distill(teacher, x, s, settings, on_epoch=on_epoch, checkpoint_path=checkpoint_path)
+        return distill(teacher, x, s, settings, on_round=on_round, checkpoint_path=checkpoint_path)
 
 
 def fit_sampler(encoder: torch.nn.Module, x: np.ndarray, s: np.ndarray, settings: SamplerSettings):
@@ -109,27 +109,27 @@ def fit_generator(
     spec: DatasetSpec,
     settings: RefreshSettings | None = None,
     *,
-    on_epoch: OnEpoch | None = None,
+    on_round: OnRound | None = None,
 ) -> FairDistillModel:
     """Fit codec, teacher, student and sampler on the training rows: a model that generates rows.
 
-    ``on_epoch(stage, losses)`` receives each epoch's losses of the ``"teacher"`` and ``"student"``.
+    ``on_round(stage, losses)`` receives each round's losses of the ``"teacher"`` and ``"student"``.
     """
     settings = settings or RefreshSettings()
     codec = fit_codec(train, spec)
     x, s = codec.encode(train)
     teacher, _ = fit_teacher(
-        codec, x, s, settings.teacher, on_epoch=_for_stage(on_epoch, "teacher")
+        codec, x, s, settings.teacher, on_round=_for_stage(on_round, "teacher")
     )
     student, _ = fit_student(
-        teacher, x, s, settings.student, on_epoch=_for_stage(on_epoch, "student")
+        teacher, x, s, settings.student, on_round=_for_stage(on_round, "student")
     )
     sampler = fit_sampler(student, x, s, settings.sampler)
-    return FairDistillModel(codec, teacher, student, sampler, settings.teacher, settings.student)
+    return FairDistillModel(codec, teacher, student, sampler, teacher.settings, student.settings)
 
 
-def _for_stage(on_epoch: OnEpoch | None, stage: str) -> Callable[[dict], None] | None:
-    return partial(on_epoch, stage) if on_epoch is not None else None
+def _for_stage(on_round: OnRound | None, stage: str) -> Callable[[dict], None] | None:
+    return partial(on_round, stage) if on_round is not None else None
 
 
 def encode_rate(encoder, x: np.ndarray, s: np.ndarray, repeats: int = 3) -> float:

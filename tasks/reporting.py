@@ -1,4 +1,4 @@
-"""How tasks report: one log line per stage with its duration, epoch losses to MLflow and DEBUG."""
+"""How tasks report: one log line per stage with its duration, the losses of each training round to MLflow and DEBUG."""
 
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ def log_stage(
         )
 
 
-def report_epoch(stage: str, tracking_run_id: str) -> Callable[[dict], None]:
-    """Per-epoch losses to MLflow (`<stage>.<loss>`, step = epoch) and to the DEBUG log."""
-    to_mlflow, logger = tracking.epoch_logger(tracking_run_id, stage), get_run_logger()
+def report_round(stage: str, tracking_run_id: str) -> Callable[[dict], None]:
+    """Each training round's losses to MLflow (`<stage>.<loss>`, step = round) and to DEBUG."""
+    to_mlflow, logger = tracking.round_logger(tracking_run_id, stage), get_run_logger()
 
-    def on_epoch(losses: dict) -> None:
+    def on_round(losses: dict) -> None:
         to_mlflow(losses)
-        terms = ", ".join(f"{k}={v:.4g}" for k, v in losses.items() if k != "epoch")
-        logger.debug("%s epoch %d: %s", stage, losses["epoch"], terms)
+        terms = ", ".join(f"{k}={v:.4g}" for k, v in losses.items() if k != "round")
+        logger.debug("%s round %d: %s", stage, losses["round"], terms)
 
-    return on_epoch
+    return on_round

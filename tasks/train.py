@@ -26,7 +26,7 @@ from models.bundle import (
 )
 from models.student import count_parameters
 from tasks.caching import ON_MODEL_DIR
-from tasks.reporting import log_stage, report_epoch
+from tasks.reporting import log_stage, report_round
 
 
 def encoded_training_rows(snapshot: Snapshot, model_dir: str) -> tuple[np.ndarray, np.ndarray]:
@@ -45,21 +45,21 @@ def train_teacher(
         x,
         s,
         settings,
-        on_epoch=report_epoch("teacher", tracking_run_id),
+        on_round=report_round("teacher", tracking_run_id),
         checkpoint_path=Path(model_dir) / "teacher.ckpt",
     )
-    save_teacher(teacher, settings, model_dir)
+    save_teacher(teacher, teacher.settings, model_dir)
     tracking.log_metrics(
         tracking_run_id,
         {
-            "teacher.epochs": len(history),
+            "teacher.rounds": len(history),
             "teacher.encoder_parameters": count_parameters(teacher.encoder),
         },
     )
     log_stage(
         "train_teacher",
         started,
-        "%d epochs, loss %.3f",
+        "%d rounds, loss %.3f",
         len(history),
         history[-1]["val_total"],
         tracking_run_id=tracking_run_id,
@@ -80,15 +80,15 @@ def distill(
         x,
         s,
         settings,
-        on_epoch=report_epoch("student", tracking_run_id),
+        on_round=report_round("student", tracking_run_id),
         checkpoint_path=Path(model_dir) / "student.ckpt",
     )
-    save_student(student, settings, model_dir)
+    save_student(student, student.settings, model_dir)
     share = count_parameters(student) / count_parameters(teacher.encoder)
     tracking.log_metrics(
         tracking_run_id,
         {
-            "student.epochs": len(history),
+            "student.rounds": len(history),
             "student.encoder_parameters": count_parameters(student),
             "teacher.encode_rows_per_second": pipeline.encode_rate(teacher.encoder, x, s),
             "student.encode_rows_per_second": pipeline.encode_rate(student, x, s),
@@ -97,7 +97,7 @@ def distill(
     log_stage(
         "distill",
         started,
-        "%d epochs, student %.0f%% of the teacher encoder",
+        "%d rounds, student %.0f%% of the teacher encoder",
         len(history),
         100 * share,
         tracking_run_id=tracking_run_id,

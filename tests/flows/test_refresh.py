@@ -212,7 +212,12 @@ def test_shards_on_a_dask_cluster_give_the_rows_of_the_library(result, adult_sub
     from models.pipeline import sharded_rows
 
     generation = fast["generation"].model_copy(update={"rows": 2_500, "shard_rows": 1_000})
-    cluster = {"n_workers": 2, "threads_per_worker": 1, "processes": False, "dashboard_address": None}
+    cluster = {
+        "n_workers": 2,
+        "threads_per_worker": 1,
+        "processes": False,
+        "dashboard_address": None,
+    }
     on_dask = refresh.with_options(task_runner=DaskTaskRunner(cluster_kwargs=cluster))
     run = on_dask(dataset=adult_subset, **{**fast, "generation": generation})
     train = pl.read_parquet(run.raw_train)

@@ -22,23 +22,23 @@ SPEC = DatasetSpec(
 @pytest.fixture(scope="module")
 def settings(teacher_cfg, student_cfg):
     return RefreshSettings(
-        teacher=teacher_cfg(epochs=3), student=student_cfg(epochs=2), sampler={"n_components": 3}
+        teacher=teacher_cfg(rounds=3), student=student_cfg(rounds=2), sampler={"n_components": 3}
     )
 
 
 @pytest.fixture(scope="module")
 def fitted(toy, settings):
-    epochs = []
+    rounds = []
     model = pipeline.fit_generator(
-        toy[0], SPEC, settings, on_epoch=lambda stage, losses: epochs.append(stage)
+        toy[0], SPEC, settings, on_round=lambda stage, losses: rounds.append(stage)
     )
-    return model, epochs
+    return model, rounds
 
 
 def test_fit_generator_returns_a_model_that_generates(fitted, toy):
-    model, epochs = fitted
+    model, rounds = fitted
     assert isinstance(model, FairDistillModel)
-    assert epochs == ["teacher"] * 3 + ["student"] * 2
+    assert rounds == ["teacher"] * 3 + ["student"] * 2
     rows = pl.concat(model.generate(300))
     assert rows.height == 300 and rows.schema == toy[0].schema
 
@@ -54,7 +54,7 @@ def test_each_stage_is_a_function(toy, settings):
     codec = pipeline.fit_codec(frame, SPEC)
     x, s = codec.encode(frame)
     teacher, history = pipeline.fit_teacher(codec, x, s, settings.teacher)
-    assert len(history) == settings.teacher.epochs
+    assert len(history) == settings.teacher.rounds
     student, _ = pipeline.fit_student(teacher, x, s, settings.student)
     sampler = pipeline.fit_sampler(student, x, s, settings.sampler)
     assert sampler.sample(10).shape == (10, settings.teacher.latent_dim)
