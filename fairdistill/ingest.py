@@ -21,6 +21,14 @@ from fairdistill import errors
 from fairdistill.lake import stage_dir, write_json, write_parquet
 from fairdistill.spec import BUILTINS, DatasetSpec
 
+# Below this many training rows a table is small: say what to expect before training starts.
+SMALL_TABLE_ROWS = 2_000
+SMALL_TABLE = (
+    "a small table: {rows} training rows and {holdout} holdout rows. The model trains in seconds, "
+    "but every audit number rests on {holdout} holdout rows: expect wide intervals in the report "
+    "(a gate decision near its threshold can flip with the seed), and a weaker synthetic label "
+    "than on a large table"
+)
 CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".data", ".test"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 

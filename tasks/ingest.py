@@ -1,8 +1,8 @@
 import time
 
-from prefect import task
+from prefect import get_run_logger, task
 
-from fairdistill.ingest import Snapshot, snapshot_dataset
+from fairdistill.ingest import SMALL_TABLE, SMALL_TABLE_ROWS, Snapshot, snapshot_dataset
 from fairdistill.spec import DatasetSpec
 from tasks.reporting import log_stage
 
@@ -21,4 +21,8 @@ def ingest(spec: DatasetSpec, run_id: str) -> Snapshot:
         snapshot.fingerprint,
         snapshot.train_path.rsplit("/", 1)[0],
     )
+    if snapshot.train_rows < SMALL_TABLE_ROWS:
+        get_run_logger().warning(
+            SMALL_TABLE.format(rows=snapshot.train_rows, holdout=snapshot.holdout_rows)
+        )
     return snapshot
