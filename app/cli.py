@@ -62,6 +62,9 @@ def refresh(args: argparse.Namespace) -> int:
     settings = load_settings(args.config) if args.config else RefreshSettings()
     check_locations()
     from app.embedded import local_apis
+
+    if args.dask:
+        os.environ["FAIRDISTILL_DASK"] = args.dask  # read when the flow is defined (its import)
     from flows.refresh import refresh as refresh_flow
 
     with local_apis():
@@ -82,13 +85,20 @@ def refresh(args: argparse.Namespace) -> int:
 
 def generate(args: argparse.Namespace) -> int:
     settings = _generation_from_args(args)
+    from fairdistill.ingest import read_training_rows
     from fairdistill.tracking import load_bundle
-    from models.pipeline import synthetic_rows, write_synthetic_table
+    from models.pipeline import sharded_rows, write_synthetic_table
 
+    model = load_bundle(args.model)
+    train = read_training_rows(_location(args.train), model.codec.columns_) if args.train else None
     out = Path(args.out).resolve()
-    chunks = synthetic_rows(load_bundle(args.model), args.rows, settings)
-    rows, rate = write_synthetic_table(chunks, out)
+    rows, rate = write_synthetic_table(sharded_rows(model, args.rows, settings, exclude=train), out)
     print(f"wrote {rows} rows from {args.model} to {out} ({rate:,.0f} rows/s)")
+    if train is None:
+        print(
+            "copies of training rows were not checked: pass --train with the run's raw "
+            "train.parquet (lake/raw/<dataset>/<run_id>/) to apply the refresh's copy policy"
+        )
     return EXIT_OK
 
 
@@ -182,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--config", help="YAML settings: sections teacher, student, sampler, generation, audit"
     )
+    run.add_argument(
+        "--dask",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the tasks on Dask: a local cluster (no ADDRESS) or tcp://scheduler:8786 "
+        "(needs the `dask` extra)",
+    )
     run.set_defaults(handler=refresh)
 
     check = commands.add_parser(
@@ -212,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     more.add_argument("--rows", type=int, required=True)
     more.add_argument("--out", default="synthetic.parquet", help="Parquet file to write")
+    more.add_argument(
+        "--train",
+        help="the model's training rows (its run's lake/raw/<dataset>/<run_id>/train.parquet): "
+        "rows unique in it are never copied, common ones at most as often as real data repeats them",
+    )
     _decode_options(more)
     more.set_defaults(handler=generate)
 

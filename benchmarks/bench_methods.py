@@ -104,11 +104,11 @@ def fd_train(spec, train, seed, params, model_dir: Path | None) -> tuple[object,
     with Clock() as c:
         sampler = pipeline.fit_sampler(student, x, s, settings.sampler)
     stages["sampler"] = (c.wall, c.cpu)
-    model = FairDistillModel(codec, teacher, student, sampler, settings.teacher, settings.student)
+    model = FairDistillModel(codec, teacher, student, sampler, teacher.settings, student.settings)
     info = {
         "stages": stages,
-        "epochs_teacher": len(hist_t),
-        "epochs_student": len(hist_s),
+        "rounds_teacher": len(hist_t),
+        "rounds_student": len(hist_s),
         "params_teacher_encoder": count_parameters(teacher.encoder),
         "params_decoder": count_parameters(teacher.decoder),
         "params_student": count_parameters(student),
@@ -160,7 +160,7 @@ def run_fairdistill(spec, train, holdout, job) -> dict:
         out["train_cost_note"] = "stages reused from the default run of this seed"
     out |= {"train_wall_s": train_wall, "train_cpu_s": train_cpu, "sampler_fit_s": sampler_wall}
     out |= {f"stage_{k}_s": v[0] for k, v in info["stages"].items()}
-    out |= {"epochs_teacher": info["epochs_teacher"], "epochs_student": info["epochs_student"]}
+    out |= {"rounds_teacher": info["rounds_teacher"], "rounds_student": info["rounds_student"]}
     uses_student = variant != "teacher-only"
     out["n_params"] = (
         info["params_teacher_encoder"]

@@ -47,7 +47,7 @@ PROFILES = {
         "seeds": [0],
         "sweep_seeds": [0],
         "n_resamples": 0,
-        "fd": {"teacher": {"epochs": 2}, "student": {"epochs": 2}},
+        "fd": {"teacher": {"steps": 20, "rounds": 2}, "student": {"steps": 20, "rounds": 2}},
         "tabfairgan": {"epochs": 2, "fair_epochs": 1, "lamda": 0.5, "batch_size": 256},
         "tabfairgdt": {"lamda": 0.5},
         "ctgan": {"epochs": 1, "batch_size": 500},

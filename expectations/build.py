@@ -42,7 +42,7 @@ E = gx.expectations
 
 
 def suite_name(spec: DatasetSpec) -> str:
-    return f"fairdistill-{spec.name}"
+    return f"fairdistill-{spec.slug}"
 
 
 def group_size_column(column: str) -> str:
@@ -208,7 +208,7 @@ def dumps(data: dict) -> str:
 
 def write_suite(spec: DatasetSpec, reference: pl.DataFrame, path: Path | None = None) -> Path:
     """Build from `reference`, keep the tuned expectations of the file at `path`, write it back."""
-    path = path or suite_path(spec.name)
+    path = path or suite_path(spec.slug)
     committed = json.loads(path.read_text()) if path.is_file() else None
     data = merge_tuned(suite_to_dict(build_suite(spec, reference)), committed)
     path.write_text(dumps(data))

@@ -76,7 +76,7 @@ class ValidationReport:
 
 def load_suite(spec: DatasetSpec) -> ExpectationSuite:
     """The committed suite `expectations/<name>.json`, or for a dataset without one, the spec's."""
-    path = suite_path(spec.name)
+    path = suite_path(spec.slug)
     if path.is_file():
         return suite_from_dict(json.loads(path.read_text()))
     return build_suite(spec)
@@ -107,7 +107,7 @@ def validate_frame(
     """Run `suite` on the validation view of `frame`; raises nothing (see raise_for_failures)."""
     context = _context()
     suite = context.suites.add_or_update(suite)
-    asset = context.data_sources.add_or_update_pandas("fairdistill").add_dataframe_asset(spec.name)
+    asset = context.data_sources.add_or_update_pandas("fairdistill").add_dataframe_asset(spec.slug)
     batch_definition = asset.add_batch_definition_whole_dataframe("whole")
     view = validation_view(frame, spec)
     batch = batch_definition.get_batch(batch_parameters={"dataframe": to_pandas(view)})

@@ -74,6 +74,8 @@ def _dtype_to_dict(dtype: pl.DataType) -> dict:
 def _dtype_from_dict(spec: dict) -> pl.DataType:
     if spec["name"] == "Datetime":
         return pl.Datetime(spec["time_unit"], spec["time_zone"])
+    if spec["name"] == "Date":
+        return pl.Date()
     return _DTYPES[spec["name"]]
 
 
@@ -94,6 +96,32 @@ def _common_categories(counts: dict, min_rows: int) -> dict:
         mode = max(sorted(values), key=lambda v: common[v]) if values else None
         common[mode] = common.get(mode, 0) + rare
     return common
+
+
+# Steps a decoded number is rounded to, finest last: whole days … microseconds for times (in
+# seconds), 10^-d for decimals. A column keeps the coarsest step every training value sits on.
+_TIME_STEPS = (86_400.0, 3_600.0, 60.0, 1.0, 1e-3, 1e-6)
+_MAX_DECIMALS = 6
+
+
+def value_step(values: np.ndarray, kind: str) -> float | None:
+    """The coarsest step all ``values`` are multiples of: the resolution a column keeps.
+
+    ``kind`` is ``"time"`` (seconds since the epoch: whole days, hours, …) or ``"number"``
+    (10^-d for d ≤ 6 decimals); ``None`` when no step fits (a real-valued column).
+
+    >>> value_step(np.array([1.25, 3.5, 2.0]), "number"), value_step(np.array([1.0, 2.0]), "number")
+    (0.01, 1.0)
+    >>> value_step(np.array([0.0, 86_400.0 * 3]), "time"), value_step(np.array([np.pi]), "number")
+    (86400.0, None)
+    """
+    values = values[np.isfinite(values)]
+    steps = _TIME_STEPS if kind == "time" else [10.0**-d for d in range(_MAX_DECIMALS + 1)]
+    for step in steps:
+        scaled = values / step
+        if np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6):
+            return step
+    return None
 
 
 _CLIP = 1e-7
@@ -188,15 +216,13 @@ class TabularCodec:
             cats = sorted(counts, key=lambda v: (v is None, v))
             self.categories_[col] = cats
             self.modes_[col] = max(range(len(cats)), key=lambda i: (counts[cats[i]], -i))
-        self.quantiles_, self.has_missing_ = {}, {}
+        self.quantiles_, self.has_missing_, self.steps_ = {}, {}, {}
         for col in [*self.numeric, *self.datetime]:
             values = self._as_number(frame[col])
+            known = values.drop_nulls().to_numpy().astype(np.float64)
             self.has_missing_[col] = bool(values.null_count())
-            self.quantiles_[col] = _fit_table(
-                values.drop_nulls().to_numpy().astype(np.float64),
-                self.n_quantiles,
-                self.random_state,
-            )
+            self.quantiles_[col] = _fit_table(known, self.n_quantiles, self.random_state)
+            self.steps_[col] = value_step(known, "time" if col in self.datetime else "number")
         groups = frame.group_by(self.sensitive).len().sort(self.sensitive, nulls_last=True)
         self.groups_ = groups.select(self.sensitive).rows()
         self.group_freq_ = (groups["len"].to_numpy() / frame.height).tolist()
@@ -243,8 +269,11 @@ class TabularCodec:
 
     @staticmethod
     def _as_number(series: pl.Series) -> pl.Series:
-        if series.dtype == pl.Datetime or isinstance(series.dtype, pl.Datetime):
-            return series.dt.epoch("s").cast(pl.Float64)
+        """Numbers as float64; dates and datetimes as seconds since the epoch (with fractions)."""
+        if series.dtype == pl.Date:
+            return series.cast(pl.Int32).cast(pl.Float64) * 86_400.0
+        if isinstance(series.dtype, pl.Datetime):
+            return series.dt.epoch("us").cast(pl.Float64) / 1e6
         return series.cast(pl.Float64)
 
     def _category_index(self, series: pl.Series, col: str) -> np.ndarray:
@@ -350,15 +379,22 @@ class TabularCodec:
     def _decode_number(
         self, col: str, z: np.ndarray, dtype: pl.DataType, missing: np.ndarray | None
     ) -> pl.Series:
+        """Back through the quantile table, onto the column's step (whole days for dates, the
+        source's decimals for numbers), then to its dtype; integers stay integers."""
         values = _from_normal(np.asarray(z, dtype=np.float64), self.quantiles_[col])
-        is_int = dtype.is_integer() or isinstance(dtype, pl.Datetime)
-        if is_int:
-            values = np.rint(values)
+        step = self.steps_.get(col)
+        if dtype.is_integer():
+            step = max(step or 1.0, 1.0)
+        if step is not None:
+            values = np.round(values / step) * step
         series = pl.Series(col, values)
         if missing is not None:
             series = series.scatter(np.flatnonzero(missing), None)
+        if dtype == pl.Date:
+            return (series / 86_400.0).round().cast(pl.Int32).cast(pl.Date).alias(col)
         if isinstance(dtype, pl.Datetime):
-            return pl.from_epoch(series.cast(pl.Int64), time_unit="s").cast(dtype).alias(col)
+            micros = (series * 1e6).round().cast(pl.Int64)
+            return pl.from_epoch(micros, time_unit="us").cast(dtype).alias(col)
         return series.cast(dtype)
 
     # -------------------------------------------------------- serialisation
@@ -369,6 +405,7 @@ class TabularCodec:
         "modes_",
         "quantiles_",
         "has_missing_",
+        "steps_",
         "groups_",
         "group_freq_",
     )
@@ -398,8 +435,10 @@ class TabularCodec:
     def from_dict(cls, state: dict) -> TabularCodec:
         """Rebuild a fitted codec from `to_dict` output."""
         codec = cls(**state["params"])
+        # Codecs saved before steps_ existed decode without rounding onto a step.
+        fitted = {"steps_": {}, **state["fitted"]}
         for key in cls._FITTED:
-            setattr(codec, key, state["fitted"][key])
+            setattr(codec, key, fitted[key])
         codec.quantiles_ = {k: np.asarray(v, dtype=np.float64) for k, v in codec.quantiles_.items()}
         codec.groups_ = [tuple(g) for g in codec.groups_]
         codec._build_layout()

@@ -52,8 +52,11 @@ COLUMNS_UNDECLARED = (
 )
 NUMERIC_HOLDS_TEXT = (
     "column {column!r} in {path} is declared numeric but holds text in {count} row(s) "
-    "(e.g. {examples}); fix those values, add them to `missing_values`, or declare the column "
+    "(e.g. {examples}); {hint}fix those values, add them to `missing_values`, or declare the column "
     "`categorical` in {spec}"
+)
+DECIMAL_COMMA_HINT = (
+    "they look like numbers with a decimal comma: set `decimal: ','` in {spec}, or "
 )
 DATETIME_UNPARSEABLE = (
     "column {column!r} in {path} is declared datetime but {count} value(s) do not parse "
@@ -71,6 +74,14 @@ NUMERIC_NOT_FINITE = (
 NESTED_COLUMN = (
     "column {column!r} in {path} holds nested values ({dtype}); fairdistill models flat tables: "
     "flatten it into plain columns, or list it under `drop` in {spec}"
+)
+TRAINING_ROWS_UNREADABLE = (
+    "cannot read {path} as Parquet: {reason}; pass --train the run's raw training snapshot, "
+    "lake/raw/<dataset>/<run_id>/train.parquet"
+)
+TRAINING_ROWS_COLUMNS = (
+    "{path} has columns {found}, but the model makes {columns}; pass --train the raw training "
+    "snapshot of the run that trained this model (lake/raw/<dataset>/<run_id>/train.parquet)"
 )
 UNKNOWN_BUILTIN = (
     "unknown built-in dataset {name!r}; choose one of {builtins} or pass --source PATH --spec FILE"

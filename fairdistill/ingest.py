@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +22,14 @@ from fairdistill import errors
 from fairdistill.lake import stage_dir, write_json, write_parquet
 from fairdistill.spec import BUILTINS, DatasetSpec
 
+# Below this many training rows a table is small: say what to expect before training starts.
+SMALL_TABLE_ROWS = 2_000
+SMALL_TABLE = (
+    "a small table: {rows} training rows and {holdout} holdout rows. The model trains in seconds, "
+    "but every audit number rests on {holdout} holdout rows: expect wide intervals in the report "
+    "(a gate decision near its threshold can flip with the seed), and a weaker synthetic label "
+    "than on a large table"
+)
 CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".data", ".test"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 # Largest magnitude of a numeric value: beyond 2^53 float64 (the codec's and the audit's number
@@ -46,13 +55,14 @@ def read_source(location: str, spec: DatasetSpec) -> tuple[pl.DataFrame, bytes]:
     """Read a CSV or Parquet file (local path or fsspec URL); returns the frame and the file's bytes."""
     content = _read_bytes(location, spec)
     fmt = _format_of(location, spec)
+    delimiter = (spec.delimiter or sniff_delimiter(content)) if fmt == "csv" else ""
     try:
         if fmt == "parquet":
             frame = pl.read_parquet(io.BytesIO(content))
         else:
             frame = pl.read_csv(
                 io.BytesIO(content),
-                separator=spec.delimiter,
+                separator=delimiter,
                 has_header=spec.has_header,
                 new_columns=spec.column_names,
                 infer_schema=False,
@@ -69,15 +79,37 @@ def read_source(location: str, spec: DatasetSpec) -> tuple[pl.DataFrame, bytes]:
     if fmt == "csv":
         _check_delimiter(frame, location, spec)
         if spec.has_header and not spec.column_names:
-            frame = _with_csv_header(frame, content, spec)
-    return frame, content
+            frame = _with_csv_header(frame, content, delimiter)
+    return drop_pandas_index(frame, spec), content
 
 
-def _with_csv_header(frame: pl.DataFrame, content: bytes, spec: DatasetSpec) -> pl.DataFrame:
+DELIMITERS = ",;\t|"
+# How pandas writes its index: a Parquet column `__index_level_0__`, or a CSV column without a
+# name (`""`, or `Unnamed: 0` after a round trip).
+PANDAS_INDEX = re.compile(r"^(__index_level_\d+__|Unnamed: \d+|)$")
+
+
+def sniff_delimiter(content: bytes) -> str:
+    """The delimiter of a CSV, guessed from its first lines (`,` when nothing stands out)."""
+    sample = content[:65_536].decode("utf-8", errors="replace")
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        return max(DELIMITERS, key=first.count) if any(d in first for d in DELIMITERS) else ","
+
+
+def drop_pandas_index(frame: pl.DataFrame, spec: DatasetSpec) -> pl.DataFrame:
+    """Drop the index column a pandas export adds, unless the spec declares it."""
+    index = [c for c in frame.columns if PANDAS_INDEX.match(c) and c not in spec.declared_columns]
+    return frame.drop(index)
+
+
+def _with_csv_header(frame: pl.DataFrame, content: bytes, delimiter: str) -> pl.DataFrame:
     """The header as the CSV standard (RFC 4180) reads it. Polars 2.1 keeps the doubled quotes of a
     quoted column name (`net ""income""` for `net "income"`), so names come from Python's csv module."""
     text = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8", errors="replace", newline="")
-    header = next(csv.reader(text, delimiter=spec.delimiter), [])
+    header = next(csv.reader(text, delimiter=delimiter), [])
     if header == frame.columns or len(header) != frame.width or len(set(header)) != len(header):
         return frame
     return frame.rename(dict(zip(frame.columns, header, strict=True)))
@@ -111,16 +143,12 @@ def _check_delimiter(frame: pl.DataFrame, location: str, spec: DatasetSpec) -> N
     if frame.width > 1 or len(spec.declared_columns) <= 1:
         return
     column = frame.columns[0]
-    try:
-        guess = csv.Sniffer().sniff(column, delimiters=",;\t|").delimiter
-    except csv.Error:
-        guess = max(",;\t|", key=column.count)
     raise errors.DataError(
         errors.WRONG_DELIMITER.format(
             path=location,
-            delimiter=spec.delimiter,
+            delimiter=spec.delimiter or sniff_delimiter(column.encode()),
             column=column[:60],
-            guess=guess,
+            guess=max(DELIMITERS, key=column.count),
             spec=spec.origin,
         )
     )
@@ -192,9 +220,12 @@ def _numeric(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
     if series.dtype.is_numeric():
         _check_finite(series, series, location, spec)
         return series
+    if spec.decimal == ",":  # `1234,56` → `1234.56`
+        series = series.str.replace(",", ".", literal=True)
     as_float = series.cast(pl.Float64, strict=False)
     text = series.filter(as_float.is_null() & series.is_not_null())
     if text.len():
+        comma = spec.decimal == "." and text.str.contains(r"^\s*-?[\d.]*\d,\d+\s*$").all()
         raise errors.DataError(
             errors.NUMERIC_HOLDS_TEXT.format(
                 column=series.name,
@@ -202,6 +233,7 @@ def _numeric(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
                 count=text.len(),
                 examples=_examples(text),
                 spec=spec.origin,
+                hint=errors.DECIMAL_COMMA_HINT.format(spec=spec.origin) if comma else "",
             )
         )
     _check_finite(as_float, series, location, spec)
@@ -228,11 +260,17 @@ def _check_finite(numbers: pl.Series, given: pl.Series, location: str, spec: Dat
 
 
 def _datetime(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
+    """Dates stay dates and datetimes keep their unit; text is parsed, and text that holds only
+    dates (every time of day 00:00) becomes a date column."""
+    if series.dtype == pl.Date or isinstance(series.dtype, pl.Datetime):
+        return series
     if series.dtype.is_temporal():
         return series.cast(pl.Datetime("us"))
     parsed = series.cast(pl.String).str.to_datetime(
         spec.datetime_format, strict=False, time_unit="us"
     )
+    if parsed.is_not_null().any() and (parsed.dt.truncate("1d") == parsed).all():
+        parsed = parsed.dt.date()
     bad = series.filter(parsed.is_null() & series.is_not_null())
     if bad.len():
         raise errors.DataError(
@@ -250,6 +288,22 @@ def _datetime(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
 def read_table(location: str, spec: DatasetSpec) -> pl.DataFrame:
     """A whole table (a train, holdout or synthetic file) read and normalised to its spec."""
     return normalise(read_source(location, spec)[0], location, spec)
+
+
+def read_training_rows(location: str, columns: list[str]) -> pl.DataFrame:
+    """A run's raw training snapshot (Parquet), checked to hold a model's columns."""
+    try:
+        frame = pl.read_parquet(location)
+    except (pl.exceptions.PolarsError, OSError) as error:
+        reason = str(error).splitlines()[0]
+        raise errors.DataError(
+            errors.TRAINING_ROWS_UNREADABLE.format(path=location, reason=reason)
+        ) from None
+    if frame.columns != columns:
+        raise errors.DataError(
+            errors.TRAINING_ROWS_COLUMNS.format(path=location, found=frame.columns, columns=columns)
+        )
+    return frame
 
 
 def split_holdout(frame: pl.DataFrame, spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -296,9 +350,9 @@ def read_dataset(spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame, str]:
 def snapshot_dataset(spec: DatasetSpec, run_id: str) -> Snapshot:
     """Read, normalise and split the source, and write `raw/<dataset>/<run_id>/` to the lake."""
     train, holdout, fingerprint = read_dataset(spec)
-    folder = stage_dir("raw", spec.name, run_id)
+    folder = stage_dir("raw", spec.slug, run_id)
     snapshot = Snapshot(
-        dataset=spec.name,
+        dataset=spec.slug,
         run_id=run_id,
         train_path=str(write_parquet(train, folder / "train.parquet")),
         holdout_path=str(write_parquet(holdout, folder / "holdout.parquet")),

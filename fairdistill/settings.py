@@ -9,8 +9,9 @@ refused at every level.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, ClassVar, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -35,12 +36,36 @@ class Section(BaseModel):
 
 
 class TrainingSettings(Section):
-    """What the teacher's and the student's training loops share (`models.training.fit_loop`)."""
+    """What the teacher's and the student's training loops share (`models.training.fit_loop`).
 
-    epochs: int = Field(
-        40, ge=1, le=1000, description="Most epochs (early stopping may end sooner)."
+    Fields left at `None` adapt to the table (`for_table`): the batch to its rows, the network
+    width to its encoded width. Training length is a budget of optimizer steps, so a table of a
+    million rows costs about the same steps as one of thirty thousand.
+    """
+
+    DEFAULT_STEPS: ClassVar[int] = 2560
+
+    steps: int | None = Field(
+        None,
+        ge=10,
+        le=10_000_000,
+        description="Optimizer steps: the training budget, whatever the table's size. "
+        "Default: 2560 for the teacher, 1280 for the student.",
     )
-    batch_size: int = Field(512, ge=16, le=65536, description="Rows per optimizer step.")
+    rounds: int = Field(
+        40,
+        ge=1,
+        le=1000,
+        description="Rounds the step budget is split into; after each: a validation pass (early "
+        "stopping), a checkpoint and the losses in MLflow.",
+    )
+    batch_size: int | None = Field(
+        None,
+        ge=16,
+        le=65536,
+        description="Rows per optimizer step. Default: a tenth of the training rows, rounded to "
+        "a power of two between 32 and 512.",
+    )
     lr: float = Field(2e-3, gt=0, le=1, description="Adam learning rate.")
     beta: float = Field(
         50.0, ge=0, le=1e8, description="Fairness weight β of the independence penalty."
@@ -52,16 +77,18 @@ class TrainingSettings(Section):
         "posteriors), `hsic`, or `none`.",
     )
     patience: int = Field(
-        5, ge=1, le=1000, description="Epochs without validation gain before stopping."
+        5, ge=1, le=1000, description="Rounds without validation gain before stopping."
     )
     val_fraction: float = Field(
         0.1, ge=0, lt=0.5, description="Share of rows held out for early stopping."
     )
-    hidden: list[Width] = Field(
-        default_factory=lambda: [256, 256],
+    hidden: list[Width] | None = Field(
+        None,
         min_length=1,
         max_length=8,
-        description="Hidden layer widths of the encoder (and, for the teacher, the decoder).",
+        description="Hidden layer widths of the encoder (and, for the teacher, the decoder). "
+        "Default: two layers of twice the encoded width, rounded to a power of two between 64 "
+        "and 256 (a quarter of that, one layer, for the student).",
     )
     seed: int = Field(
         0, ge=0, le=2**32 - 1, description="Seed of initialisation, shuffling and noise."
@@ -71,6 +98,32 @@ class TrainingSettings(Section):
     def result_settings(self) -> dict:
         """The settings that decide the trained weights (the device does not)."""
         return self.model_dump(exclude={"device"})
+
+    def for_table(self, rows: int, width: int) -> Self:
+        """These settings with every default that adapts filled in for a table of ``rows``
+        encoded rows of ``width`` columns.
+
+        >>> t = TeacherSettings().for_table(32_561, 108)
+        >>> t.batch_size, t.steps, t.hidden
+        (512, 2560, [256, 256])
+        >>> s = StudentSettings().for_table(700, 12)
+        >>> s.batch_size, s.steps, s.hidden
+        (64, 1280, [16])
+        """
+        train_rows = rows * (1 - self.val_fraction)
+        filled = {
+            "steps": self.steps or self.DEFAULT_STEPS,
+            "batch_size": self.batch_size or _power_of_two(train_rows / 10, 32, 512),
+            "hidden": self.hidden or self.default_hidden(_power_of_two(2 * width, 64, 256)),
+        }
+        return self.model_copy(update=filled)
+
+    def default_hidden(self, width: int) -> list[int]:
+        return [width, width]
+
+
+def _power_of_two(value: float, low: int, high: int) -> int:
+    return int(min(high, max(low, 2 ** round(math.log2(max(value, 1))))))
 
 
 class TeacherSettings(TrainingSettings):
@@ -85,18 +138,18 @@ class TeacherSettings(TrainingSettings):
 class StudentSettings(TrainingSettings):
     """The distilled student encoder: ``‖μ_S − μ_T‖² + β · penalty + λ_u · (KL + w_r · recon)``."""
 
-    epochs: int = Field(
-        20, ge=1, le=1000, description="Most epochs (early stopping may end sooner)."
+    DEFAULT_STEPS: ClassVar[int] = 1280
+
+    rounds: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Rounds the step budget is split into; after each: a validation pass (early "
+        "stopping), a checkpoint and the losses in MLflow.",
     )
     lr: float = Field(3e-3, gt=0, le=1, description="Adam learning rate.")
     patience: int = Field(
-        4, ge=1, le=1000, description="Epochs without validation gain before stopping."
-    )
-    hidden: list[Width] = Field(
-        default_factory=lambda: [64],
-        min_length=1,
-        max_length=8,
-        description="Hidden layer widths of the student encoder (small: it must be cheap).",
+        4, ge=1, le=1000, description="Rounds without validation gain before stopping."
     )
     lambda_u: float = Field(
         1.0, ge=0, le=100, description="Weight λ_u of the utility (KL + recon) loss."
@@ -108,8 +161,11 @@ class StudentSettings(TrainingSettings):
         description="Weight w_r of the reconstruction through the frozen decoder.",
     )
     recon_warmup: int = Field(
-        5, ge=0, le=1000, description="Epochs over which w_r ramps up from 0."
+        5, ge=0, le=1000, description="Rounds over which w_r ramps up from 0."
     )
+
+    def default_hidden(self, width: int) -> list[int]:
+        return [max(width // 4, 8)]  # the student stays a quarter of the teacher's width
 
 
 class SamplerSettings(Section):
@@ -168,7 +224,29 @@ class GenerationSettings(Section):
     chunk_size: int = Field(
         50_000, ge=100, le=10_000_000, description="Rows decoded and written at a time."
     )
+    shard_rows: int = Field(
+        1_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Rows per shard: shard i is generated with seed + i into its own part file, "
+        "so shards can run side by side (on a Dask cluster) and give the same rows anywhere.",
+    )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of sampling and decoding.")
+
+    def shards(self, rows: int) -> list[tuple[int, int]]:
+        """``(shard index, rows)`` of each shard of a ``rows``-row table.
+
+        >>> GenerationSettings(shard_rows=1_000).shards(2_500)
+        [(0, 1000), (1, 1000), (2, 500)]
+        """
+        return [
+            (index, min(self.shard_rows, rows - start))
+            for index, start in enumerate(range(0, rows, self.shard_rows))
+        ]
+
+    def for_shard(self, index: int) -> GenerationSettings:
+        """The settings of shard ``index``: the same, seeded ``seed + index``."""
+        return self.model_copy(update={"seed": self.seed + index})
 
     @model_validator(mode="after")
     def _label_settings_apply(self) -> GenerationSettings:
@@ -201,8 +279,12 @@ class GateThresholds(Section):
         description="Most that classifier's AUROC may fall below the same classifier trained on "
         "the real train table.",
     )
-    max_exact_copy_rate: float = Field(
-        0.0, ge=0.0, le=1.0, description="Most share of synthetic rows identical to a training row."
+    max_copy_rate_excess: float = Field(
+        0.005,
+        ge=0.0,
+        le=1.0,
+        description="Most the share of synthetic rows identical to a training row may exceed the "
+        "same share of the real holdout (a fresh real sample repeats common rows too).",
     )
 
 
@@ -215,6 +297,13 @@ class AuditSettings(Section):
         ge=0,
         le=5000,
         description="Bootstrap resamples of the holdout for intervals (0 = none).",
+    )
+    max_rows: int = Field(
+        100_000,
+        ge=1_000,
+        le=10_000_000,
+        description="Most rows of each table (train, holdout, synthetic) the audit's classifiers "
+        "and fidelity metrics use, drawn with the seed; exact copies are counted on every row.",
     )
     seed: int = Field(
         0,

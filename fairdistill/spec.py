@@ -8,6 +8,7 @@ ingest (structure) and in the Great Expectations suite (content).
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -64,15 +65,26 @@ class DatasetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(
-        pattern=r"^[a-z][a-z0-9_-]{0,63}$",
-        description="Dataset name: lake folder and MLflow model `fairdistill-<name>`.",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$",
+        description="Dataset name, shown as given; its slug (`slug`: lowercase letters, digits and "
+        "dashes) names the lake folder, the Prefect keys and the MLflow model `fairdistill-<slug>`.",
     )
     source: str = Field(
         description="A built-in dataset (`adult`, `compas`), a local path (relative to the spec file) "
         "or an fsspec URL, CSV or Parquet."
     )
     format: Literal["auto", "csv", "parquet"] = Field(default="auto", description="File format.")
-    delimiter: str = Field(default=",", min_length=1, max_length=1, description="CSV delimiter.")
+    delimiter: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1,
+        description="CSV field delimiter, e.g. `;`; default: sniffed from the file (`,` `;` tab `|`).",
+    )
+    decimal: Literal[".", ","] = Field(
+        default=".",
+        description="Decimal mark of numbers in a CSV: `,` for files written by a European "
+        "spreadsheet (`1234,56`).",
+    )
     has_header: bool = Field(
         default=True, description="Whether the CSV's first line names the columns."
     )
@@ -137,6 +149,12 @@ class DatasetSpec(BaseModel):
         return self
 
     @property
+    def slug(self) -> str:
+        """The name as tools want it (Prefect keys, MLflow names, lake folders): `Messy_Loans` →
+        `messy-loans`."""
+        return slugify(self.name)
+
+    @property
     def sensitive_columns(self) -> list[str]:
         return [attribute.column for attribute in self.sensitive]
 
@@ -194,13 +212,30 @@ class DatasetSpec(BaseModel):
         return str(path.resolve())
 
 
+def slugify(name: str) -> str:
+    """Lowercase letters, digits and single dashes, starting with a letter.
+
+    >>> slugify("Messy_Loans 2024"), slugify("adult"), slugify("2024 loans")
+    ('messy-loans-2024', 'adult', 'd-2024-loans')
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug if slug[:1].isalpha() else f"d-{slug}"
+
+
+def _known_fields(loc: tuple) -> list[str]:
+    """The fields valid where an unknown one was found."""
+    nested = {"split": SplitSpec, "sensitive": SensitiveAttribute}
+    model = nested.get(str(loc[0]), DatasetSpec) if len(loc) > 1 else DatasetSpec
+    return [name for name in model.model_fields if name != "spec_file"]
+
+
 def _field_problem(error: dict, model: type[BaseModel]) -> str:
     where = ".".join(str(part) for part in error["loc"]) or "spec"
     if error["type"] == "extra_forbidden":
-        known = list(model.model_fields) + list(SplitSpec.model_fields) + ["column", "privileged"]
+        known = _known_fields(error["loc"])
         close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"field {where!r} is not a known field{hint}"
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"field {where!r} is not a known field ({hint}valid: {', '.join(known)})"
     if not error["loc"] and error["type"] == "value_error":
         return str(error["ctx"]["error"])
     if error["type"] == "missing":

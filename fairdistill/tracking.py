@@ -1,4 +1,4 @@
-"""A few thin MLflow helpers: one run per refresh, per-epoch losses, one registered model per dataset.
+"""A few thin MLflow helpers: one run per refresh, the losses of each training round, one registered model per dataset.
 
 Tracking defaults to a local SQLite file (`fairdistill.environment`); `MLFLOW_TRACKING_URI` overrides it.
 Every call names its run explicitly (`run_id=`), so tasks never depend on MLflow's thread-local
@@ -73,13 +73,13 @@ def start_refresh_run(dataset: str, run_id: str, fingerprint: str, params: dict)
     return run.info.run_id
 
 
-def epoch_logger(tracking_run_id: str, prefix: str) -> Callable[[dict], None]:
-    """An `on_epoch` callback that logs each loss as `<prefix>.<name>` with the epoch as step."""
+def round_logger(tracking_run_id: str, prefix: str) -> Callable[[dict], None]:
+    """An `on_round` callback that logs each loss as `<prefix>.<name>` with the round as step."""
 
     def log(losses: dict) -> None:
-        epoch = int(losses["epoch"])
-        metrics = {f"{prefix}.{k}": float(v) for k, v in losses.items() if k != "epoch"}
-        mlflow.log_metrics(metrics, step=epoch, run_id=tracking_run_id)
+        step = int(losses["round"])
+        metrics = {f"{prefix}.{k}": float(v) for k, v in losses.items() if k != "round"}
+        mlflow.log_metrics(metrics, step=step, run_id=tracking_run_id)
 
     return log
 

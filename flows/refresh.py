@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import flow_run
 from pydantic import BaseModel
 
@@ -20,9 +20,10 @@ from fairdistill.settings import (
 )
 from fairdistill.spec import DatasetSpec, load_builtin
 from fairdistill.tracking import code_version
+from flows.task_runner import task_runner
 from tasks.audit import audit as audit_synthetic_table
 from tasks.encode import encode
-from tasks.generate import generate, register_model
+from tasks.generate import generate, merge_shards, register_model, shards
 from tasks.ingest import ingest
 from tasks.publish import publish_synthetic_table
 from tasks.recover import recover
@@ -57,7 +58,7 @@ def run_name() -> str:
     return f"refresh-{name}"
 
 
-@flow(name="refresh", flow_run_name=run_name)
+@flow(name="refresh", flow_run_name=run_name, task_runner=task_runner())
 def refresh(
     dataset: DatasetSpec | Literal["adult", "compas"] = "adult",
     teacher: TeacherSettings = TeacherSettings(),  # noqa: B008
@@ -77,26 +78,31 @@ def refresh(
     )
     # One refresh per dataset at a time: a second one waits here, then reuses the trained stages.
     with dataset_lock(
-        dataset.name, {"flow_run_id": str(flow_run.id)}, get_run_logger().warning
+        dataset.slug, {"flow_run_id": str(flow_run.id)}, get_run_logger().warning
     ) as abandoned:
-        recover(dataset.name, abandoned)
+        recover(dataset.slug, abandoned)
         run_id = new_run_id()
         snapshot = ingest(dataset, run_id)
         validation_report = validate(dataset, snapshot, sampler)
         tracking_run_id = start_tracking(dataset, snapshot, settings)
-        models = str(model_dir(dataset.name, snapshot.fingerprint, settings.model_key()))
+        models = str(model_dir(dataset.slug, snapshot.fingerprint, settings.model_key()))
 
         models = encode(dataset, snapshot, models)
         models = train_teacher(snapshot, models, teacher, tracking_run_id)
         models = distill(snapshot, models, student, tracking_run_id)
         models = fit_sampler(snapshot, models, sampler, tracking_run_id)
-        model_uri = register_model(dataset.name, models, tracking_run_id)
-        table = generate(dataset.name, snapshot, models, generation, tracking_run_id)
+        model_uri = register_model(dataset.slug, models, tracking_run_id)
+        parts = generate.map(  # one task per shard: side by side on a Dask task runner
+            *map(unmapped, (snapshot, models, generation)),
+            shards(generation, snapshot),
+            unmapped(tracking_run_id),
+        )
+        table = merge_shards(snapshot, parts, tracking_run_id)
         run = run_identity(snapshot, model_uri, tracking_run_id, settings)
         outcome = audit_synthetic_table(
             dataset, snapshot, models, table, audit, tracking_run_id, run
         )
-        table = publish_synthetic_table(dataset.name, run_id, table, outcome, model_uri)
+        table = publish_synthetic_table(dataset.slug, run_id, table, outcome, model_uri)
 
         return RefreshResult(
             dataset=dataset.name,

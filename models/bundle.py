@@ -179,6 +179,7 @@ def load_teacher(directory: str | Path, device: str = "cpu") -> tuple[TeacherVAE
     meta = json.loads((path / FILES["teacher_config"]).read_text())
     config = TeacherSettings(**meta["config"])
     teacher = TeacherVAE(meta["spec"], meta["s_dim"], config.latent_dim, config.hidden)
+    teacher.settings = config
     teacher.load_state_dict(
         torch.load(path / FILES["teacher"], map_location=device, weights_only=True)
     )
@@ -205,6 +206,7 @@ def load_student(
     meta = json.loads((path / FILES["student_config"]).read_text())
     config = StudentSettings(**meta["config"])
     student = StudentEncoder(meta["x_dim"], meta["s_dim"], meta["latent_dim"], config.hidden)
+    student.settings = config
     student.load_state_dict(
         torch.load(path / FILES["student"], map_location=device, weights_only=True)
     )

@@ -2,9 +2,9 @@
 
 ``L_S = quality + λ_u · utility``, with
 ``quality = ‖μ_S − μ_T‖² + β · penalty(Z_S, S)`` (fair distillation) and
-``utility = KL(q_T(z|x,s) ‖ q_S(z|x,s)) + w_r(epoch) · recon(x, D(z_S, s))`` (KL-based utility),
+``utility = KL(q_T(z|x,s) ‖ q_S(z|x,s)) + w_r(round) · recon(x, D(z_S, s))`` (KL-based utility),
 where
-``w_r`` ramps linearly from 0 to ``recon_weight`` over ``recon_warmup`` epochs: a full-weight
+``w_r`` ramps linearly from 0 to ``recon_weight`` over ``recon_warmup`` rounds: a full-weight
 reconstruction term from the start collapsed the student in the prototype.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -54,15 +55,15 @@ def gaussian_kl(mu_t: Tensor, logvar_t: Tensor, mu_s: Tensor, logvar_s: Tensor) 
     return (0.5 * (logvar_s - logvar_t + ratio - 1).sum(1)).mean()
 
 
-def recon_ramp(epoch: int, warmup: int, weight: float) -> float:
-    """``w_r = weight · min(1, (epoch + 1) / (warmup + 1))``; full weight at validation (epoch −1).
+def recon_ramp(round_: int, warmup: int, weight: float) -> float:
+    """``w_r = weight · min(1, (round + 1) / (warmup + 1))``; full weight at validation (round −1).
 
     >>> [recon_ramp(e, 3, 1.0) for e in (0, 1, 3, -1)]
     [0.25, 0.5, 1.0, 1.0]
     """
-    if epoch < 0:
+    if round_ < 0:
         return weight
-    return weight * min(1.0, (epoch + 1) / (warmup + 1))
+    return weight * min(1.0, (round_ + 1) / (warmup + 1))
 
 
 def student_loss_fn(
@@ -71,7 +72,7 @@ def student_loss_fn(
     """Per-batch ``quality + λ_u · utility`` as a dict of named terms."""
     penalty = get_penalty(config.penalty)
 
-    def loss(batch, generator, epoch):
+    def loss(batch, generator, round_):
         x, s, mu_t, logvar_t = batch
         mu, logvar = student(x, s)
         z = reparameterize(mu, logvar, generator)
@@ -82,7 +83,7 @@ def student_loss_fn(
             "recon": reconstruction_loss(x, teacher.decoder(z, s), teacher.layout),
         }
         quality = terms["match"] + config.beta * terms["penalty"]
-        w_r = recon_ramp(epoch, config.recon_warmup, config.recon_weight)
+        w_r = recon_ramp(round_, config.recon_warmup, config.recon_weight)
         terms["total"] = quality + config.lambda_u * (terms["kl"] + w_r * terms["recon"])
         return terms
 
@@ -100,7 +101,7 @@ def distill(
     s,
     config: StudentSettings | None = None,
     *,
-    on_epoch: Callable[[dict], None] | None = None,
+    on_round: Callable[[dict], None] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
 ) -> tuple[StudentEncoder, list[dict]]:
     """Distil the frozen teacher's encoder into a `StudentEncoder` (the decoder stays shared,
@@ -109,7 +110,7 @@ def distill(
     Same loop as `train_teacher` (callback, early stopping, checkpoints, progress bar, seeded).
     The teacher's posteriors are computed once up front (it is frozen and deterministic).
     """
-    config = config or StudentSettings()
+    config = (config or StudentSettings()).for_table(*np.shape(x))
     device = resolve_device(config.device)
     teacher = teacher.to(device).eval()
     for p in teacher.parameters():
@@ -121,12 +122,13 @@ def distill(
         torch.manual_seed(config.seed)
         latent = mu_t.shape[1]
         student = StudentEncoder(xt.shape[1], st.shape[1], latent, config.hidden).to(device)
+    student.settings = config  # as resolved for this table: what `save_student` records
     history = fit_loop(
         student,
         student_loss_fn(student, teacher, config),
         (xt, st, mu_t, logvar_t),
         config,
-        on_epoch=on_epoch,
+        on_round=on_round,
         checkpoint_path=checkpoint_path,
         desc="student",
     )

@@ -162,7 +162,7 @@ def teacher_loss_fn(model: TeacherVAE, config: TeacherSettings) -> Callable:
     """The per-batch loss ``recon + w_KL·KL + β·penalty(μ, log σ², s)`` as a dict of named terms."""
     penalty = get_penalty(config.penalty)
 
-    def loss(batch, generator, epoch):
+    def loss(batch, generator, round_):
         x, s = batch
         mu, logvar = model.encoder(x, s)
         z = reparameterize(mu, logvar, generator)
@@ -192,7 +192,7 @@ def train_teacher(
     spec: Sequence[Sequence],
     config: TeacherSettings | None = None,
     *,
-    on_epoch: Callable[[dict], None] | None = None,
+    on_round: Callable[[dict], None] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
 ) -> tuple[TeacherVAE, list[dict]]:
     """Train the teacher VAE on encoded rows ``x`` and one-hot ``s``.
@@ -204,28 +204,29 @@ def train_teacher(
     spec : list of [kind, width]
         `head_spec(codec.blocks_)`.
     config : TeacherSettings
-    on_epoch : callable, optional
-        Receives ``{"recon", "kl", "penalty", "total", "val_total", "epoch"}`` after each epoch.
+    on_round : callable, optional
+        Receives ``{"recon", "kl", "penalty", "total", "val_total", "round"}`` after each round.
     checkpoint_path : path, optional
-        Written every epoch; if it exists, training resumes from it.
+        Written every round; if it exists, training resumes from it.
 
     Returns
     -------
     model, history
-        The model with the best validation weights (eval mode), and one dict of losses per epoch.
+        The model with the best validation weights (eval mode), and one dict of losses per round.
     """
-    config = config or TeacherSettings()
+    config = (config or TeacherSettings()).for_table(*np.shape(x))
     device = resolve_device(config.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = TeacherVAE(spec, s.shape[1], config.latent_dim, config.hidden).to(device)
+    model.settings = config  # as resolved for this table: what `save_teacher` records
     data = (as_tensor(x, device), as_tensor(s, device))
     history = fit_loop(
         model,
         teacher_loss_fn(model, config),
         data,
         config,
-        on_epoch=on_epoch,
+        on_round=on_round,
         checkpoint_path=checkpoint_path,
         desc="teacher",
     )

@@ -1,11 +1,12 @@
 """The training machinery shared by the teacher and the student loops.
 
-One epoch = seeded shuffle (a CPU ``torch.Generator``) → mini-batch steps → a validation pass on a
-seeded split. After each epoch: early-stopping bookkeeping, an atomic checkpoint (model, optimizer,
-epoch, generator state, best weights, history) and the ``on_epoch`` callback, in that order, so a
-run interrupted anywhere resumes from its last checkpoint and ends with the same weights as a run
-that was never interrupted. Checkpoints hold tensors and plain containers only and load with
-``weights_only=True``.
+Training is a budget of optimizer steps (`TrainingSettings.steps`), the same for a table of a thousand
+rows or a million, split into ``rounds``. Batches come from a seeded stream of shuffles of the
+training rows (a CPU ``torch.Generator``). After each round: a validation pass on a seeded split,
+early-stopping bookkeeping, an atomic checkpoint (model, optimizer, round, generator and stream state,
+best weights, history) and the ``on_round`` callback, in that order, so a run interrupted anywhere
+resumes from its last checkpoint and ends with the same weights as a run that was never interrupted.
+Checkpoints hold tensors and plain containers only and load with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -62,23 +63,36 @@ def _mean_logs(logs: list[dict[str, Tensor]]) -> dict[str, float]:
     return {k: float(sum(float(d[k]) for d in logs) / len(logs)) for k in logs[0]}
 
 
-def train_epoch(
+def next_batch(
+    state: dict, train_idx: Tensor, batch_size: int, generator: torch.Generator
+) -> Tensor:
+    """The next ``batch_size`` training rows of the seeded shuffle stream; a new shuffle starts when
+    the current one has fewer rows left than a batch."""
+    if state["cursor"] + batch_size > len(state["order"]):
+        state["order"] = train_idx[torch.randperm(len(train_idx), generator=generator)]
+        state["cursor"] = 0
+    rows = state["order"][state["cursor"] : state["cursor"] + batch_size]
+    state["cursor"] += batch_size
+    return rows
+
+
+def train_round(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     loss_fn: LossFn,
     data: tuple[Tensor, ...],
-    idx: Tensor,
-    batch_size: int,
+    train_idx: Tensor,
+    config: TrainingSettings,
     generator: torch.Generator,
-    epoch: int,
+    state: dict,
 ) -> dict[str, float]:
-    """One pass over ``data[idx]`` in seeded random order; returns the mean of each loss term."""
+    """One round of ``⌈steps / rounds⌉`` optimizer steps; returns the mean of each loss term."""
     model.train()
-    order = idx[torch.randperm(len(idx), generator=generator)]
+    batch_size = min(config.batch_size, len(train_idx))
     logs = []
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size].to(data[0].device)
-        terms = loss_fn(tuple(t[rows] for t in data), generator, epoch)
+    for _ in range(math.ceil(config.steps / config.rounds)):
+        rows = next_batch(state, train_idx, batch_size, generator).to(data[0].device)
+        terms = loss_fn(tuple(t[rows] for t in data), generator, state["round"])
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimizer.step()
@@ -95,7 +109,7 @@ def validate(
     batch_size: int,
     seed: int,
 ) -> float:
-    """Mean total loss on ``data[idx]`` (in batches, fixed noise seed: comparable across epochs)."""
+    """Mean total loss on ``data[idx]`` (in batches, fixed noise seed: comparable across rounds)."""
     if len(idx) == 0:
         return float("nan")
     model.eval()
@@ -122,35 +136,43 @@ def fit_loop(
     data: tuple[Tensor, ...],
     config: TrainingSettings,
     *,
-    on_epoch: Callable[[dict], None] | None = None,
+    on_round: Callable[[dict], None] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     desc: str = "train",
 ) -> list[dict[str, float]]:
-    """Train ``model`` with Adam, early stopping on the validation loss and per-epoch checkpoints.
+    """Train ``model`` with Adam for ``config.steps`` steps in ``config.rounds`` rounds, with early
+    stopping on the validation loss and a checkpoint after each round.
 
-    The best weights (lowest validation total) are restored at the end. Returns the history: one
-    dict per epoch with the mean train loss terms, ``val_total`` and ``epoch``.
+    ``config`` must be resolved for the table (`TrainingSettings.for_table`). The best weights
+    (lowest validation total) are restored at the end. Returns the history: one dict per round with
+    the mean train loss terms, ``val_total`` and ``round``.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     train_idx, val_idx = split_indices(len(data[0]), config.val_fraction, config.seed)
-    state = {"epoch": 0, "best_val": math.inf, "bad_epochs": 0, "history": [], "done": False}
+    state = {
+        "round": 0,
+        "best_val": math.inf,
+        "bad_rounds": 0,
+        "history": [],
+        "done": False,
+        "order": train_idx[:0],
+        "cursor": 0,
+    }
     best = _clone_state(model)
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     saved = _read_checkpoint(path) if path is not None and path.exists() else None
     if saved is not None:
         best = _restore(saved, path, model, optimizer, generator, state, config.result_settings())
-    bar = tqdm(total=config.epochs, initial=state["epoch"], desc=desc, disable=not show_progress())
-    while state["epoch"] < config.epochs and not state["done"]:
-        logs = train_epoch(
-            model, optimizer, loss_fn, data, train_idx, config.batch_size, generator, state["epoch"]
-        )
+    bar = tqdm(total=config.rounds, initial=state["round"], desc=desc, disable=not show_progress())
+    while state["round"] < config.rounds and not state["done"]:
+        logs = train_round(model, optimizer, loss_fn, data, train_idx, config, generator, state)
         logs["val_total"] = validate(
             model, loss_fn, data, val_idx, config.batch_size, config.seed + 1
         )
-        logs["epoch"] = state["epoch"]
+        logs["round"] = state["round"]
         best = _early_stopping(model, state, logs, best, config.patience)
-        state["epoch"] += 1
+        state["round"] += 1
         state["history"].append(logs)
         if path is not None:
             checkpoint = {
@@ -162,8 +184,8 @@ def fit_loop(
                 "config": config.result_settings(),
             }
             save_state(checkpoint, path)
-        if on_epoch is not None:
-            on_epoch(dict(logs))
+        if on_round is not None:
+            on_round(dict(logs))
         bar.update(1)
         bar.set_postfix(total=f"{logs['total']:.3f}", val=f"{logs['val_total']:.3f}")
     bar.close()
@@ -176,10 +198,10 @@ def _early_stopping(model: nn.Module, state: dict, logs: dict, best: dict, patie
     val = logs["val_total"]
     if math.isnan(val) or val < state["best_val"]:
         state["best_val"] = val if not math.isnan(val) else state["best_val"]
-        state["bad_epochs"] = 0
+        state["bad_rounds"] = 0
         return _clone_state(model)
-    state["bad_epochs"] += 1
-    state["done"] = state["bad_epochs"] >= patience
+    state["bad_rounds"] += 1
+    state["done"] = state["bad_rounds"] >= patience
     return best
 
 

@@ -37,8 +37,8 @@ def audit(
     tracking.log_audit(tracking_run_id, outcome.metrics, list(files))
     title = f"fairdistill audit — {spec.name}"
     create_markdown_artifact(
-        summary_markdown(outcome, title), key=f"audit-{spec.name}", description=title
+        summary_markdown(outcome, title), key=f"audit-{spec.slug}", description=title
     )
     verdict = "passed" if outcome.passed else "FAILED: " + ", ".join(outcome.failures)
-    log_stage(started, "audit: gate %s", verdict)
+    log_stage("audit", started, "gate %s", verdict, tracking_run_id=tracking_run_id)
     return outcome

@@ -63,9 +63,7 @@ def reuse(stage: str, model_dir: str) -> bool:
     started = time.perf_counter()
     stale = lake.stale_parts(Path(model_dir), stage, stage_files(stage), training_code())
     if stale == []:
-        log_stage(
-            started, "%s: reused %s (every part matches its recorded sha256)", stage, model_dir
-        )
+        log_stage(stage, started, "reused %s (every part matches its recorded sha256)", model_dir)
         return True
     if stale:
         get_run_logger().warning(STALE, stage, ", ".join(stale), model_dir)

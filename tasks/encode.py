@@ -23,8 +23,9 @@ def encode(spec: DatasetSpec, snapshot: Snapshot, model_dir: str) -> str:
     save_codec(codec, model_dir)
     record("encode", model_dir)
     log_stage(
+        "encode",
         started,
-        "encode: %d blocks, x width %d, %d sensitive groups",
+        "%d blocks, x width %d, %d sensitive groups",
         len(codec.blocks_),
         codec.n_features_out_,
         len(codec.groups_),

@@ -30,5 +30,5 @@ def publish_synthetic_table(
         )
     folder = lake.publish(staging, dataset, run_id)
     tracking.set_champion(model_uri)
-    log_stage(started, "publish: %s; %s is @%s", folder, model_uri, tracking.CHAMPION)
+    log_stage("publish", started, "%s; %s is @%s", folder, model_uri, tracking.CHAMPION)
     return str(folder / Path(table_path).name)

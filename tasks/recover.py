@@ -69,8 +69,9 @@ def recover(dataset: str, abandoned: dict | None) -> None:
     removed = lake.collect_garbage(dataset)
     moved = align_champion(dataset)
     log_stage(
+        "recover",
         started,
-        "recover: %d run(s) marked Crashed, %d leftover(s) removed, champion %s",
+        "%d run(s) marked Crashed, %d leftover(s) removed, champion %s",
         crashed,
         len(removed),
         f"moved to {moved}" if moved else "agrees with latest",

@@ -14,6 +14,6 @@ def start_tracking(spec: DatasetSpec, snapshot: Snapshot, settings: RefreshSetti
         for section, values in settings.model_dump().items()
         for key, value in values.items()
     }
-    run_id = tracking.start_refresh_run(spec.name, snapshot.run_id, snapshot.fingerprint, params)
+    run_id = tracking.start_refresh_run(spec.slug, snapshot.run_id, snapshot.fingerprint, params)
     get_run_logger().debug("MLflow run %s (%s)", run_id, tracking.tracking_uri())
     return run_id

@@ -28,7 +28,7 @@ from models.bundle import (
 )
 from models.student import count_parameters
 from tasks.caching import record, reuse
-from tasks.reporting import log_stage, report_epoch
+from tasks.reporting import log_stage, report_round
 
 
 def encoded_training_rows(snapshot: Snapshot, model_dir: str) -> tuple[np.ndarray, np.ndarray]:
@@ -49,22 +49,25 @@ def train_teacher(
         x,
         s,
         settings,
-        on_epoch=report_epoch("teacher", tracking_run_id),
+        on_round=report_round("teacher", tracking_run_id),
         checkpoint_path=Path(model_dir) / "teacher.ckpt",
     )
-    save_teacher(teacher, settings, model_dir)
+    save_teacher(teacher, teacher.settings, model_dir)
     record("train_teacher", model_dir)
-    seconds = time.perf_counter() - started
     tracking.log_metrics(
         tracking_run_id,
         {
-            "teacher.epochs": len(history),
-            "teacher.seconds": seconds,
+            "teacher.rounds": len(history),
             "teacher.encoder_parameters": count_parameters(teacher.encoder),
         },
     )
     log_stage(
-        started, "train_teacher: %d epochs, loss %.3f", len(history), history[-1]["val_total"]
+        "train_teacher",
+        started,
+        "%d rounds, loss %.3f",
+        len(history),
+        history[-1]["val_total"],
+        tracking_run_id=tracking_run_id,
     )
     return model_dir
 
@@ -84,27 +87,28 @@ def distill(
         x,
         s,
         settings,
-        on_epoch=report_epoch("student", tracking_run_id),
+        on_round=report_round("student", tracking_run_id),
         checkpoint_path=Path(model_dir) / "student.ckpt",
     )
-    save_student(student, settings, model_dir)
+    save_student(student, student.settings, model_dir)
     record("distill", model_dir)
     share = count_parameters(student) / count_parameters(teacher.encoder)
     tracking.log_metrics(
         tracking_run_id,
         {
-            "student.epochs": len(history),
-            "student.seconds": time.perf_counter() - started,
+            "student.rounds": len(history),
             "student.encoder_parameters": count_parameters(student),
             "teacher.encode_rows_per_second": pipeline.encode_rate(teacher.encoder, x, s),
             "student.encode_rows_per_second": pipeline.encode_rate(student, x, s),
         },
     )
     log_stage(
+        "distill",
         started,
-        "distill: %d epochs, student %.0f%% of the teacher encoder",
+        "%d rounds, student %.0f%% of the teacher encoder",
         len(history),
         100 * share,
+        tracking_run_id=tracking_run_id,
     )
     return model_dir
 
@@ -122,5 +126,12 @@ def fit_sampler(
     sampler = pipeline.fit_sampler(student, x, s, settings)
     save_sampler(sampler, model_dir)
     record("fit_sampler", model_dir)
-    log_stage(started, "fit_sampler: %s on %d latents", settings.name, len(x))
+    log_stage(
+        "fit_sampler",
+        started,
+        "%s on %d latents",
+        settings.name,
+        len(x),
+        tracking_run_id=tracking_run_id,
+    )
     return model_dir

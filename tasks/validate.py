@@ -24,14 +24,14 @@ def validate(spec: DatasetSpec, snapshot: Snapshot, sampler: SamplerSettings) ->
     started = time.perf_counter()
     report = validate_frame(pl.read_parquet(snapshot.train_path), spec, load_suite(spec))
     path = write_json(
-        report.to_json(), stage_dir("validation", spec.name, snapshot.run_id) / "validation.json"
+        report.to_json(), stage_dir("validation", spec.slug, snapshot.run_id) / "validation.json"
     )
     create_markdown_artifact(
         summary_markdown(report),
-        key=f"validation-{spec.name}",
+        key=f"validation-{spec.slug}",
         description=f"validation of {spec.name}",
     )
     raise_for_failures(report, spec, f"{spec.source_location()} (training split)")
     sampler.check_fits(snapshot.train_rows, spec.name)
-    log_stage(started, "validate: suite %s passed -> %s", report.suite_name, path)
+    log_stage("validate", started, "suite %s passed -> %s", report.suite_name, path)
     return str(path)

@@ -45,6 +45,7 @@ from fairdistill.metrics.manifold import (
 from fairdistill.metrics.privacy import (
     closest_record_distances,
     distance_to_closest_record,
+    duplicate_rate,
     exact_copy_rate,
     rare_values_reproduced,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "detection_auc",
     "distance_to_closest_record",
     "embedding_fidelity",
+    "duplicate_rate",
     "equalized_odds_difference",
     "equalized_odds_ratio",
     "exact_copy_rate",

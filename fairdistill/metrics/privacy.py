@@ -118,6 +118,34 @@ def rare_values_reproduced(
     return found
 
 
+def duplicate_rate(table: pl.DataFrame, *, columns: list[str] | None = None) -> float:
+    """Share of rows that have an identical twin in the same table: the rate at which a table
+    repeats itself, so the copy rate a fresh real sample of it shows against the rest.
+
+    dup = |{i : ∃ j ≠ i, t_i[c] = t_j[c] ∀ c ∈ columns}| / n; nulls equal nulls.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        Real rows (the training table).
+    columns : list of str or None
+        Modelled columns; ``None``: every column.
+
+    Returns
+    -------
+    float
+        In [0, 1]: 0 when every row is unique (Adult: 0.001), high for tables of few distinct rows.
+        No ideal value: it describes a real table, the reference of `exact_copy_rate`.
+
+    Examples
+    --------
+    >>> duplicate_rate(pl.DataFrame({"a": [1, 1, 2, 3], "b": ["x", "x", "y", None]}))
+    0.5
+    """
+    table = table.select(columns) if columns is not None else table
+    return float(table.is_duplicated().mean()) if table.height else float("nan")
+
+
 def closest_record_distances(reference_x, query_x) -> np.ndarray:
     """Euclidean distance from each query row to its nearest reference row (DCR).
 

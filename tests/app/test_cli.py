@@ -18,7 +18,6 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
         (["--source", "loans_one_class.csv"], "target 'approved' has 1 class"),
         (["--spec", "loans_unknown_sensitive.yaml"], "sensitive column(s) 'sex' not in"),
         (["--source", "loans_text_in_numeric.csv"], "column 'age' in"),
-        (["--source", "loans_semicolon.csv"], "set `delimiter: ';'`"),
         (["--source", "missing.csv"], "missing.csv does not exist"),
         (["--source", "loans_small_group.csv"], "gender='F' has 4 rows"),
         (["--spec", "loans_misspelled.yaml"], "field 'targt' is not a known field"),

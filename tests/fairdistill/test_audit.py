@@ -10,12 +10,13 @@ from fairdistill.report import render_html, summary_markdown, write_audit
 from fairdistill.settings import AuditSettings, GateThresholds
 from fairdistill.spec import load_spec
 
-THRESHOLDS = GateThresholds(min_model_dpr=0.8, max_auroc_drop=0.05, max_exact_copy_rate=0.0)
+THRESHOLDS = GateThresholds(min_model_dpr=0.8, max_auroc_drop=0.05, max_copy_rate_excess=0.0)
 GOOD = {
     "tstr.hgb.dpr": 0.9,
     "tstr.hgb.auroc": 0.88,
     "trtr.hgb.auroc": 0.92,
-    "privacy.exact_copy_rate": 0.0,
+    "privacy.exact_copy_rate": 0.02,
+    "privacy.holdout_copy_rate": 0.02,  # a table that repeats itself: copies are natural
 }
 
 
@@ -32,7 +33,8 @@ def test_gate_passes_when_every_threshold_holds():
         ({"tstr.hgb.dpr": 0.79}, "model_dpr"),
         ({"tstr.hgb.dpr": math.nan}, "model_dpr"),
         ({"tstr.hgb.auroc": 0.86}, "tstr_auroc"),
-        ({"privacy.exact_copy_rate": 0.001}, "exact_copy_rate"),
+        ({"privacy.exact_copy_rate": 0.021}, "exact_copy_rate"),
+        ({"privacy.holdout_copy_rate": 0.0}, "exact_copy_rate"),
     ],
 )
 def test_gate_fails_on_each_threshold(change, failed):
@@ -84,3 +86,11 @@ def test_report_renders_offline_with_every_plot(loans, tmp_path):
     assert written["thresholds"]["bootstrap_resamples"] == 10
     assert [c["name"] for c in written["gate"]] == ["model_dpr", "tstr_auroc", "exact_copy_rate"]
     assert report.read_text() == page
+
+
+def test_the_audit_works_on_bounded_samples_and_says_so(loans):
+    spec, train, holdout = loans
+    metrics = audit_table(train, holdout, train, spec, n_resamples=0, max_rows=100)
+    assert metrics["rows.train"] == train.height and metrics["rows.audited.train"] == 100
+    assert metrics["rows.audited.holdout"] == 100 and metrics["rows.audited.synthetic"] == 100
+    assert metrics["privacy.exact_copy_rate"] == 1.0  # copies: every row, not the sample

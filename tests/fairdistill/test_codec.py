@@ -170,3 +170,32 @@ def test_rare_categories_are_never_decoded(frame):
     kept = make_codec(min_category_rows=1).fit(rare)
     assert "person-0" in kept.categories_["job"]
     assert TabularCodec.from_dict(json.loads(json.dumps(codec.to_dict()))).min_category_rows == 5
+
+
+def test_dates_decimals_and_datetime_resolution_survive_decoding():
+    from datetime import date, datetime
+
+    frame = pl.DataFrame(
+        {
+            "opened": [date(2024, 1, d) for d in range(1, 21)],
+            "seen": [datetime(2024, 1, 1, h, 30) for h in range(20)],
+            "amount": [round(10 + i * 1.37, 2) for i in range(20)],
+            "count": list(range(20)),
+            "y": ["a", "b"] * 10,
+            "s": ["F", "M", "M", "F"] * 5,
+        }
+    )
+    codec = TabularCodec([], ["amount", "count"], ["opened", "seen"], "y", ["s"]).fit(frame)
+    assert codec.steps_ == {"amount": 0.01, "count": 1.0, "opened": 86_400.0, "seen": 60.0}
+    rng = np.random.default_rng(0)
+    values = [
+        rng.normal(size=40) if b.kind == "numeric" else rng.integers(0, b.stop - b.start, 40)
+        for b in codec.blocks_
+    ]
+    out = codec.decode_blocks(values, rng.integers(0, 2, 40))
+    assert out.schema == frame.schema
+    assert (out["seen"].dt.second() == 0).all()
+    cents = out["amount"].to_numpy() * 100
+    assert np.allclose(cents, np.round(cents), atol=1e-6)
+    again = TabularCodec.from_dict(codec.to_dict())
+    assert again.decode_blocks(values, np.zeros(40, int)).schema == frame.schema

@@ -95,7 +95,6 @@ def test_snapshot_lands_in_the_lake(loans_spec, lake):
             r"column 'age' in .*loans_text_in_numeric.csv is declared numeric "
             r"but holds text in 6 row\(s\) \(e.g. 'forty'\)",
         ),
-        ("loans_semicolon.csv", r"looks ';'-delimited: set `delimiter: ';'` in"),
     ],
 )
 def test_structural_problems_stop_ingest_with_a_clear_message(loans_spec, data_dir, file, message):
@@ -183,3 +182,72 @@ def test_a_header_with_escaped_quotes_is_read_as_the_csv_standard_says(loans_spe
     spec = with_source(loans_spec, path).model_copy(update={"categorical": ['job "title"']})
     train, _, _ = read_dataset(spec)
     assert 'job "title"' in train.columns
+
+
+# --- messy files, as spreadsheets and pandas write them ---------------------------------------
+
+EUROPEAN = "id;amount;opened;region;default\n" + "".join(
+    f"{i};{1000 + i * 7},{i % 100:02d};2024-0{1 + i % 9}-1{i % 10};{'north' if i % 3 else 'south'};"
+    f"{'yes' if i % 4 == 0 else 'no'}\n"
+    for i in range(300)
+)
+EUROPEAN_SPEC = {
+    "name": "messy_loans",
+    "source": "loans.csv",
+    "target": "default",
+    "positive_label": "no",
+    "sensitive": [{"column": "region", "privileged": "north"}],
+    "numeric": ["amount"],
+    "datetime": ["opened"],
+    "drop": ["id"],
+}
+
+
+def european(tmp_path, **changes):
+    from fairdistill.spec import parse_spec
+
+    (tmp_path / "loans.csv").write_text(EUROPEAN)
+    (tmp_path / "spec.yaml").touch()
+    return parse_spec({**EUROPEAN_SPEC, **changes}, "spec.yaml", spec_file=tmp_path / "spec.yaml")
+
+
+def test_a_semicolon_csv_with_decimal_commas_reads_with_one_field_set(tmp_path):
+    train, holdout, _ = read_dataset(european(tmp_path, decimal=","))  # delimiter: sniffed
+    frame = pl.concat([train, holdout])
+    assert frame.schema["amount"] == pl.Float64 and frame.schema["opened"] == pl.Date
+    assert frame.filter(pl.col("amount") == 1007.01).height == 1
+
+
+def test_decimal_commas_without_the_field_name_the_field(tmp_path):
+    with pytest.raises(errors.DataError, match=r"decimal comma: set `decimal: ','` in"):
+        read_dataset(european(tmp_path))
+
+
+def test_the_slug_names_tools_and_the_display_name_stays(tmp_path):
+    spec = european(tmp_path, decimal=",")
+    assert (spec.name, spec.slug) == ("messy_loans", "messy-loans")
+    snapshot = snapshot_dataset(spec, "run-1")
+    assert "/raw/messy-loans/run-1/" in snapshot.train_path
+
+
+@pytest.mark.parametrize("writer", ["parquet", "csv"])
+def test_a_pandas_index_column_is_dropped(tmp_path, loans_spec, writer):
+    frame = pl.read_csv(loans_spec.source_location()).to_pandas()
+    path = tmp_path / f"loans.{writer}"
+    if writer == "parquet":
+        frame.index = frame.index + 10  # a non-default index is stored as __index_level_0__
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path)  # index=True: a first column without a name
+    train, holdout, _ = read_dataset(with_source(loans_spec, path))
+    assert train.columns == loans_spec.modelled_columns
+    assert train.height + holdout.height == 600
+
+
+def test_the_delimiter_is_sniffed_and_a_wrong_one_names_the_field(loans_spec, data_dir):
+    semicolons = with_source(loans_spec, data_dir / "loans_semicolon.csv")
+    train, holdout, _ = read_dataset(semicolons)
+    assert train.height + holdout.height == 600
+    wrong = semicolons.model_copy(update={"delimiter": ","})
+    with pytest.raises(errors.DataError, match=r"looks ';'-delimited: set `delimiter: ';'` in"):
+        read_dataset(wrong)

@@ -37,7 +37,8 @@ def test_labels_and_privileged_values_are_text():
 def test_misspelled_field_is_named_with_a_suggestion():
     bad = {**MINIMAL, "targt": "y"}
     with pytest.raises(
-        SpecError, match=r"field 'targt' is not a known field \(did you mean 'target'\?\)"
+        SpecError,
+        match=r"field 'targt' is not a known field \(did you mean 'target'\? valid: name, source, format, delimiter, decimal",
     ):
         parse_spec(bad, "toy.yaml")
 
@@ -54,7 +55,7 @@ def test_missing_required_field_is_named():
     ("update", "field"),
     [
         ({"split": {"holdout_fraction": 1.5}}, "split.holdout_fraction"),
-        ({"name": "Bad Name"}, "name"),
+        ({"name": "Bad/Name"}, "name"),
         ({"sensitive": []}, "sensitive"),
         ({"format": "xlsx"}, "format"),
         ({"min_group_rows": 0}, "min_group_rows"),

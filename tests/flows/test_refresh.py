@@ -203,3 +203,23 @@ def test_cli_gate_failure_exits_3_with_the_numbers_and_publishes_nothing(
     assert "model-level DPR" in err and "TSTR AUROC" in err
     assert "Traceback" not in err
     assert (lake / "synthetic" / "loans" / "latest").resolve() == before
+
+
+def test_shards_on_a_dask_cluster_give_the_rows_of_the_library(result, adult_subset, fast):
+    """The flow's shards, run by prefect-dask's task runner, equal `sharded_rows` in process."""
+    from prefect_dask import DaskTaskRunner
+
+    from models.pipeline import sharded_rows
+
+    generation = fast["generation"].model_copy(update={"rows": 2_500, "shard_rows": 1_000})
+    cluster = {
+        "n_workers": 2,
+        "threads_per_worker": 1,
+        "processes": False,
+        "dashboard_address": None,
+    }
+    on_dask = refresh.with_options(task_runner=DaskTaskRunner(cluster_kwargs=cluster))
+    run = on_dask(dataset=adult_subset, **{**fast, "generation": generation})
+    train = pl.read_parquet(run.raw_train)
+    expected = pl.concat(sharded_rows(load_bundle(run.model_uri), 2_500, generation, exclude=train))
+    assert pl.read_parquet(run.synthetic_table).equals(expected)

@@ -49,8 +49,10 @@ def student_cfg():
 
 
 def small_teacher_config(**kw) -> TeacherSettings:
+    """`rounds` of 11 steps each (about one pass over the toy table at batch 128)."""
+    kw.setdefault("steps", 11 * kw.get("rounds", 4))
     base = dict(
-        epochs=4,
+        rounds=4,
         batch_size=128,
         hidden=[32, 32],
         latent_dim=4,
@@ -62,8 +64,9 @@ def small_teacher_config(**kw) -> TeacherSettings:
 
 
 def small_student_config(**kw) -> StudentSettings:
+    kw.setdefault("steps", 11 * kw.get("rounds", 3))
     base = dict(
-        epochs=3,
+        rounds=3,
         batch_size=128,
         hidden=[8],
         device="cpu",

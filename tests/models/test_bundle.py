@@ -15,7 +15,7 @@ from models.teacher import head_spec, train_teacher
 @pytest.fixture(scope="module")
 def model(toy, teacher_cfg, student_cfg):
     _, codec, x, s = toy
-    tcfg, scfg = teacher_cfg(epochs=15, beta=10.0), student_cfg(epochs=8, beta=10.0)
+    tcfg, scfg = teacher_cfg(rounds=15, beta=10.0), student_cfg(rounds=8, beta=10.0)
     teacher, _ = train_teacher(x, s, head_spec(codec.blocks_), tcfg)
     student, _ = distill(teacher, x, s, scfg)
     with torch.no_grad():

@@ -22,23 +22,23 @@ SPEC = DatasetSpec(
 @pytest.fixture(scope="module")
 def settings(teacher_cfg, student_cfg):
     return RefreshSettings(
-        teacher=teacher_cfg(epochs=3), student=student_cfg(epochs=2), sampler={"n_components": 3}
+        teacher=teacher_cfg(rounds=3), student=student_cfg(rounds=2), sampler={"n_components": 3}
     )
 
 
 @pytest.fixture(scope="module")
 def fitted(toy, settings):
-    epochs = []
+    rounds = []
     model = pipeline.fit_generator(
-        toy[0], SPEC, settings, on_epoch=lambda stage, losses: epochs.append(stage)
+        toy[0], SPEC, settings, on_round=lambda stage, losses: rounds.append(stage)
     )
-    return model, epochs
+    return model, rounds
 
 
 def test_fit_generator_returns_a_model_that_generates(fitted, toy):
-    model, epochs = fitted
+    model, rounds = fitted
     assert isinstance(model, FairDistillModel)
-    assert epochs == ["teacher"] * 3 + ["student"] * 2
+    assert rounds == ["teacher"] * 3 + ["student"] * 2
     rows = pl.concat(model.generate(300))
     assert rows.height == 300 and rows.schema == toy[0].schema
 
@@ -54,7 +54,7 @@ def test_each_stage_is_a_function(toy, settings):
     codec = pipeline.fit_codec(frame, SPEC)
     x, s = codec.encode(frame)
     teacher, history = pipeline.fit_teacher(codec, x, s, settings.teacher)
-    assert len(history) == settings.teacher.epochs
+    assert len(history) == settings.teacher.rounds
     student, _ = pipeline.fit_student(teacher, x, s, settings.student)
     sampler = pipeline.fit_sampler(student, x, s, settings.sampler)
     assert sampler.sample(10).shape == (10, settings.teacher.latent_dim)
@@ -73,3 +73,32 @@ def test_write_synthetic_table_streams_chunks(fitted, tmp_path):
     chunks = fitted[0].generate(1_000, GenerationSettings(chunk_size=300))
     rows, rate = pipeline.write_synthetic_table(chunks, tmp_path / "t.parquet")
     assert rows == pl.read_parquet(tmp_path / "t.parquet").height == 1_000 and rate > 0
+
+
+@pytest.fixture(scope="module")
+def repetitive(fitted):
+    """A 'training table' drawn from the model itself: half its rows repeat, half are unique."""
+    rows = pl.concat(fitted[0].generate(3_000, GenerationSettings(seed=11)))
+    return rows
+
+
+def test_copies_never_reproduce_a_unique_training_row(fitted, repetitive):
+    unique = repetitive.filter(~repetitive.is_duplicated())
+    rows = pl.concat(pipeline.synthetic_rows(fitted[0], 1_000, exclude=repetitive))
+    assert rows.height == 1_000
+    assert rows.join(unique, on=unique.columns, how="semi").height == 0
+
+
+def test_common_copies_stay_under_the_tables_own_duplicate_rate(fitted, repetitive):
+    from fairdistill.metrics import duplicate_rate, exact_copy_rate
+
+    rows = pl.concat(pipeline.synthetic_rows(fitted[0], 1_000, exclude=repetitive))
+    rate = exact_copy_rate(repetitive, rows)
+    assert 0 < rate <= duplicate_rate(repetitive)
+
+
+def test_generation_never_fails_because_of_copies(fitted, caplog):
+    everything = pl.concat(fitted[0].generate(2_000, GenerationSettings(seed=5)))
+    # Every row the model makes is in this 'training table': no draw is new.
+    rows = pl.concat(pipeline.synthetic_rows(fitted[0], 300, exclude=everything.head(1_000)))
+    assert rows.height == 300

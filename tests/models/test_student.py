@@ -51,10 +51,10 @@ def test_distill_runs_matches_teacher_and_is_deterministic(toy, teacher_cfg, stu
     _, codec, x, s = toy
     teacher, _ = train_teacher(x, s, head_spec(codec.blocks_), teacher_cfg())
     seen = []
-    cfg = student_cfg(epochs=6)
-    student, history = distill(teacher, x, s, cfg, on_epoch=seen.append)
+    cfg = student_cfg(rounds=6)
+    student, history = distill(teacher, x, s, cfg, on_round=seen.append)
     assert seen == history and len(history) == 6
-    assert set(history[0]) == {"match", "penalty", "kl", "recon", "total", "val_total", "epoch"}
+    assert set(history[0]) == {"match", "penalty", "kl", "recon", "total", "val_total", "round"}
     assert history[-1]["match"] < history[0]["match"]
     assert all(not p.requires_grad for p in teacher.parameters())  # frozen
     again, _ = distill(teacher, x, s, cfg)
@@ -64,16 +64,16 @@ def test_distill_runs_matches_teacher_and_is_deterministic(toy, teacher_cfg, stu
 
 def test_distill_resume_equals_uninterrupted(toy, tmp_path, teacher_cfg, student_cfg):
     _, codec, x, s = toy
-    teacher, _ = train_teacher(x, s, head_spec(codec.blocks_), teacher_cfg(epochs=2))
+    teacher, _ = train_teacher(x, s, head_spec(codec.blocks_), teacher_cfg(rounds=2))
     full, full_hist = distill(teacher, x, s, student_cfg())
 
     def interrupt(logs):
-        if logs["epoch"] == 0:
+        if logs["round"] == 0:
             raise RuntimeError("killed")
 
     path = tmp_path / "student.ckpt"
     with pytest.raises(RuntimeError):
-        distill(teacher, x, s, student_cfg(), on_epoch=interrupt, checkpoint_path=path)
+        distill(teacher, x, s, student_cfg(), on_round=interrupt, checkpoint_path=path)
     resumed, hist = distill(teacher, x, s, student_cfg(), checkpoint_path=path)
     assert hist == full_hist
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):

@@ -55,10 +55,10 @@ def test_train_reports_losses_and_is_deterministic(toy, teacher_cfg):
     _, codec, x, s = toy
     seen = []
     model, history = train_teacher(
-        x, s, head_spec(codec.blocks_), teacher_cfg(), on_epoch=seen.append
+        x, s, head_spec(codec.blocks_), teacher_cfg(), on_round=seen.append
     )
     assert len(history) == 4 and seen == history
-    assert set(history[0]) == {"recon", "kl", "penalty", "total", "val_total", "epoch"}
+    assert set(history[0]) == {"recon", "kl", "penalty", "total", "val_total", "round"}
     assert history[-1]["recon"] < history[0]["recon"]
     again, _ = train_teacher(x, s, head_spec(codec.blocks_), teacher_cfg())
     for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
@@ -67,11 +67,11 @@ def test_train_reports_losses_and_is_deterministic(toy, teacher_cfg):
 
 def test_early_stopping_restores_best(toy, teacher_cfg):
     _, codec, x, s = toy
-    cfg = teacher_cfg(epochs=30, patience=1, lr=0.05)
+    cfg = teacher_cfg(rounds=30, patience=1, lr=0.05)
     model, history = train_teacher(x, s, head_spec(codec.blocks_), cfg)
     assert len(history) < 30
     best = min(h["val_total"] for h in history)
-    assert history[-1]["val_total"] > best  # stopped after a worse epoch, weights from the best
+    assert history[-1]["val_total"] > best  # stopped after a worse round, weights from the best
 
 
 def test_checkpoint_resume_equals_uninterrupted(toy, tmp_path, teacher_cfg):
@@ -80,12 +80,12 @@ def test_checkpoint_resume_equals_uninterrupted(toy, tmp_path, teacher_cfg):
     full, full_hist = train_teacher(x, s, spec, cfg)
 
     def interrupt(logs):
-        if logs["epoch"] == 1:
+        if logs["round"] == 1:
             raise KeyboardInterrupt
 
     path = tmp_path / "teacher.ckpt"
     with pytest.raises(KeyboardInterrupt):
-        train_teacher(x, s, spec, cfg, on_epoch=interrupt, checkpoint_path=path)
+        train_teacher(x, s, spec, cfg, on_round=interrupt, checkpoint_path=path)
     resumed, hist = train_teacher(x, s, spec, cfg, checkpoint_path=path)
     assert hist == full_hist
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
@@ -96,10 +96,10 @@ def test_checkpoint_resume_equals_uninterrupted(toy, tmp_path, teacher_cfg):
 def test_checkpoint_of_another_config_is_refused(toy, tmp_path, teacher_cfg):
     _, codec, x, s = toy
     path = tmp_path / "t.ckpt"
-    train_teacher(x, s, head_spec(codec.blocks_), teacher_cfg(epochs=1), checkpoint_path=path)
+    train_teacher(x, s, head_spec(codec.blocks_), teacher_cfg(rounds=1), checkpoint_path=path)
     with pytest.raises(ValueError, match="another configuration"):
         train_teacher(
-            x, s, head_spec(codec.blocks_), teacher_cfg(epochs=1, beta=5.0), checkpoint_path=path
+            x, s, head_spec(codec.blocks_), teacher_cfg(rounds=1, beta=5.0), checkpoint_path=path
         )
 
 

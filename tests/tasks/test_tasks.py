@@ -16,7 +16,7 @@ from fairdistill.spec import load_spec
 from models.bundle import FILES
 from tasks.audit import audit
 from tasks.encode import encode
-from tasks.generate import generate
+from tasks.generate import generate, merge_shards, shards
 from tasks.ingest import ingest
 from tasks.publish import publish_synthetic_table
 from tasks.train import distill, fit_sampler, train_teacher
@@ -42,7 +42,15 @@ def stages(data_dir, fast_settings, tmp_path_factory):
         train_teacher.fn(snapshot, models, fast_settings.teacher, run)
         distill.fn(snapshot, models, fast_settings.student, run)
         fit_sampler.fn(snapshot, models, fast_settings.sampler, run)
-        out["table"] = generate.fn(spec.name, snapshot, models, fast_settings.generation, run)
+        generation = fast_settings.generation.model_copy(
+            update={"shard_rows": 1_000, "rows": 2_500}
+        )
+        parts = [
+            generate.fn(snapshot, models, generation, shard, run)
+            for shard in shards(generation, snapshot)
+        ]
+        out["parts"] = parts
+        out["table"] = merge_shards.fn(snapshot, parts, run)
         out["outcome"] = audit.fn(
             spec, snapshot, models, out["table"], fast_settings.audit, run, {"run_id": "t"}
         )
@@ -81,10 +89,12 @@ def test_training_stages_log_losses_per_epoch(stages):
     assert [m.step for m in history] == [0, 1]
 
 
-def test_generate_stages_the_training_size(stages):
+def test_generate_writes_shards_that_merge_into_the_table(stages):
     table = pl.read_parquet(stages["table"])
     assert Path(stages["table"]).is_relative_to(stages["lake"] / "staging" / "loans")
-    assert table.height == stages["snapshot"].train_rows
+    assert [Path(p).name for p in stages["parts"]] == [f"part-0000{i}.parquet" for i in range(3)]
+    assert not any(Path(p).exists() for p in stages["parts"])  # merged, in order, then removed
+    assert table.height == 2_500
     assert table.columns == pl.read_parquet(stages["snapshot"].train_path).columns
 
 
@@ -148,3 +158,12 @@ def test_a_damaged_part_is_retrained_with_a_warning_not_a_crash(stages, tmp_path
             train_teacher.fn(snapshot, str(folder), settings.teacher, run)
         assert reuse("train_teacher", str(folder))
     assert (folder / "teacher.pt").read_bytes() == original  # the same weights again
+
+
+def test_each_stage_reports_its_time_and_peak_memory_to_mlflow(stages):
+    from mlflow import MlflowClient
+
+    metrics = MlflowClient().get_run(stages["tracking"]).data.metrics
+    for stage in ("train_teacher", "distill", "fit_sampler", "generate", "audit"):
+        assert metrics[f"{stage}.seconds"] > 0
+        assert 100 < metrics[f"{stage}.peak_rss_mb"] < 8_000

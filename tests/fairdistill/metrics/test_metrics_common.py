@@ -46,6 +46,7 @@ CASES = {
         (TABLE, OTHER, OTHER),
         dict(**COLS, max_rows=50, random_state=0),
     ),
+    "duplicate_rate": ((TABLE,), {}),
     "embedding_fidelity": ((TABLE, OTHER), dict(**COLS, max_rows=50, random_state=0)),
     "equalized_odds_difference": ((Y, PRED), dict(sensitive=S)),
     "equalized_odds_ratio": ((Y, PRED), dict(sensitive=S)),
