@@ -23,7 +23,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,12 +227,13 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def folder_digest(folder: Path) -> str:
-    """sha256 over every file under `folder`: its relative path and its `file_digest`, sorted."""
+def folder_digest(folder: Path, ignore: Collection[str] = ()) -> str:
+    """sha256 over every file under `folder` (but the relative paths in `ignore`): its relative path
+    and its `file_digest`, sorted."""
     entries = sorted(
-        f"{path.relative_to(folder).as_posix()}\0{file_digest(path)}"
+        f"{name}\0{file_digest(path)}"
         for path in folder.rglob("*")
-        if path.is_file()
+        if path.is_file() and (name := path.relative_to(folder).as_posix()) not in ignore
     )
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()
 

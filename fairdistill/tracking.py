@@ -28,6 +28,9 @@ CHAMPION = "champion"
 # Model version tag: sha256 over every file of the logged model (its code artifact pyfunc.py, the
 # MLmodel that names the loader, the weights), recorded at registration, checked before loading.
 CONTENT_TAG = "fairdistill.content_sha256"
+# Written by MLflow into each downloaded copy of a registered model (name and version, spelled after
+# the URI used), not stored with the model: left out of its digest.
+DOWNLOAD_NOTE = "registered_model_meta"
 REGISTERED_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
 
 
@@ -134,15 +137,17 @@ def register_bundle(
     except mlflow.exceptions.MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    version = client.create_model_version(
-        name, source=info.model_uri, run_id=tracking_run_id, model_id=info.model_id
-    )
-    uri = f"models:/{name}/{version.version}"
-    # Hashed as registered (registration adds a `registered_model_meta` file), before any use.
     with tempfile.TemporaryDirectory() as folder:
-        content = folder_digest(Path(mlflow.artifacts.download_artifacts(uri, dst_path=folder)))
-    client.set_model_version_tag(name, version.version, CONTENT_TAG, content)
-    return uri
+        logged = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=folder))
+        content = folder_digest(logged, ignore={DOWNLOAD_NOTE})
+    version = client.create_model_version(
+        name,
+        source=info.model_uri,
+        run_id=tracking_run_id,
+        model_id=info.model_id,
+        tags={CONTENT_TAG: content},
+    )
+    return f"models:/{name}/{version.version}"
 
 
 def _model_version(model_uri: str):
@@ -174,7 +179,7 @@ def load_bundle(model_uri: str):
                 raise errors.ModelTampered(
                     errors.MODEL_TAMPERED.format(uri=model_uri, problem=problem)
                 )
-            if folder_digest(local) != recorded:
+            if folder_digest(local, ignore={DOWNLOAD_NOTE}) != recorded:
                 problem = (
                     f"its files differ from those registered (sha256 {CONTENT_TAG} = {recorded})"
                 )

@@ -170,3 +170,6 @@ def test_folder_digest_follows_names_and_bytes(tmp_path):
     (tmp_path / "sub" / "f").write_bytes(b"1")
     (tmp_path / "sub" / "f").rename(tmp_path / "sub" / "g")
     assert lake.folder_digest(tmp_path) != first
+    (tmp_path / "sub" / "g").rename(tmp_path / "sub" / "f")
+    (tmp_path / "note").write_text("x")
+    assert lake.folder_digest(tmp_path, ignore={"note"}) == first != lake.folder_digest(tmp_path)
