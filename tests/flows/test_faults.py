@@ -14,6 +14,7 @@ import pickle
 import re
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -80,7 +81,7 @@ class Home:
     """A folder with its own lake, MLflow store and PREFECT_HOME, as a user's project folder."""
 
     def __init__(self, folder: Path, api_url: str | None = None):
-        self.folder, self.api_url = folder, api_url
+        self.folder, self.api_url, self.started = folder, api_url, None
         self.prefect_home = folder / ".prefect"
         self.lake = folder / "lake"
         self.mlflow = f"sqlite:///{folder / 'mlflow.db'}"
@@ -200,6 +201,7 @@ def killed_at_each_stage(forkserver, prefect_harness, data_dir, settings_file, t
     from prefect.settings import PREFECT_API_URL
 
     home = Home(tmp_path_factory.mktemp("killed"), api_url=PREFECT_API_URL.value())
+    home.started = datetime.now(UTC)
     args = ["--spec", str(data_dir / "loans.yaml"), "--config", str(settings_file)]
     for stage in STAGES:
         log = home.folder / f"killed-after-{stage}.log"
@@ -228,33 +230,36 @@ def test_no_killed_run_is_left_running(killed_at_each_stage):
     from prefect import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
+        FlowRunFilterStartTime,
         FlowRunFilterState,
         FlowRunFilterStateType,
         TaskRunFilter,
+        TaskRunFilterStartTime,
         TaskRunFilterState,
         TaskRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
 
+    since = killed_at_each_stage[0].started
+
+    def flow_runs(*states):
+        state = FlowRunFilterState(type=FlowRunFilterStateType(any_=list(states)))
+        since_start = FlowRunFilterStartTime(after_=since)
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(state=state, start_time=since_start)
+        )
+
     unfinished = [StateType.RUNNING, StateType.PENDING]
     with get_client(sync_client=True) as client:
-        flows = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=unfinished))
-            )
-        )
+        running, crashed = flow_runs(*unfinished), flow_runs(StateType.CRASHED)
+        state = TaskRunFilterState(type=TaskRunFilterStateType(any_=unfinished))
         tasks = client.read_task_runs(
             task_run_filter=TaskRunFilter(
-                state=TaskRunFilterState(type=TaskRunFilterStateType(any_=unfinished))
+                state=state, start_time=TaskRunFilterStartTime(after_=since)
             )
         )
-        crashed = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED]))
-            )
-        )
-    assert flows == [] and tasks == []
-    assert len(crashed) >= len(STAGES)  # each killed refresh, found by the next one
+    assert running == [] and tasks == []
+    assert len(crashed) == len(STAGES)  # each killed refresh, marked by the next one
 
 
 def test_latest_and_champion_agree_after_the_kills(killed_at_each_stage, monkeypatch):
