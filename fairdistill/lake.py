@@ -205,9 +205,12 @@ def collect_garbage(dataset: str) -> list[Path]:
     """
     removed = []
     staging = lake_root() / "staging" / dataset
-    for folder in sorted(staging.iterdir()) if staging.is_dir() else []:
-        shutil.rmtree(folder) if folder.is_dir() else folder.unlink()
-        removed.append(folder)
+    for path in sorted(staging.iterdir()) if staging.is_dir() else []:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        removed.append(path)
     for stage in ("raw", "validation", "models", "synthetic", "rejected"):
         for path in sorted((lake_root() / stage / dataset).rglob(f".*{TEMP_SUFFIX}")):
             path.unlink(missing_ok=True)
