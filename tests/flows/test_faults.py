@@ -91,6 +91,7 @@ class Home:
             "PREFECT_HOME": str(self.prefect_home),
             "FAIRDISTILL_LAKE": str(self.lake),
             "MLFLOW_TRACKING_URI": self.mlflow,
+            "FAIRDISTILL_MLFLOW_ARTIFACTS": str(self.folder / "mlartifacts"),
             "FAIRDISTILL_GENERATE_THREADS": "1",
             "OMP_NUM_THREADS": "1",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -325,7 +326,9 @@ def test_a_registered_model_whose_files_changed_is_not_loaded(side_by_side, monk
     uri = "models:/fairdistill-loans@champion"
     assert tracking.load_bundle(uri).codec.target == "approved"  # as registered: loads
     marker = home.folder / "edited-code-ran"
-    for code in (home.folder / "mlartifacts" / "models").glob("*/artifacts/pyfunc.py"):
+    stored = list((home.folder / "mlartifacts" / "models").glob("*/artifacts/pyfunc.py"))
+    assert len(stored) == 2  # the code artifact of each registered version
+    for code in stored:
         code.write_text(
             code.read_text() + f"\nfrom pathlib import Path\nPath({str(marker)!r}).touch()\n"
         )
