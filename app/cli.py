@@ -1,8 +1,9 @@
 """`fairdistill` command line: run a refresh on Prefect's ephemeral API with local defaults.
 
 Exit codes: 0 = done (a refresh published its table), 2 = a mistake the user can fix (spec, data,
-settings, a model URI), 3 = the audit gate rejected the table, 1 = anything else (a bug or a crash).
-Settings and specs are checked before Prefect, torch or MLflow is imported.
+settings, a model URI, a folder that cannot be written), 3 = the audit gate rejected the table, 1 =
+anything else (a bug or a crash). Settings, specs and the folders a refresh writes are checked
+before Prefect, torch or MLflow is imported.
 """
 
 from __future__ import annotations
@@ -54,15 +55,20 @@ def print_key_numbers(m: dict[str, float], file=sys.stdout) -> None:
 
 
 def refresh(args: argparse.Namespace) -> int:
+    from fairdistill.environment import check_locations
     from fairdistill.settings import RefreshSettings, load_settings
 
     spec = _spec_from_args(args)
     settings = load_settings(args.config) if args.config else RefreshSettings()
+    check_locations()
+    from app.embedded import local_apis
+
     if args.dask:
         os.environ["FAIRDISTILL_DASK"] = args.dask  # read when the flow is defined (its import)
     from flows.refresh import refresh as refresh_flow
 
-    result = refresh_flow(dataset=spec, **dict(settings))
+    with local_apis():
+        result = refresh_flow(dataset=spec, **dict(settings))
     print(
         f"\nrefresh of {result.dataset} passed the audit gate and was published (run {result.run_id})"
     )

@@ -105,9 +105,19 @@ def _spec_expectations(spec: DatasetSpec, reference: pl.DataFrame | None) -> lis
         for types, columns in kinds
         for column in columns
     ]
-    for column in spec.sensitive_columns:
+    # A column with no value at all would be modelled as a constant (and published all null).
+    found += [
+        E.ExpectColumnUniqueValueCountToBeBetween(column=column, min_value=1)
+        for column in spec.feature_columns
+    ]
+    for attribute in spec.sensitive:
+        column = attribute.column
         found += [
             E.ExpectColumnValuesToNotBeNull(column=column, meta={"role": "sensitive"}),
+            E.ExpectColumnUniqueValueCountToBeBetween(column=column, min_value=2),
+            E.ExpectColumnDistinctValuesToContainSet(
+                column=column, value_set=[attribute.privileged]
+            ),
             E.ExpectColumnValuesToBeBetween(
                 column=group_size_column(column),
                 min_value=spec.min_group_rows,

@@ -50,7 +50,9 @@ FAILURE_ORDER = (  # most fundamental problem first: later failures often follow
     "expect_column_values_to_be_in_set",
     "expect_column_values_to_be_between",
 )
-TARGET_CLASS_KINDS = (
+# Expectations on a column's distinct values (the target's classes, the sensitive groups, whether a
+# feature has any value): their examples are the distinct values seen.
+CLASS_KINDS = (
     "expect_column_unique_value_count_to_be_between",
     "expect_column_distinct_values_to_contain_set",
 )
@@ -181,7 +183,7 @@ def _special(row: dict, found: dict, view: pl.DataFrame, spec: DatasetSpec) -> d
             "observed_value": observed,
             "examples": observed["missing"] + observed["unexpected"],
         }
-    if column == spec.target and kind in TARGET_CLASS_KINDS:
+    if kind in CLASS_KINDS and column in view.columns:
         classes = view[column].drop_nulls().unique().sort().to_list()
         return {"examples": classes[:MAX_EXAMPLES], "unexpected_count": None}
     if kind == TYPE_KIND:

@@ -65,11 +65,20 @@ def _row_count(row: dict, spec: DatasetSpec, fields: dict) -> str:
 
 
 def _classes(row: dict, spec: DatasetSpec, fields: dict) -> str:
+    """Distinct values: the target's two classes, at least two sensitive groups, a feature's any."""
+    if row["column"] in spec.sensitive_columns:
+        return errors.CHECK_ONE_GROUP.format(**fields)
+    if row["column"] != spec.target:
+        return errors.CHECK_ALL_NULL.format(**fields)
     one = row["observed_value"] <= 1
     return (errors.CHECK_ONE_CLASS if one else errors.CHECK_CLASS_COUNT).format(**fields)
 
 
 def _positive_label(row: dict, spec: DatasetSpec, fields: dict) -> str:
+    """A value that must occur: the target's positive label, or a sensitive column's privileged."""
+    privileged = {a.column: a.privileged for a in spec.sensitive}
+    if row["column"] in privileged:
+        return errors.CHECK_PRIVILEGED.format(label=privileged[row["column"]], **fields)
     return errors.CHECK_POSITIVE_LABEL.format(label=spec.positive_label, **fields)
 
 

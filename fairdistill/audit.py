@@ -26,6 +26,7 @@ from fairdistill.metrics import (
     latent_leakage_auroc,
     marginal_similarity,
     positive_rates,
+    rare_values_reproduced,
     score_predictions,
     subsample,
 )
@@ -149,6 +150,11 @@ def audit_table(
         "privacy.exact_copy_rate": exact_copy_rate(train, synthetic),
         # The natural rate: how often a fresh real sample (the holdout) repeats a training row.
         "privacy.holdout_copy_rate": exact_copy_rate(train, holdout),
+        "privacy.rare_values_reproduced": float(
+            rare_values_reproduced(
+                train, synthetic, columns=spec.categorical, min_count=spec.min_category_rows
+            )
+        ),
     }
     rng = np.random.default_rng(random_state)
     train, synthetic = subsample(train, max_rows, rng), subsample(synthetic, max_rows, rng)

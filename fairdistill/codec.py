@@ -10,6 +10,11 @@ of their combination when there are several, so s is one categorical variable wi
 Unseen values at encode time (a category, or a sensitive combination, not met in train) map to the
 most frequent train category: encoding never fails on new data. Never FairDisCo's lossy binning
 (DESIGN §3).
+
+Rare values: a feature category seen in fewer than ``min_category_rows`` training rows is not kept
+(it encodes as the column's most frequent category), so the decoder can never write it: a value
+that singles out a few people (a unique name, a 200,000-character cell) never reaches a synthetic
+row. The target's classes are always kept; a missing value (null) is never rare.
 """
 
 from __future__ import annotations
@@ -72,6 +77,25 @@ def _dtype_from_dict(spec: dict) -> pl.DataType:
     if spec["name"] == "Date":
         return pl.Date()
     return _DTYPES[spec["name"]]
+
+
+def _common_categories(counts: dict, min_rows: int) -> dict:
+    """Category → rows, with each category of fewer than `min_rows` rows folded into the most
+    frequent remaining one (null, the missing category, always remains). When no value is that
+    common, the column keeps only null: it carries nothing that could be released.
+
+    >>> _common_categories({"a": 9, "b": 2, "c": 5, None: 1}, 5)
+    {'a': 11, 'c': 5, None: 1}
+    >>> _common_categories({"x": 1, "y": 1}, 5)
+    {None: 2}
+    """
+    common = {v: n for v, n in counts.items() if v is None or n >= min_rows}
+    rare = sum(counts.values()) - sum(common.values())
+    if rare:
+        values = [v for v in common if v is not None]
+        mode = max(sorted(values), key=lambda v: common[v]) if values else None
+        common[mode] = common.get(mode, 0) + rare
+    return common
 
 
 # Steps a decoded number is rounded to, finest last: whole days … microseconds for times (in
@@ -149,6 +173,9 @@ class TabularCodec:
         Sensitive column(s); s is the one-hot of their combination.
     n_quantiles : int
         Size of each numeric column's quantile table (see `_to_normal`).
+    min_category_rows : int
+        Feature categories seen in fewer training rows are folded into the most frequent one
+        (`_common_categories`); 1 keeps every category.
     random_state : int
         Seed of the row subsample used for the quantile tables of very large tables.
     """
@@ -162,6 +189,7 @@ class TabularCodec:
         sensitive: list[str],
         n_quantiles: int = 1000,
         random_state: int = 0,
+        min_category_rows: int = 1,
     ):
         self.categorical = categorical
         self.numeric = numeric
@@ -170,6 +198,7 @@ class TabularCodec:
         self.sensitive = sensitive
         self.n_quantiles = n_quantiles
         self.random_state = random_state
+        self.min_category_rows = min_category_rows
 
     # ------------------------------------------------------------------ fit
     def fit(self, frame: pl.DataFrame) -> TabularCodec:
@@ -182,6 +211,8 @@ class TabularCodec:
         self.categories_, self.modes_ = {}, {}
         for col in [*self.categorical, self.target]:
             counts = dict(frame[col].value_counts().iter_rows())
+            if col != self.target:
+                counts = _common_categories(counts, self.min_category_rows)
             cats = sorted(counts, key=lambda v: (v is None, v))
             self.categories_[col] = cats
             self.modes_[col] = max(range(len(cats)), key=lambda i: (counts[cats[i]], -i))
@@ -392,6 +423,7 @@ class TabularCodec:
                 "sensitive",
                 "n_quantiles",
                 "random_state",
+                "min_category_rows",
             )
         }
         fitted = {k: getattr(self, k) for k in self._FITTED}

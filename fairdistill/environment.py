@@ -7,7 +7,10 @@ set in the environment win, so a served deployment can point at its own servers.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from fairdistill.errors import LOCATION_NOT_WRITABLE, LOCATION_PARENT_MISSING, LocationError
 
 # Prefect's logging config with the calm console (app/logging.yml); a file, not code of this package.
 LOGGING_CONFIG = Path(__file__).resolve().parents[1] / "app" / "logging.yml"
@@ -31,12 +34,40 @@ def configure_environment(home: Path | None = None) -> Path:
         # One thread trained these small MLPs 5-20x faster than two on a 2-core machine.
         "OMP_NUM_THREADS": "1",
         "FAIRDISTILL_TORCH_THREADS": "1",
+        # No task reads Prefect's result store: a stored result names its own deserializer (a
+        # planted cloudpickle file would run code). Trained stages are reused from the model folder
+        # instead, after a check of their content hashes (tasks/caching.py).
+        "PREFECT_TASKS_DEFAULT_NO_CACHE": "true",
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
-    # Cached stage results live beside the trained parts they point to: deleting the lake drops both,
-    # so a later run retrains instead of trusting a cache entry whose model folder is gone.
-    os.environ.setdefault(
-        "PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(Path(os.environ["FAIRDISTILL_LAKE"]) / "cache")
-    )
     return home
+
+
+def _writable(name: str, folder: Path, *, create_parents: bool) -> None:
+    """`folder` exists or can be created, and a file can be written in it; else `LocationError`."""
+    if not create_parents and not folder.exists() and not folder.parent.is_dir():
+        raise LocationError(
+            LOCATION_PARENT_MISSING.format(name=name, path=folder, parent=folder.parent)
+        )
+    try:
+        folder.mkdir(parents=create_parents, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise LocationError(
+            LOCATION_NOT_WRITABLE.format(name=name, path=folder, reason=reason)
+        ) from None
+
+
+def check_locations() -> None:
+    """Refuse, in milliseconds, folders a refresh could not write: the lake (created if missing),
+    PREFECT_HOME and the folder of a SQLite MLflow store (their parent must exist). Otherwise the
+    first write fails deep inside a run, or Prefect's temporary server never starts (a 90 s wait)."""
+    _writable("FAIRDISTILL_LAKE", Path(os.environ["FAIRDISTILL_LAKE"]), create_parents=True)
+    _writable("PREFECT_HOME", Path(os.environ["PREFECT_HOME"]).expanduser(), create_parents=False)
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///")).expanduser()
+        _writable("MLFLOW_TRACKING_URI", database.parent, create_parents=False)

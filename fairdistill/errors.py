@@ -66,6 +66,15 @@ HOLDOUT_COLUMNS_DIFFER = (
     "holdout {holdout} has columns {holdout_columns} but the source {path} has {columns}; "
     "give a holdout with the same columns"
 )
+NUMERIC_NOT_FINITE = (
+    "column {column!r} in {path} is declared numeric but holds {count} value(s) that are not finite "
+    "or exceed ±{limit:.1e} in magnitude (e.g. {examples}); fix or remove those values, list their "
+    "text under `missing_values` in {spec} if they mean 'missing' (e.g. 'NaN'), or rescale the column"
+)
+NESTED_COLUMN = (
+    "column {column!r} in {path} holds nested values ({dtype}); fairdistill models flat tables: "
+    "flatten it into plain columns, or list it under `drop` in {spec}"
+)
 TRAINING_ROWS_UNREADABLE = (
     "cannot read {path} as Parquet: {reason}; pass --train the run's raw training snapshot, "
     "lake/raw/<dataset>/<run_id>/train.parquet"
@@ -108,6 +117,18 @@ CHECK_POSITIVE_LABEL = (
     "positive label {label!r} does not occur in target {column!r} (found: {examples}); set "
     "`positive_label` in {spec} to one of them, or map variants onto it with `label_aliases`"
 )
+CHECK_ALL_NULL = (
+    "column {column!r} has no values (it is missing in every row); fill it, or list it under "
+    "`drop` in {spec}"
+)
+CHECK_ONE_GROUP = (
+    "sensitive column {column!r} has {observed} group(s) ({examples}); fairness compares groups, "
+    "so it needs at least two: check the file or the sensitive column chosen in {spec}"
+)
+CHECK_PRIVILEGED = (
+    "privileged value {label!r} does not occur in sensitive column {column!r} (found: "
+    "{examples}); set `privileged` in {spec} to one of them"
+)
 CHECK_TYPE = (
     "column {column!r} is declared {kind} but holds {observed} values{rows}; fix the values or "
     "declare the column under its real kind in {spec}"
@@ -142,6 +163,14 @@ CHECK_NOT_EVALUATED = (
 CHECK_OTHER = "{expectation} failed on {column} (observed: {observed}; expected: {kwargs})"
 
 
+# Settings that do not fit the data (checked in the validate stage, before any training).
+TOO_MANY_COMPONENTS = (
+    "sampler.n_components is {n_components} but {dataset} has only {rows} training rows; a Gaussian "
+    "mixture needs at least one row per component: set `sampler.n_components` to at most {rows} "
+    "(a `sampler` section in the --config file, or the flow's sampler parameters)"
+)
+
+
 class GateFailed(FairdistillError):
     """The synthetic table did not pass the audit gate; it was kept under lake/rejected/, unpublished."""
 
@@ -166,4 +195,29 @@ MODEL_NOT_FOUND = (
     "cannot load {uri} from {tracking}: {reason}. Use models:/fairdistill-<dataset>/<version> of a "
     "finished refresh (listed in the MLflow UI), or @champion once a refresh has passed the audit gate; "
     "set MLFLOW_TRACKING_URI if the model lives in another store"
+)
+
+
+class ModelTampered(FairdistillError):
+    """A registered model's files differ from the hashes recorded when it was registered."""
+
+
+MODEL_TAMPERED = (
+    "refusing to load {uri}: {problem}. Loading a model runs its code artifact (pyfunc.py), so "
+    "fairdistill loads only models whose files match the sha256 recorded at registration; register "
+    "it again with a refresh (or restore its artifacts from a backup)"
+)
+
+
+class LocationError(FairdistillError):
+    """A folder that a refresh writes to (lake, PREFECT_HOME, MLflow store) is missing or read-only."""
+
+
+LOCATION_PARENT_MISSING = (
+    "{name} is {path}, but its parent folder {parent} does not exist; create it, or set {name} to a "
+    "folder under an existing one"
+)
+LOCATION_NOT_WRITABLE = (
+    "{name} is {path}, which cannot be written ({reason}); make it writable, or set {name} to a "
+    "folder you can write"
 )

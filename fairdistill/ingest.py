@@ -1,8 +1,9 @@
 """Ingest: read a dataset's source with Polars, normalise it to its spec, split it, snapshot it.
 
-Structural problems (missing file, empty file, wrong delimiter, missing or undeclared columns, text in a
-numeric column) stop here with a message naming the file, the column and the fix. Content checks (classes,
-group sizes, ranges, null rates) belong to the Great Expectations suite in the next stage.
+Structural problems (missing file, empty file, wrong delimiter, missing or undeclared columns, nested
+columns, a numeric column holding text or numbers no model can use: NaN, ±inf, beyond ±2^53) stop here
+with a message naming the file, the column and the fix. Content checks (classes, groups, privileged
+value, empty columns, ranges, null rates) belong to the Great Expectations suite in the next stage.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ SMALL_TABLE = (
 )
 CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".data", ".test"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
+# Largest magnitude of a numeric value: beyond 2^53 float64 (the codec's and the audit's number
+# type) no longer holds every integer, and squares in the audit's statistics overflow long before
+# 1e308. Larger values are refused at ingest, like text in a numeric column.
+MAX_MAGNITUDE = 2.0**53
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,14 @@ def read_source(location: str, spec: DatasetSpec) -> tuple[pl.DataFrame, bytes]:
     """Read a CSV or Parquet file (local path or fsspec URL); returns the frame and the file's bytes."""
     content = _read_bytes(location, spec)
     fmt = _format_of(location, spec)
+    delimiter = (spec.delimiter or sniff_delimiter(content)) if fmt == "csv" else ""
     try:
         if fmt == "parquet":
             frame = pl.read_parquet(io.BytesIO(content))
         else:
             frame = pl.read_csv(
                 io.BytesIO(content),
-                separator=spec.delimiter or sniff_delimiter(content),
+                separator=delimiter,
                 has_header=spec.has_header,
                 new_columns=spec.column_names,
                 infer_schema=False,
@@ -72,6 +78,8 @@ def read_source(location: str, spec: DatasetSpec) -> tuple[pl.DataFrame, bytes]:
         raise errors.DataError(errors.SOURCE_EMPTY.format(path=location))
     if fmt == "csv":
         _check_delimiter(frame, location, spec)
+        if spec.has_header and not spec.column_names:
+            frame = _with_csv_header(frame, content, delimiter)
     return drop_pandas_index(frame, spec), content
 
 
@@ -95,6 +103,16 @@ def drop_pandas_index(frame: pl.DataFrame, spec: DatasetSpec) -> pl.DataFrame:
     """Drop the index column a pandas export adds, unless the spec declares it."""
     index = [c for c in frame.columns if PANDAS_INDEX.match(c) and c not in spec.declared_columns]
     return frame.drop(index)
+
+
+def _with_csv_header(frame: pl.DataFrame, content: bytes, delimiter: str) -> pl.DataFrame:
+    """The header as the CSV standard (RFC 4180) reads it. Polars 2.1 keeps the doubled quotes of a
+    quoted column name (`net ""income""` for `net "income"`), so names come from Python's csv module."""
+    text = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8", errors="replace", newline="")
+    header = next(csv.reader(text, delimiter=delimiter), [])
+    if header == frame.columns or len(header) != frame.width or len(set(header)) != len(header):
+        return frame
+    return frame.rename(dict(zip(frame.columns, header, strict=True)))
 
 
 def _read_bytes(location: str, spec: DatasetSpec) -> bytes:
@@ -170,6 +188,13 @@ def normalise(frame: pl.DataFrame, location: str, spec: DatasetSpec) -> pl.DataF
     variants rewritten, numbers and datetimes parsed."""
     check_columns(frame, location, spec)
     frame = frame.select(spec.modelled_columns)
+    for column, dtype in frame.schema.items():
+        if dtype.is_nested():
+            raise errors.DataError(
+                errors.NESTED_COLUMN.format(
+                    column=column, path=location, dtype=dtype, spec=spec.origin
+                )
+            )
     text = [column for column, dtype in frame.schema.items() if dtype == pl.String]
     frame = frame.with_columns(
         pl.when(pl.col(column).str.strip_chars().is_in(spec.missing_values))
@@ -193,6 +218,7 @@ def _examples(values: pl.Series) -> str:
 
 def _numeric(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
     if series.dtype.is_numeric():
+        _check_finite(series, series, location, spec)
         return series
     if spec.decimal == ",":  # `1234,56` → `1234.56`
         series = series.str.replace(",", ".", literal=True)
@@ -210,8 +236,27 @@ def _numeric(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:
                 hint=errors.DECIMAL_COMMA_HINT.format(spec=spec.origin) if comma else "",
             )
         )
+    _check_finite(as_float, series, location, spec)
     as_int = series.cast(pl.Int64, strict=False)
     return as_int if as_int.null_count() == series.null_count() else as_float
+
+
+def _check_finite(numbers: pl.Series, given: pl.Series, location: str, spec: DatasetSpec) -> None:
+    """NaN, ±inf and magnitudes beyond `MAX_MAGNITUDE` are refused; `given` holds the values as read
+    (text for a CSV), for the examples."""
+    numbers = numbers.cast(pl.Float64)
+    bad = (numbers.is_nan() | (numbers.abs() > MAX_MAGNITUDE)).fill_null(False)
+    if bad.any():
+        raise errors.DataError(
+            errors.NUMERIC_NOT_FINITE.format(
+                column=given.name,
+                path=location,
+                count=int(bad.sum()),
+                limit=MAX_MAGNITUDE,
+                examples=_examples(given.filter(bad)),
+                spec=spec.origin,
+            )
+        )
 
 
 def _datetime(series: pl.Series, location: str, spec: DatasetSpec) -> pl.Series:

@@ -4,11 +4,15 @@ Layout (under `FAIRDISTILL_LAKE`, default `./lake`)::
 
     raw/<dataset>/<run_id>/{train,holdout}.parquet, manifest.json
     validation/<dataset>/<run_id>/validation.json
-    models/<dataset>/<key>/            trained parts, keyed by dataset fingerprint and settings
-    cache/                             Prefect's cached stage results (they point into models/)
+    models/<dataset>/<key>/            trained parts, keyed by dataset fingerprint and settings, and
+                                       manifest.json: the sha256 of each part, recorded as written
     staging/<dataset>/<run_id>/        a run's outputs while it is being made (readers never look here)
     synthetic/<dataset>/<run_id>/      published tables, and synthetic/<dataset>/latest -> <run_id>
     rejected/<dataset>/<run_id>/       tables that failed the audit gate, with their report
+    locks/<dataset>.lock               held by the refresh of <dataset> in progress (one at a time)
+
+The lake holds data only: Parquet, JSON and tensor files (loaded with ``weights_only=True``), never a
+pickled object, so nothing read from it runs code.
 """
 
 from __future__ import annotations
@@ -17,13 +21,24 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+
+from fairdistill import errors
+from fairdistill.locks import exclusive
+
+# Temporary files (of an atomic write, of the `latest` swap) are hidden and end with this suffix, so
+# `collect_garbage` finds what a killed run left behind.
+TEMP_SUFFIX = ".tmp"
+MANIFEST = "manifest.json"
+LOCK_WAIT = "another refresh of {dataset} holds {lock} (pid {pid}); waiting for it to finish"
 
 
 def lake_root() -> Path:
@@ -42,7 +57,7 @@ def stage_dir(stage: str, dataset: str, run_id: str) -> Path:
 def atomic_write(path: Path, write) -> Path:
     """Write through a temporary file in the same folder, then rename over `path` (atomic on POSIX)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -118,10 +133,13 @@ def _move(staging: Path, stage: str, dataset: str, run_id: str) -> Path:
 def publish(staging: Path, dataset: str, run_id: str) -> Path:
     """Make a finished run visible: rename its folder into `synthetic/<dataset>/<run_id>/`, then swap
     the `latest` symlink to it. Both steps are atomic renames, so a reader sees the previous run or
-    this one, never a mix; a crash before the swap leaves `latest` on the previous run."""
+    this one, never a mix; a crash before the swap leaves `latest` on the previous run.
+
+    `latest` is the record of what is published: the MLflow `champion` alias follows it (set right
+    after, and set again from it by the next refresh if a crash fell in between)."""
     target = _move(staging, "synthetic", dataset, run_id)
     link = latest_link("synthetic", dataset)
-    tmp = link.with_name(f".latest.{secrets.token_hex(4)}")
+    tmp = link.with_name(f".latest.{secrets.token_hex(4)}{TEMP_SUFFIX}")
     tmp.symlink_to(run_id, target_is_directory=True)
     os.replace(tmp, link)
     return target
@@ -138,3 +156,122 @@ def model_dir(dataset: str, fingerprint: str, settings: dict) -> Path:
     them: a re-run with the same inputs finds (and resumes) the same folder."""
     key = hashlib.sha256(json.dumps([fingerprint, settings], sort_keys=True).encode()).hexdigest()
     return lake_root() / "models" / dataset / key[:16]
+
+
+def published_run(dataset: str) -> dict | None:
+    """The run identity in `audit.json` of the table `latest` points at (None before the first)."""
+    audit = latest_link("synthetic", dataset) / "audit.json"
+    return json.loads(audit.read_text()).get("run") if audit.is_file() else None
+
+
+# --- one refresh per dataset, and what a dead one leaves behind --------------------------------
+
+
+@contextmanager
+def dataset_lock(
+    dataset: str, holder: dict, on_wait: Callable[[str], None] | None = None
+) -> Iterator[dict | None]:
+    """Hold `locks/<dataset>.lock` for the block: one refresh of a dataset at a time in this lake.
+
+    A second refresh waits (after ``on_wait(message)``) until the first ends, then finds its trained
+    stages. The block receives the `holder` record of a refresh that died holding the lock (its
+    process killed), or None. A lake that cannot be written is a `LocationError`.
+    """
+    lock = lake_root() / "locks" / f"{dataset}.lock"
+
+    def waiting(record: dict) -> None:
+        if on_wait is not None:
+            on_wait(LOCK_WAIT.format(dataset=dataset, lock=lock, pid=record.get("pid", "?")))
+
+    held = ExitStack()
+    try:
+        abandoned = held.enter_context(exclusive(lock, {"pid": os.getpid(), **holder}, waiting))
+    except OSError as error:
+        raise errors.LocationError(
+            errors.LOCATION_NOT_WRITABLE.format(
+                name="FAIRDISTILL_LAKE", path=lake_root(), reason=error.strerror or error
+            )
+        ) from None
+    with held:
+        yield abandoned
+
+
+def collect_garbage(dataset: str) -> list[Path]:
+    """Remove what dead refreshes of `dataset` left: staging folders and temporary files.
+
+    Call it while holding the dataset's lock: no other refresh of the dataset is then past its
+    start, so every staging folder and temporary file of the dataset belongs to a dead one.
+    Returns the removed paths.
+    """
+    removed = []
+    staging = lake_root() / "staging" / dataset
+    for path in sorted(staging.iterdir()) if staging.is_dir() else []:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        removed.append(path)
+    for stage in ("raw", "validation", "models", "synthetic", "rejected"):
+        for path in sorted((lake_root() / stage / dataset).rglob(f".*{TEMP_SUFFIX}")):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+# --- content hashes of a model folder ----------------------------------------------------------
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_digest(folder: Path, ignore: Collection[str] = ()) -> str:
+    """sha256 over every file under `folder` (but the relative paths in `ignore`): its relative path
+    and its `file_digest`, sorted."""
+    entries = sorted(
+        f"{name}\0{file_digest(path)}"
+        for path in folder.rglob("*")
+        if path.is_file() and (name := path.relative_to(folder).as_posix()) not in ignore
+    )
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def _manifest(folder: Path) -> dict:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def record_parts(folder: Path, stage: str, files: list[str], code: str) -> None:
+    """Record in `folder/manifest.json` the sha256 of the files a stage wrote and read (`files`) and
+    the digest of the code that wrote them. Call it after the files are written."""
+    manifest = _manifest(folder)
+    manifest[stage] = {"code": code, "files": {name: file_digest(folder / name) for name in files}}
+    write_json(manifest, folder / MANIFEST)
+
+
+def stale_parts(folder: Path, stage: str, files: list[str], code: str) -> list[str] | None:
+    """Which of a stage's `files` no longer match what `record_parts` recorded.
+
+    None: nothing recorded for this stage and code (a first run: train). []: every file is there
+    with its recorded sha256 (reuse the stage). Otherwise the names of the files that are missing or
+    changed since (retrain).
+    """
+    entry = _manifest(folder).get(stage)
+    if not isinstance(entry, dict) or entry.get("code") != code:
+        return None
+    recorded = entry.get("files") or {}
+    return [
+        name
+        for name in files
+        if name not in recorded
+        or not (folder / name).is_file()
+        or file_digest(folder / name) != recorded[name]
+    ]

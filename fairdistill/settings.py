@@ -15,7 +15,7 @@ from typing import Annotated, ClassVar, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fairdistill.errors import SettingsError
+from fairdistill.errors import TOO_MANY_COMPONENTS, SettingsError
 from fairdistill.spec import read_yaml
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -177,6 +177,15 @@ class SamplerSettings(Section):
     )
     n_components: int = Field(20, ge=1, le=200, description="Mixture components (`gmm` only).")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the sampler's fit.")
+
+    def check_fits(self, rows: int, dataset: str) -> None:
+        """A mixture needs a training row per component at least: `SettingsError` otherwise."""
+        if self.name == "gmm" and self.n_components > rows:
+            raise SettingsError(
+                TOO_MANY_COMPONENTS.format(
+                    n_components=self.n_components, dataset=dataset, rows=rows
+                )
+            )
 
     def sampler_params(self) -> dict:
         """Keyword arguments of the chosen sampler's constructor."""

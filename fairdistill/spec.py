@@ -115,6 +115,13 @@ class DatasetSpec(BaseModel):
     min_group_rows: int = Field(
         default=30, ge=1, description="Fewest rows accepted in each sensitive group."
     )
+    min_category_rows: int = Field(
+        default=5,
+        ge=1,
+        description="Categories of a categorical feature seen in fewer training rows are rare: "
+        "the codec folds them into the column's most frequent category, so no synthetic row "
+        "carries one (the audit counts any that appear). 1 keeps every category.",
+    )
     spec_file: SkipJsonSchema[Path | None] = Field(
         default=None, exclude=True, description="The YAML file this spec was read from, if any."
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +20,18 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 from fairdistill import __version__, errors
+from fairdistill.lake import folder_digest
 from fairdistill.settings import GenerationSettings
 
 EXPERIMENT = "fairdistill"
 CHAMPION = "champion"
+# Model version tag: sha256 over every file of the logged model (its code artifact pyfunc.py, the
+# MLmodel that names the loader, the weights), recorded at registration, checked before loading.
+CONTENT_TAG = "fairdistill.content_sha256"
+# Written by MLflow into each downloaded copy of a registered model (name and version, spelled after
+# the URI used), not stored with the model: left out of its digest.
+DOWNLOAD_NOTE = "registered_model_meta"
+REGISTERED_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
 
 
 def registered_model_name(dataset: str) -> str:
@@ -104,8 +113,10 @@ def register_bundle(
     """Log the saved bundle as one pyfunc model and register it; returns `models:/<name>/<version>`.
 
     The model is logged as code (MLflow "models from code": `code` is the wrapper's file), so loading
-    it unpickles nothing; its decode params default to `GenerationSettings`'. Registration goes
-    through the client, which prints nothing (the fluent API writes to stderr)."""
+    it unpickles nothing; its decode params default to `GenerationSettings`'. The sha256 of every
+    file of the registered model is recorded as the version's tag `CONTENT_TAG`, which `load_bundle`
+    checks. Registration goes through the client, which prints nothing (the fluent API writes to
+    stderr)."""
     request = pd.DataFrame({"rows": [len(example)], "seed": [0]})
     name = registered_model_name(dataset)
     with mlflow.start_run(run_id=tracking_run_id), warnings.catch_warnings():
@@ -126,16 +137,56 @@ def register_bundle(
     except mlflow.exceptions.MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
+    with tempfile.TemporaryDirectory() as folder:
+        logged = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=folder))
+        content = folder_digest(logged, ignore={DOWNLOAD_NOTE})
     version = client.create_model_version(
-        name, source=info.model_uri, run_id=tracking_run_id, model_id=info.model_id
+        name,
+        source=info.model_uri,
+        run_id=tracking_run_id,
+        model_id=info.model_id,
+        tags={CONTENT_TAG: content},
     )
     return f"models:/{name}/{version.version}"
 
 
+def _model_version(model_uri: str):
+    """The registered model version a `models:/<name>/<version>` or `models:/<name>@<alias>` URI
+    names (MlflowException when there is none)."""
+    match = REGISTERED_URI.match(model_uri)
+    if match is None:
+        raise mlflow.exceptions.MlflowException(
+            "not a registered model URI (models:/<name>/<version> or models:/<name>@<alias>)"
+        )
+    client = mlflow.MlflowClient()
+    if match["alias"]:
+        return client.get_model_version_by_alias(match["name"], match["alias"])
+    return client.get_model_version(match["name"], match["version"])
+
+
 def load_bundle(model_uri: str):
-    """The `FairDistillModel` behind a registered model URI, e.g. `models:/fairdistill-adult/3`."""
+    """The `FairDistillModel` behind a registered model URI, e.g. `models:/fairdistill-adult/3`.
+
+    Loading runs the model's code artifact (`models/pyfunc.py` as logged), so the model's files are
+    copied to a temporary folder, checked against the sha256 recorded at registration
+    (`CONTENT_TAG`), and loaded from that checked copy only."""
     try:
-        return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+        recorded = _model_version(model_uri).tags.get(CONTENT_TAG)
+        with tempfile.TemporaryDirectory() as folder:
+            local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=folder))
+            if recorded is None:
+                problem = "it was registered without the sha256 of its files (by an older version)"
+                raise errors.ModelTampered(
+                    errors.MODEL_TAMPERED.format(uri=model_uri, problem=problem)
+                )
+            if folder_digest(local, ignore={DOWNLOAD_NOTE}) != recorded:
+                problem = (
+                    f"its files differ from those registered (sha256 {CONTENT_TAG} = {recorded})"
+                )
+                raise errors.ModelTampered(
+                    errors.MODEL_TAMPERED.format(uri=model_uri, problem=problem)
+                )
+            return mlflow.pyfunc.load_model(str(local)).unwrap_python_model().model
     except mlflow.exceptions.MlflowException as error:
         raise errors.ModelNotFound(
             errors.MODEL_NOT_FOUND.format(
@@ -148,6 +199,16 @@ def set_champion(model_uri: str) -> None:
     """Point the `champion` alias at the model version that passed the audit gate."""
     _, name, version = model_uri.rsplit("/", 2)
     mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+
+
+def champion(dataset: str) -> str | None:
+    """`models:/<name>/<version>` of the dataset's `champion`, or None when there is none."""
+    name = registered_model_name(dataset)
+    try:
+        version = mlflow.MlflowClient().get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        return None
+    return f"models:/{name}/{version.version}"
 
 
 def tracking_uri() -> str:

@@ -26,6 +26,7 @@ from models.device import torch_threads
 from models.samplers import SAMPLERS
 from models.student import StudentEncoder
 from models.teacher import TeacherVAE, as_tensor, head_spec
+from models.training import save_state
 
 # The MLflow wrapper of the bundle, logged as code (`fairdistill.tracking.register_bundle`).
 PYFUNC_CODE = Path(__file__).with_name("pyfunc.py")
@@ -169,7 +170,7 @@ def save_teacher(teacher: TeacherVAE, config: TeacherSettings, directory: str | 
         "s_dim": teacher.encoder.s_dim,
     }
     _write_json(meta, path / FILES["teacher_config"])
-    atomic_write(path / FILES["teacher"], lambda tmp: torch.save(teacher.state_dict(), tmp))
+    save_state(teacher.state_dict(), path / FILES["teacher"])
     return path / FILES["teacher"]
 
 
@@ -194,7 +195,7 @@ def save_student(student: StudentEncoder, config: StudentSettings, directory: st
         "latent_dim": student.latent_dim,
     }
     _write_json(meta, path / FILES["student_config"])
-    atomic_write(path / FILES["student"], lambda tmp: torch.save(student.state_dict(), tmp))
+    save_state(student.state_dict(), path / FILES["student"])
     return path / FILES["student"]
 
 

@@ -59,6 +59,7 @@ def fit_codec(train: pl.DataFrame, spec: DatasetSpec) -> TabularCodec:
         datetime=spec.datetime,
         target=spec.target,
         sensitive=spec.sensitive_columns,
+        min_category_rows=spec.min_category_rows,
     ).fit(train)
 
 

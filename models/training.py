@@ -11,9 +11,12 @@ Checkpoints hold tensors and plain containers only and load with ``weights_only=
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import pickle
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +32,17 @@ CHECKPOINT_MISMATCH = (
     "checkpoint {path} was written for another configuration ({saved}) than this run ({current}); "
     "delete it or pass another `checkpoint_path`"
 )
+CHECKPOINT_UNREADABLE = "checkpoint {path} cannot be read ({error}); training from the start"
+CHECKPOINT_KEYS = {"model", "optimizer", "generator", "best", "state", "config"}
+
+
+def save_state(state, path: Path) -> Path:
+    """`torch.save` of tensors and plain containers, atomically and byte-reproducibly: saved through
+    a buffer, the archive inside is not named after the (random) temporary file, so the same
+    weights always give the same bytes and the same sha256 (`fairdistill.lake.record_parts`)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return atomic_write(Path(path), lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -147,8 +161,9 @@ def fit_loop(
     }
     best = _clone_state(model)
     path = Path(checkpoint_path) if checkpoint_path is not None else None
-    if path is not None and path.exists():
-        best = _restore(path, model, optimizer, generator, state, config.result_settings())
+    saved = _read_checkpoint(path) if path is not None and path.exists() else None
+    if saved is not None:
+        best = _restore(saved, path, model, optimizer, generator, state, config.result_settings())
     bar = tqdm(total=config.rounds, initial=state["round"], desc=desc, disable=not show_progress())
     while state["round"] < config.rounds and not state["done"]:
         logs = train_round(model, optimizer, loss_fn, data, train_idx, config, generator, state)
@@ -168,7 +183,7 @@ def fit_loop(
                 "state": state,
                 "config": config.result_settings(),
             }
-            atomic_write(path, lambda tmp, state=checkpoint: torch.save(state, tmp))
+            save_state(checkpoint, path)
         if on_round is not None:
             on_round(dict(logs))
         bar.update(1)
@@ -190,7 +205,24 @@ def _early_stopping(model: nn.Module, state: dict, logs: dict, best: dict, patie
     return best
 
 
+def _read_checkpoint(path: Path) -> dict | None:
+    """A checkpoint's content, or None (with a warning) when it is truncated or not a checkpoint:
+    a damaged file costs a retrain, never a crash on every re-run."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
+        warnings.warn(CHECKPOINT_UNREADABLE.format(path=path, error=error), stacklevel=3)
+        return None
+    if not isinstance(saved, dict) or not CHECKPOINT_KEYS <= saved.keys():
+        warnings.warn(
+            CHECKPOINT_UNREADABLE.format(path=path, error="not a checkpoint"), stacklevel=3
+        )
+        return None
+    return saved
+
+
 def _restore(
+    saved: dict,
     path: Path,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -198,7 +230,6 @@ def _restore(
     state: dict,
     config: dict,
 ) -> dict:
-    saved = torch.load(path, map_location="cpu", weights_only=True)
     if saved["config"] != config:
         raise ValueError(
             CHECKPOINT_MISMATCH.format(path=path, saved=saved["config"], current=config)

@@ -1,8 +1,9 @@
 """The learning stages: train the teacher, distil the student, fit the latent sampler.
 
 Each reads the encoded training rows, trains one part with its `models.pipeline` stage function, saves
-it into the model folder and returns that folder, so the flow reads as a chain. A crash mid-training
-resumes from the stage's checkpoint.
+it into the model folder, records its hash, and returns that folder, so the flow reads as a chain. A
+part already there whose hash checks out is reused (`tasks.caching`); a crash mid-training resumes
+from the stage's checkpoint.
 """
 
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from fairdistill import tracking
 from fairdistill.ingest import Snapshot
@@ -25,7 +27,7 @@ from models.bundle import (
     save_teacher,
 )
 from models.student import count_parameters
-from tasks.caching import ON_MODEL_DIR
+from tasks.caching import record, reuse
 from tasks.reporting import log_stage, report_round
 
 
@@ -33,11 +35,13 @@ def encoded_training_rows(snapshot: Snapshot, model_dir: str) -> tuple[np.ndarra
     return load_codec(model_dir).encode(pl.read_parquet(snapshot.train_path))
 
 
-@task(name="train_teacher", cache_policy=ON_MODEL_DIR, persist_result=True)
+@task(name="train_teacher", cache_policy=NO_CACHE)
 def train_teacher(
     snapshot: Snapshot, model_dir: str, settings: TeacherSettings, tracking_run_id: str
 ) -> str:
     """Train the FairDisCo teacher VAE (resumes from its checkpoint after a crash)."""
+    if reuse("train_teacher", model_dir):
+        return model_dir
     started = time.perf_counter()
     x, s = encoded_training_rows(snapshot, model_dir)
     teacher, history = pipeline.fit_teacher(
@@ -49,6 +53,7 @@ def train_teacher(
         checkpoint_path=Path(model_dir) / "teacher.ckpt",
     )
     save_teacher(teacher, teacher.settings, model_dir)
+    record("train_teacher", model_dir)
     tracking.log_metrics(
         tracking_run_id,
         {
@@ -67,11 +72,13 @@ def train_teacher(
     return model_dir
 
 
-@task(name="distill", cache_policy=ON_MODEL_DIR, persist_result=True)
+@task(name="distill", cache_policy=NO_CACHE)
 def distill(
     snapshot: Snapshot, model_dir: str, settings: StudentSettings, tracking_run_id: str
 ) -> str:
     """Distil the frozen teacher's encoder into the small student encoder."""
+    if reuse("distill", model_dir):
+        return model_dir
     started = time.perf_counter()
     x, s = encoded_training_rows(snapshot, model_dir)
     teacher, _ = load_teacher(model_dir)
@@ -84,6 +91,7 @@ def distill(
         checkpoint_path=Path(model_dir) / "student.ckpt",
     )
     save_student(student, student.settings, model_dir)
+    record("distill", model_dir)
     share = count_parameters(student) / count_parameters(teacher.encoder)
     tracking.log_metrics(
         tracking_run_id,
@@ -105,16 +113,19 @@ def distill(
     return model_dir
 
 
-@task(name="fit_sampler", cache_policy=ON_MODEL_DIR, persist_result=True)
+@task(name="fit_sampler", cache_policy=NO_CACHE)
 def fit_sampler(
     snapshot: Snapshot, model_dir: str, settings: SamplerSettings, tracking_run_id: str
 ) -> str:
     """Fit the latent sampler on the student's latent means of the training rows."""
+    if reuse("fit_sampler", model_dir):
+        return model_dir
     started = time.perf_counter()
     x, s = encoded_training_rows(snapshot, model_dir)
     student, _ = load_student(model_dir)
     sampler = pipeline.fit_sampler(student, x, s, settings)
     save_sampler(sampler, model_dir)
+    record("fit_sampler", model_dir)
     log_stage(
         "fit_sampler",
         started,

@@ -5,7 +5,8 @@
   holdout (accuracy, F1, AUROC and the fairness of the predictions).
 - `fidelity`: marginal similarity, association similarity, detection AUC.
 - `manifold`: α-precision, β-recall, authenticity, density, coverage in a fixed embedding.
-- `privacy`: exact-copy rate, distance to closest record against the holdout.
+- `privacy`: exact-copy rate, rare training values reproduced, distance to closest record against
+  the holdout.
 - `leakage`: AUROC of s from latent means.
 - `bootstrap`: percentile intervals over resampled test rows.
 - `tables`: the one Polars → pandas conversion, the seeded subsample, the fixed embedding.
@@ -46,6 +47,7 @@ from fairdistill.metrics.privacy import (
     distance_to_closest_record,
     duplicate_rate,
     exact_copy_rate,
+    rare_values_reproduced,
 )
 from fairdistill.metrics.tables import TableEmbedding, subsample, to_pandas
 from fairdistill.metrics.utility import (
@@ -80,6 +82,7 @@ __all__ = [
     "equalized_odds_difference",
     "equalized_odds_ratio",
     "exact_copy_rate",
+    "rare_values_reproduced",
     "fit_predict",
     "group_rates",
     "intersectional_groups",

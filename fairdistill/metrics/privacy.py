@@ -1,6 +1,8 @@
 """Privacy of a synthetic table against the real rows it was trained on (DESIGN §5).
 
-Exact copies: synthetic rows identical to some training row. Distance to closest record (DCR): how
+Exact copies: synthetic rows identical to some training row. Rare values: categories that only a
+few training rows hold, found again in the synthetic table (a value that singles out a person
+should never be released). Distance to closest record (DCR): how
 close synthetic rows come to training rows, against the same for real holdout rows, which the
 generator never saw; synthetic rows much closer to train than holdout rows are signs of
 memorisation. Distances are Euclidean in the `TableEmbedding` fitted on real train (one-hot +
@@ -74,6 +76,46 @@ def exact_copy_rate(
     fake = _comparable(synthetic, columns, train.schema)
     copies = fake.join(real, on=columns, how="semi", nulls_equal=True).height
     return copies / fake.height if fake.height else float("nan")
+
+
+def rare_values_reproduced(
+    train: pl.DataFrame, synthetic: pl.DataFrame, *, columns: list[str], min_count: int
+) -> int:
+    """How many distinct rare training values appear in the synthetic table.
+
+    rare = |{(c, v) : 0 < n_train(c, v) < min_count, v ∈ synthetic[c]}| over the given columns;
+    values compared as text, nulls never counted. The same threshold as the codec's
+    ``min_category_rows`` (`fairdistill.codec`), which keeps rare values out of generated rows.
+
+    Parameters
+    ----------
+    train : polars.DataFrame
+        Real training rows.
+    synthetic : polars.DataFrame
+        Synthetic rows.
+    columns : list of str
+        Categorical columns to check.
+    min_count : int
+        A value seen in fewer training rows than this is rare.
+
+    Returns
+    -------
+    int
+        ≥ 0; ideal 0. A copy of the training table scores the number of its rare values.
+
+    Examples
+    --------
+    >>> train = pl.DataFrame({"job": ["a"] * 5 + ["b", "c", None]})
+    >>> rare_values_reproduced(train, pl.DataFrame({"job": ["a", "b", "b", None]}), columns=["job"],
+    ...                        min_count=5)
+    1
+    """
+    found = 0
+    for column in columns:
+        counts = train.select(pl.col(column).cast(pl.String)).drop_nulls().group_by(column).len()
+        rare = counts.filter(pl.col("len") < min_count)[column]
+        found += int(rare.is_in(synthetic[column].cast(pl.String).drop_nulls()).sum())
+    return found
 
 
 def duplicate_rate(table: pl.DataFrame, *, columns: list[str] | None = None) -> float:

@@ -80,3 +80,51 @@ def test_a_spec_error_is_quick_and_imports_neither_prefect_nor_torch(data_dir, t
     )
     assert done.stdout.strip() == "2 []", done.stderr
     assert "field 'targt' is not a known field" in done.stderr
+
+
+def test_a_prefect_home_without_a_parent_is_refused_at_once(
+    data_dir, tmp_path, monkeypatch, capsys
+):
+    import time
+
+    home = tmp_path / "no" / "such" / ".prefect"
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    started = time.monotonic()
+    assert main(["refresh", "--spec", str(data_dir / "loans.yaml")]) == EXIT_USER_ERROR
+    assert time.monotonic() - started < 5
+    err = capsys.readouterr().err
+    assert f"PREFECT_HOME is {home}, but its parent folder {home.parent} does not exist" in err
+
+
+def without_root_powers() -> None:
+    """A `preexec_fn`: drop every capability from the bounding set, so that root, after exec, obeys
+    file permissions like any user (prctl PR_CAPBSET_DROP; what `setpriv --bounding-set=-all` does)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in range(64):
+        libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP; unknown capabilities: EINVAL
+
+
+def test_a_read_only_lake_is_refused_with_its_name(data_dir, tmp_path):
+    import os
+
+    lake = tmp_path / "lake"
+    lake.mkdir(mode=0o555)
+    code = "import sys\nfrom app.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, "refresh", "--spec", str(data_dir / "loans.yaml")],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "FAIRDISTILL_LAKE": str(lake)},
+            preexec_fn=without_root_powers if os.geteuid() == 0 else None,
+            timeout=60,
+        )
+    finally:
+        lake.chmod(0o755)
+    assert done.returncode == EXIT_USER_ERROR, done.stderr
+    expected = f"FAIRDISTILL_LAKE is {lake}, which cannot be written (Permission denied)"
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr

@@ -217,6 +217,41 @@ def test_sensitive_group_too_small(adult, base):
     ) in message
 
 
+def test_a_column_without_any_value(adult, base):
+    spec = adult[0]
+    frame = base.with_columns(pl.lit(None, pl.Int64).alias("hours_per_week"))
+    rows, message = _failures(adult, frame)
+    assert (
+        rows["expect_column_unique_value_count_to_be_between", "hours_per_week"]["examples"] == []
+    )
+    expected = errors.CHECK_ALL_NULL.format(column="hours_per_week", spec=spec.origin)
+    assert expected in message
+
+
+def test_one_sensitive_group(adult, base):
+    spec = adult[0]
+    rows, message = _failures(adult, base.filter(pl.col("sex") == "Male"))
+    row = rows["expect_column_unique_value_count_to_be_between", "sex"]
+    assert (row["observed_value"], row["examples"]) == (1, ["Male"])
+    expected = errors.CHECK_ONE_GROUP.format(
+        column="sex", observed=1, examples="'Male'", spec=spec.origin
+    )
+    assert expected in message
+
+
+def test_privileged_value_absent(adult, base):
+    spec = adult[0]
+    rows, message = _failures(adult, base.with_columns(pl.col("sex").replace("Male", "M")))
+    assert rows["expect_column_distinct_values_to_contain_set", "sex"]["examples"] == [
+        "Female",
+        "M",
+    ]
+    expected = errors.CHECK_PRIVILEGED.format(
+        label="Male", column="sex", examples="'Female', 'M'", spec=spec.origin
+    )
+    assert expected in message
+
+
 def test_compas_integer_target_with_one_class():
     spec = load_builtin("compas")
     train = read_dataset(spec)[0].with_columns(two_year_recid=pl.lit(1))

@@ -155,6 +155,23 @@ def test_errors(frame):
     assert str(err.value) == expected
 
 
+def test_rare_categories_are_never_decoded(frame):
+    rare = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) < 4)
+        .then(pl.format("person-{}", pl.int_range(pl.len())))  # 4 unique values, one row each
+        .otherwise(pl.col("job"))
+        .alias("job")
+    )
+    codec = make_codec(min_category_rows=5).fit(rare)
+    assert codec.categories_["job"] == ["a", "b", "c", None]
+    x, _ = codec.encode(rare.head(4))
+    mode = codec.categories_["job"][codec.modes_["job"]]
+    assert codec.decode(x, codec.s_index(rare.head(4)))["job"].to_list() == [mode] * 4
+    kept = make_codec(min_category_rows=1).fit(rare)
+    assert "person-0" in kept.categories_["job"]
+    assert TabularCodec.from_dict(json.loads(json.dumps(codec.to_dict()))).min_category_rows == 5
+
+
 def test_dates_decimals_and_datetime_resolution_survive_decoding():
     from datetime import date, datetime
 

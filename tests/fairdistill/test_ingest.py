@@ -130,6 +130,60 @@ def test_parquet_and_fsspec_urls_are_read(loans_spec, tmp_path):
     assert train.height + holdout.height == 600
 
 
+@pytest.mark.parametrize("value", ["inf", "-inf", "NaN", "1e308", "1e16"])
+def test_numbers_no_model_can_use_are_refused_with_the_column(loans_spec, tmp_path, value):
+    text = loans_spec.source_location()
+    lines = open(text).read().splitlines()
+    lines[5] = lines[5].replace(lines[5].split(",")[1], value, 1)
+    path = tmp_path / "loans.csv"
+    path.write_text("\n".join(lines) + "\n")
+    message = (
+        rf"column 'income' in .*loans.csv is declared numeric but holds 1 value\(s\) that are not "
+        rf"finite or exceed ±9.0e\+15 in magnitude \(e.g. '{value}'\)"
+    )
+    with pytest.raises(errors.DataError, match=message):
+        read_dataset(with_source(loans_spec, path))
+
+
+def test_nan_in_a_parquet_float_column_is_refused(loans_spec, tmp_path):
+    frame = pl.read_csv(loans_spec.source_location())
+    path = tmp_path / "loans.parquet"
+    frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(float("nan"))
+        .otherwise(pl.col("income"))
+        .alias("income")
+    ).write_parquet(path)
+    with pytest.raises(errors.DataError, match=r"'income' .* holds 1 value\(s\) .* \(e.g. nan\)"):
+        read_dataset(with_source(loans_spec, path))
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [([["a"], ["b", "c"]], "List(String)"), ([{"k": 1}, {"k": 2}], "Struct({'k': Int64})")],
+)
+def test_nested_columns_are_refused(loans_spec, tmp_path, values, dtype):
+    frame = pl.read_csv(loans_spec.source_location())
+    nested = pl.Series("job", [values[i % 2] for i in range(frame.height)])
+    path = tmp_path / "loans.parquet"
+    frame.with_columns(nested).write_parquet(path)
+    with pytest.raises(errors.DataError) as raised:
+        read_dataset(with_source(loans_spec, path))
+    assert "loans.parquet holds nested values (" + dtype + "); fairdistill models" in str(
+        raised.value
+    )
+
+
+def test_a_header_with_escaped_quotes_is_read_as_the_csv_standard_says(loans_spec, tmp_path):
+    lines = open(loans_spec.source_location()).read().splitlines()
+    lines[0] = lines[0].replace("job", '"job ""title"""')
+    path = tmp_path / "quoted.csv"
+    path.write_text("\n".join(lines) + "\n")
+    spec = with_source(loans_spec, path).model_copy(update={"categorical": ['job "title"']})
+    train, _, _ = read_dataset(spec)
+    assert 'job "title"' in train.columns
+
+
 # --- messy files, as spreadsheets and pandas write them ---------------------------------------
 
 EUROPEAN = "id;amount;opened;region;default\n" + "".join(

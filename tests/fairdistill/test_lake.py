@@ -75,3 +75,101 @@ def test_reject_moves_the_run_aside_and_leaves_latest_alone():
     assert (folder / "synthetic.parquet").exists()
     assert not lake.stage_dir("staging", "toy", "run-2").exists()
     assert latest_rows() == 3
+
+
+# --- the dataset lock ---------------------------------------------------------------------------
+
+
+def test_a_second_refresh_waits_for_the_lock_and_is_told_who_holds_it():
+    import threading
+
+    order, messages, held = [], [], threading.Event()
+
+    def second():
+        held.wait()
+        with lake.dataset_lock("toy", {"flow_run_id": "b"}, on_wait=messages.append) as abandoned:
+            order.append(("b", abandoned))
+
+    thread = threading.Thread(target=second)
+    with lake.dataset_lock("toy", {"flow_run_id": "a"}) as abandoned:
+        thread.start()
+        held.set()
+        thread.join(timeout=0.5)
+        assert thread.is_alive()  # waiting
+        order.append(("a", abandoned))
+    thread.join(timeout=10)
+    assert order == [("a", None), ("b", None)]  # a clean release leaves nothing abandoned
+    assert messages == [
+        f"another refresh of toy holds {lake.lake_root() / 'locks' / 'toy.lock'} (pid "
+        f"{os.getpid()}); waiting for it to finish"
+    ]
+
+
+def test_the_lock_names_a_holder_that_died_holding_it():
+    lock = lake.lake_root() / "locks" / "toy.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text('{"pid": 99999, "flow_run_id": "dead"}')  # what a killed holder leaves
+    with lake.dataset_lock("toy", {"flow_run_id": "next"}) as abandoned:
+        assert abandoned == {"pid": 99999, "flow_run_id": "dead"}
+    with lake.dataset_lock("toy", {"flow_run_id": "after"}) as abandoned:
+        assert abandoned is None
+
+
+def test_a_lake_that_cannot_be_written_is_a_clear_error(tmp_path, monkeypatch):
+    from fairdistill.errors import LocationError
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("FAIRDISTILL_LAKE", str(blocker / "lake"))
+    with pytest.raises(LocationError, match=r"FAIRDISTILL_LAKE is .*, which cannot be written"):
+        with lake.dataset_lock("toy", {}):
+            pass
+
+
+def test_collect_garbage_removes_staging_and_temporary_files_only():
+    staged_run("dead-run", 2)
+    lake.publish(staged_run("run-1", 3), "toy", "run-1")
+    models = lake.lake_root() / "models" / "toy" / "key"
+    models.mkdir(parents=True)
+    (models / "teacher.pt").write_bytes(b"w")
+    (models / ".teacher.pt.x1.tmp").write_bytes(b"half")
+    link = lake.latest_link("synthetic", "toy").with_name(".latest.ab12.tmp")
+    link.symlink_to("run-1")
+    removed = lake.collect_garbage("toy")
+    assert sorted(p.name for p in removed) == [".latest.ab12.tmp", ".teacher.pt.x1.tmp", "dead-run"]
+    assert (models / "teacher.pt").exists() and latest_rows() == 3
+    assert lake.collect_garbage("toy") == []
+
+
+# --- content hashes of a model folder --------------------------------------------------------
+
+
+def test_a_stage_is_reusable_only_while_its_files_match_their_recorded_hashes(tmp_path):
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "b.pt").write_bytes(b"weights")
+    files = ["a.json", "b.pt"]
+    assert lake.stale_parts(tmp_path, "stage", files, "code-1") is None  # nothing recorded
+    lake.record_parts(tmp_path, "stage", files, "code-1")
+    assert lake.stale_parts(tmp_path, "stage", files, "code-1") == []
+    assert lake.stale_parts(tmp_path, "stage", files, "code-2") is None  # other code: retrain
+    (tmp_path / "b.pt").write_bytes(b"weig")  # truncated
+    assert lake.stale_parts(tmp_path, "stage", files, "code-1") == ["b.pt"]
+    (tmp_path / "a.json").unlink()
+    assert lake.stale_parts(tmp_path, "stage", files, "code-1") == ["a.json", "b.pt"]
+    (tmp_path / lake.MANIFEST).write_text("not json")
+    assert lake.stale_parts(tmp_path, "stage", files, "code-1") is None
+
+
+def test_folder_digest_follows_names_and_bytes(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "f").write_bytes(b"1")
+    first = lake.folder_digest(tmp_path)
+    assert lake.folder_digest(tmp_path) == first
+    (tmp_path / "sub" / "f").write_bytes(b"2")
+    assert lake.folder_digest(tmp_path) != first
+    (tmp_path / "sub" / "f").write_bytes(b"1")
+    (tmp_path / "sub" / "f").rename(tmp_path / "sub" / "g")
+    assert lake.folder_digest(tmp_path) != first
+    (tmp_path / "sub" / "g").rename(tmp_path / "sub" / "f")
+    (tmp_path / "note").write_text("x")
+    assert lake.folder_digest(tmp_path, ignore={"note"}) == first != lake.folder_digest(tmp_path)

@@ -34,7 +34,7 @@ def stages(data_dir, fast_settings, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch, disable_run_logger():
         patch.setenv("FAIRDISTILL_LAKE", str(lake))
         out["snapshot"] = snapshot = ingest.fn(spec, new_run_id())
-        out["validation"] = validate.fn(spec, snapshot)
+        out["validation"] = validate.fn(spec, snapshot, fast_settings.sampler)
         run = tracking.start_refresh_run(spec.name, snapshot.run_id, snapshot.fingerprint, {})
         out["tracking"] = run
         models = str(model_dir(spec.name, snapshot.fingerprint, fast_settings.model_key()))
@@ -73,7 +73,7 @@ def test_validate_stops_on_a_failing_suite(stages, data_dir, lake):
     with disable_run_logger():
         snapshot = ingest.fn(spec, new_run_id())
         with pytest.raises(ValidationFailed, match="gender='F' has 4 rows"):
-            validate.fn(spec, snapshot)
+            validate.fn(spec, snapshot, stages["settings"].sampler)
     assert (lake / "validation" / "loans" / snapshot.run_id / "validation.json").exists()
 
 
@@ -130,6 +130,34 @@ def test_publish_then_reject(stages, tmp_path, monkeypatch):
             publish_synthetic_table.fn("loans", "run-b", str(staged), failed, uri)
     assert (stages["lake"] / "rejected" / "loans" / "run-b" / "synthetic.parquet").exists()
     assert latest_link("synthetic", "loans").resolve() == Path(table).parent
+
+
+def test_training_stages_keep_no_prefect_result():
+    """Prefect never reads a stored result for them: a result file names its own deserializer."""
+    from prefect.cache_policies import NO_CACHE
+
+    for stage in (encode, train_teacher, distill, fit_sampler):
+        assert stage.cache_policy is NO_CACHE and not stage.persist_result
+
+
+def test_a_damaged_part_is_retrained_with_a_warning_not_a_crash(stages, tmp_path, caplog):
+    import shutil
+
+    from tasks.caching import reuse
+
+    folder = tmp_path / "models"
+    shutil.copytree(stages["models"], folder)
+    original = (folder / "teacher.pt").read_bytes()
+    (folder / "teacher.pt").write_bytes(original[:100])  # truncated
+    (folder / "teacher.ckpt").write_bytes(b"not a checkpoint")
+    snapshot, settings, run = stages["snapshot"], stages["settings"], stages["tracking"]
+    with disable_run_logger():
+        assert reuse("encode", str(folder))
+        assert not reuse("train_teacher", str(folder))
+        with pytest.warns(UserWarning, match=r"checkpoint .*teacher.ckpt cannot be read"):
+            train_teacher.fn(snapshot, str(folder), settings.teacher, run)
+        assert reuse("train_teacher", str(folder))
+    assert (folder / "teacher.pt").read_bytes() == original  # the same weights again
 
 
 def test_each_stage_reports_its_time_and_peak_memory_to_mlflow(stages):

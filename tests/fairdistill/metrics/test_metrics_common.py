@@ -59,6 +59,7 @@ CASES = {
     "make_classifier": (("hgb", ["c"], ["x"]), dict(random_state=0)),
     "marginal_similarity": ((TABLE, OTHER), COLS),
     "positive_rates": ((Y,), dict(sensitive=S)),
+    "rare_values_reproduced": ((TABLE, OTHER), dict(columns=["c"], min_count=50)),
     "prediction_fairness": ((Y, PRED), dict(sensitive=S)),
     "score_predictions": ((Y, SCORE), dict(sensitive=S)),
     "subsample": ((TABLE, 10, np.random.default_rng(0)), {}),

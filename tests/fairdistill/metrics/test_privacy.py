@@ -46,3 +46,13 @@ def test_dcr_copies_against_holdout():
     fresh = distance_to_closest_record(train, holdout, holdout, **kw)
     assert fresh["dcr_synthetic_median"] == fresh["dcr_holdout_median"]
     assert fresh["dcr_closer_than_holdout_p5"] == 0.0  # strictly closer than the 5th percentile
+
+
+def test_rare_values_reproduced_counts_distinct_rare_training_values():
+    from fairdistill.metrics.privacy import rare_values_reproduced
+
+    train = pl.DataFrame({"a": ["x"] * 3 + ["y", "z", None], "b": ["p"] * 6})
+    synthetic = pl.DataFrame({"a": ["y", "y", "z", "x", None], "b": ["p", "q", "q", "p", "p"]})
+    assert rare_values_reproduced(train, synthetic, columns=["a", "b"], min_count=3) == 2
+    assert rare_values_reproduced(train, synthetic, columns=["a", "b"], min_count=1) == 0
+    assert rare_values_reproduced(train, train, columns=["a"], min_count=4) == 3
