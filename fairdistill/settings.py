@@ -74,7 +74,7 @@ class TrainingSettings(Section):
 
 
 class TeacherSettings(TrainingSettings):
-    """The FairDisCo teacher VAE: ``recon + w_KL · KL + β · penalty``."""
+    """The teacher: a FairDisCo VAE trained on reconstruction + w_KL · KL + β · penalty."""
 
     kl_weight: float = Field(
         0.5, ge=0, le=100, description="Weight w_KL of KL(q(z|x,s) ‖ N(0, I))."
@@ -83,7 +83,8 @@ class TeacherSettings(TrainingSettings):
 
 
 class StudentSettings(TrainingSettings):
-    """The distilled student encoder: ``‖μ_S − μ_T‖² + β · penalty + λ_u · (KL + w_r · recon)``."""
+    """The student: a small encoder distilled from the teacher's, trained on
+    ‖μ_S − μ_T‖² + β · penalty + λ_u · (KL + w_r · reconstruction)."""
 
     epochs: int = Field(
         20, ge=1, le=1000, description="Most epochs (early stopping may end sooner)."
@@ -176,7 +177,9 @@ class GenerationSettings(Section):
 
 
 class GateThresholds(Section):
-    """The audit gate: the table is published only if every threshold holds."""
+    """The audit gate: the table is published only if every threshold holds. A gate looser than
+    the deployment's own publishes the table under its run id only, without moving `latest` or
+    the model's @champion alias."""
 
     min_model_dpr: float = Field(
         0.8,
@@ -195,6 +198,28 @@ class GateThresholds(Section):
     max_exact_copy_rate: float = Field(
         0.0, ge=0.0, le=1.0, description="Most share of synthetic rows identical to a training row."
     )
+
+    def looser_than(self, configured: GateThresholds) -> list[str]:
+        """The thresholds of this gate that are looser than `configured`'s; [] = at least as strict.
+
+        A `min_…` threshold is looser when lower, a `max_…` one when higher; any other field must
+        be equal.
+
+        >>> GateThresholds(max_auroc_drop=0.07).looser_than(GateThresholds())
+        ['max_auroc_drop']
+        >>> GateThresholds(min_model_dpr=0.9).looser_than(GateThresholds())
+        []
+        """
+        looser = []
+        for name in type(self).model_fields:
+            ours, theirs = getattr(self, name), getattr(configured, name)
+            if name.startswith("min_"):
+                looser += [name] if ours < theirs else []
+            elif name.startswith("max_"):
+                looser += [name] if ours > theirs else []
+            elif ours != theirs:
+                looser.append(name)
+        return looser
 
 
 class AuditSettings(Section):

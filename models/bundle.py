@@ -8,6 +8,7 @@ rows' student latents fairly (a fair twin: NOT privacy-preserving, rows map one-
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -217,6 +218,15 @@ def save_sampler(sampler, directory: str | Path) -> Path:
 def load_sampler(directory: str | Path):
     state = json.loads((Path(directory) / FILES["sampler"]).read_text())
     return SAMPLERS[state["name"]].from_dict(state)
+
+
+def parts_digest(directory: str | Path) -> str:
+    """SHA-256 over the trained parts (the files of `FILES`, in their order): two folders with the
+    same digest hold the same model, whichever run trained or reused it."""
+    digest = hashlib.sha256()
+    for name in FILES.values():
+        digest.update(name.encode() + b"\0" + (Path(directory) / name).read_bytes())
+    return digest.hexdigest()
 
 
 def build_model(

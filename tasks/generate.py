@@ -1,5 +1,4 @@
 import time
-from pathlib import Path
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -8,19 +7,9 @@ from fairdistill import tracking
 from fairdistill.ingest import Snapshot
 from fairdistill.lake import stage_dir
 from fairdistill.settings import GenerationSettings
-from models.bundle import PYFUNC_CODE, FairDistillModel
+from models.bundle import FairDistillModel
 from models.pipeline import synthetic_rows, write_synthetic_table
 from tasks.reporting import log_stage
-
-
-@task(name="register_model")
-def register_model(dataset: str, model_dir: str, tracking_run_id: str) -> str:
-    """Log codec, teacher, student, decoder and sampler as one MLflow model and register it."""
-    started = time.perf_counter()
-    example = next(FairDistillModel.load(model_dir).generate(5)).to_pandas()
-    uri = tracking.register_bundle(Path(model_dir), PYFUNC_CODE, dataset, tracking_run_id, example)
-    log_stage(started, "register_model: %s", uri)
-    return uri
 
 
 @task(name="generate")
