@@ -23,8 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
+from app.notify import apply_notifications
 from fairdistill.errors import FairdistillError
 
 DEFAULT_HOST, DEFAULT_PREFECT_PORT, DEFAULT_MLFLOW_PORT = "127.0.0.1", 4200, 5000
@@ -32,9 +31,6 @@ POOL = "fairdistill-process"
 WORKER = "fairdistill-worker"
 ROOT = Path(__file__).resolve().parents[1]  # the checkout the deployments run from
 PREFECT_FILE = ROOT / "deployments" / "prefect.yaml"
-# The automation that turns the flow's failure events into a webhook call (off unless configured).
-NOTIFY_FILE = ROOT / "deployments" / "notify-on-failure.yaml"
-NOTIFY_BLOCK = "fairdistill-notify"
 STOP_ORDER = ("worker", "mlflow-server", "prefect-server")
 
 PORT_TAKEN = (
@@ -223,14 +219,16 @@ def _run_step(command: list[str], env: dict[str, str]) -> None:
 # --- the APIs: readiness, runs left behind ---------------------------------------------------------
 
 
-def _http(url: str, payload: dict | None = None, method: str | None = None) -> bytes | None:
+def _http(
+    url: str, payload: dict | None = None, method: str | None = None, timeout: float = 5
+) -> bytes | None:
     """The body of a 2xx answer (a POST when `payload` is given, unless `method` says otherwise),
-    or None when nothing answers so."""
+    or None when nothing answers so within `timeout` seconds."""
     data = None if payload is None else json.dumps(payload).encode()
     headers = {"Content-Type": "application/json"}
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read()
     except (urllib.error.URLError, OSError):
         return None
@@ -326,44 +324,15 @@ def close_parameter_schemas() -> int:
     level open: with `enforce_parameter_schema` an unknown section (a typo such as `teachr`) would
     pass the server and crash the run in the worker. `additionalProperties: false` makes the server
     refuse it when the run is created, as it already refuses unknown keys inside each section."""
-    query = {"flows": {"name": {"any_": ["refresh"]}}}
-    deployments = json.loads(_http(f"{prefect_url()}/api/deployments/filter", query) or "[]")
+    query, wait = {"flows": {"name": {"any_": ["refresh"]}}}, _timeout()
+    found = _http(f"{prefect_url()}/api/deployments/filter", query, timeout=wait)
+    deployments = json.loads(found or "[]")
     for deployment in deployments:
         schema = {**deployment["parameter_openapi_schema"], "additionalProperties": False}
         url = f"{prefect_url()}/api/deployments/{deployment['id']}"
-        if _http(url, {"parameter_openapi_schema": schema}, method="PATCH") is None:
+        if _http(url, {"parameter_openapi_schema": schema}, "PATCH", timeout=wait) is None:
             raise ServeError(f"could not close the parameter schema of {url}; see the server log")
     return len(deployments)
-
-
-def _apply_notifications(say: Callable[[str], None]) -> None:
-    """Turn the failure automation (deployments/notify-on-failure.yaml) on when
-    FAIRDISTILL_NOTIFY_WEBHOOK names a URL (it is saved as the webhook block `fairdistill-notify`),
-    and off when it does not."""
-    from prefect.automations import Automation
-    from prefect.blocks.webhook import Webhook
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    definition = yaml.safe_load(NOTIFY_FILE.read_text())
-    url = os.environ.get("FAIRDISTILL_NOTIFY_WEBHOOK", "")
-    with temporary_settings(updates={PREFECT_API_URL: f"{prefect_url()}/api"}):
-        try:
-            existing = Automation.read(name=definition["name"])
-        except ValueError:  # not created yet
-            existing = None
-        if not url:
-            if existing is not None and existing.enabled:
-                existing.disable()
-            say("notifications off (set FAIRDISTILL_NOTIFY_WEBHOOK to a URL to turn them on)")
-            return
-        block = Webhook(url=url).save(NOTIFY_BLOCK, overwrite=True)
-        for action in definition["actions"]:
-            action["block_document_id"] = str(block)
-        automation = Automation.model_validate({**definition, "enabled": True})
-        if existing is not None:
-            existing.delete()
-        automation.create()
-    say(f"notifications on: {definition['name']} calls webhook block {NOTIFY_BLOCK}")
 
 
 def _start_worker(say: Callable[[str], None]) -> None:
@@ -388,7 +357,7 @@ def start(say: Callable[[str], None] = print) -> None:
     try:
         _start_servers(say)
         _deploy(say)
-        _apply_notifications(say)
+        apply_notifications(f"{prefect_url()}/api", say)
         _start_worker(say)
     except ServeError:
         for name in STOP_ORDER:

@@ -102,7 +102,8 @@ def _interval(metrics: dict[str, float], key: str) -> str:
 
 def _margin(check: GateCheck) -> str:
     """How far inside (+) or outside (−) its threshold a check's value is."""
-    return "–" if np.isnan(check.value) else f"{-check.gap:+.3f}".replace("-", "−")
+    margin = 0.0 - check.gap  # 0.0 − x: no negative zero
+    return "–" if np.isnan(check.value) else f"{margin:+.3f}".replace("-", "−")
 
 
 def release_lines(outcome: AuditOutcome) -> list[str]:
@@ -221,13 +222,19 @@ def _markdown_table_to_html(markdown: str) -> str:
     return "\n".join(out)
 
 
+def _code(text: str) -> str:
+    """Escaped text with `name` spans as <code>."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
 def _box_html(lines: list[str]) -> str:
     """A release box: its bold title (a `RELEASE_BOXES` title sets the style), text and items."""
     title, *rest = [line for line in lines if line]
     title = title.strip("*")
     style = next((s for t, s in RELEASE_BOXES.values() if t == title), "plain")
-    items = "".join(f"<li>{html.escape(x[2:])}</li>" for x in rest if x.startswith("- "))
-    text = "".join(f"<p>{html.escape(x)}</p>" for x in rest if not x.startswith("- "))
+    items = "".join(f"<li>{_code(x[2:])}</li>" for x in rest if x.startswith("- "))
+    text = "".join(f"<p>{_code(x)}</p>" for x in rest if not x.startswith("- "))
     listed = f"<ul>{items}</ul>" if items else ""
     return f'<div class="box box-{style}"><p class="box-title">{html.escape(title)}</p>{text}{listed}</div>'
 

@@ -88,7 +88,7 @@ def run_url(run_id: str) -> str:
     run = mlflow.MlflowClient().get_run(run_id)
     if uri.startswith(("http://", "https://")):
         return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run_id}"
-    return f"run {run_id} (open with `mlflow ui --backend-store-uri {uri}`)"
+    return f"{run_id} (open with `mlflow ui --backend-store-uri {uri}`)"
 
 
 def find_run(tag: str, value: str) -> mlflow.entities.Run | None:

@@ -67,3 +67,21 @@ def test_a_port_that_is_not_a_port_is_a_clear_error(monkeypatch, value):
     monkeypatch.setenv("FAIRDISTILL_MLFLOW_PORT", value)
     with pytest.raises(serve.ServeError, match=f"FAIRDISTILL_MLFLOW_PORT='{value}' is not a port"):
         serve.mlflow_url()
+
+
+def test_the_notification_automation_listens_to_the_flow_s_events_and_is_off_by_default():
+    import uuid
+
+    import yaml
+    from prefect.automations import Automation
+
+    from app.notify import NOTIFY_FILE
+    from tasks.tracking import GATE_FAILED_EVENT, REFRESH_FAILED_EVENT
+
+    definition = yaml.safe_load(NOTIFY_FILE.read_text())
+    assert definition["enabled"] is False
+    for action in definition["actions"]:
+        action["block_document_id"] = str(uuid.uuid4())  # what `serve` fills in
+    automation = Automation.model_validate(definition)
+    assert automation.trigger.expect == {GATE_FAILED_EVENT, REFRESH_FAILED_EVENT}
+    assert automation.actions[0].type == "call-webhook"

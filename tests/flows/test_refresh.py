@@ -252,7 +252,7 @@ def test_cli_refresh_prints_where_things_went(loans_cli, lake):
     assert f"raw snapshot:      {lake}/raw/loans/" in out
     assert f"validation report: {lake}/validation/loans/" in out
     assert "registered model:  models:/fairdistill-loans/1 (@challenger)" in out
-    assert "MLflow run:        run " in out and "mlflow ui --backend-store-uri sqlite:" in out
+    assert "(open with `mlflow ui --backend-store-uri sqlite:" in out
 
 
 def test_cli_gate_failure_exits_3_with_the_numbers_and_publishes_nothing(
