@@ -93,8 +93,11 @@ def run_url(run_id: str) -> str:
 
 def find_run(tag: str, value: str) -> mlflow.entities.Run | None:
     """The refresh run whose tag `tag` equals `value`, if any (e.g. a Prefect flow-run id)."""
+    name = os.environ.get("FAIRDISTILL_EXPERIMENT", EXPERIMENT)
+    if (experiment := mlflow.get_experiment_by_name(name)) is None:
+        return None
     runs = mlflow.MlflowClient().search_runs(
-        [experiment_id()], f"tags.`{tag}` = '{value}'", max_results=1
+        [experiment.experiment_id], f"tags.`{tag}` = '{value}'", max_results=1
     )
     return runs[0] if runs else None
 

@@ -154,8 +154,9 @@ def gated(served, api):
 def runs(gated):
     """The four runs, each as (Prefect flow run, MLflow run, aliases, versions registered by then).
 
-    The passing run first, the rejected and the looser run side by side (neither moves `latest`
-    or @champion, and they use different model folders), the cached re-run last."""
+    The passing run first, then the others side by side: the rejected and the looser run move
+    neither `latest` nor @champion, the looser one trains in a model folder of its own, and the
+    cached re-run only reads the first run's folder and re-releases its version."""
     from mlflow import MlflowClient
     from prefect.deployments import run_deployment
 
@@ -167,7 +168,7 @@ def runs(gated):
         "cached": (SMALL, CONFIGURED),
     }
     out = {}
-    for batch in (["passing"], ["rejected", "looser"], ["cached"]):
+    for batch in (["passing"], ["rejected", "looser", "cached"]):
         started = {}
         for name in batch:
             settings, gate = cases[name]
@@ -292,7 +293,9 @@ def test_a_cached_rerun_adds_no_model_version_and_latest_follows_the_champion(se
 
     flow_run, tracked, aliases, versions = runs["cached"]
     assert flow_run.state.is_completed()
+    assert tracked.data.tags["fairdistill.release"] == "champion"
     assert aliases == {"champion": "1", "challenger": "2"} and len(versions) == 2
+    assert tracked.info.run_id not in {v.run_id for v in versions}  # it registered nothing
     client = MlflowClient(tracking_uri=mlflow_url())
     assert client.get_metric_history(tracked.info.run_id, "teacher.recon") == []  # trained nothing
     assert _latest(served) == tracked.data.tags["lake_run_id"]
