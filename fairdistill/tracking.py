@@ -182,11 +182,13 @@ def version_tags(outcome: AuditOutcome) -> dict[str, str]:
     numbers = {
         f"audit.{k}": f"{outcome.metrics[k]:.4f}" for k in KEY_NUMBERS if k in outcome.metrics
     }
-    run = {
-        k: str(outcome.run[k])
-        for k in ("fingerprint", "code_version", "mlflow_run_id", "run_id")
-        if k in outcome.run
+    names = {
+        "fingerprint": "fingerprint",
+        "code_version": "code_version",
+        "mlflow_run_id": "mlflow_run_id",
+        "run_id": "lake_run_id",
     }
+    run = {tag: str(outcome.run[key]) for key, tag in names.items() if key in outcome.run}
     return gate_tags(outcome) | numbers | run
 
 

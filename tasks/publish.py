@@ -4,7 +4,6 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.runtime import flow_run
 
 from fairdistill import errors, lake, tracking
 from fairdistill.audit import CHAMPION, REJECTED, AuditOutcome
@@ -70,8 +69,9 @@ def publish_synthetic_table(
         "table": str(table),
         "MLflow run": tracking.run_url(tracking_run_id),
         "model": model_uri or "not registered (rejected)",
-        "Prefect flow run": prefect_ui_url() or str(flow_run.id),
     }
+    if url := prefect_ui_url():
+        links["Prefect flow run"] = url
     title = f"fairdistill audit — {dataset}"
     create_markdown_artifact(
         summary_markdown(outcome, title, links), key=f"audit-{dataset}", description=title
