@@ -23,7 +23,7 @@ from fairdistill.audit import (
     GateCheck,
     comparable,
 )
-from fairdistill.errors import GATE_ADVICE, GATE_ADVICE_ANY
+from fairdistill.errors import GATE_ADVICE, GATE_ADVICE_ANY, GATE_FAILED
 from fairdistill.lake import atomic_write, write_json
 from fairdistill.spec import DatasetSpec
 
@@ -124,12 +124,28 @@ def release_lines(outcome: AuditOutcome) -> list[str]:
             "version gets the @challenger alias."
         )
     else:
-        failed = [check for check in outcome.checks if not check.passed]
-        lines += [
-            f"> - {c.name}: {GATE_ADVICE.get(c.name, 'see the checks above')}" for c in failed
-        ]
-        lines.append(f"> - {GATE_ADVICE_ANY}")
+        lines += [f"> - {advice}" for advice in what_to_try(outcome)]
     return lines
+
+
+def what_to_try(outcome: AuditOutcome) -> list[str]:
+    """Advice for each failed check of the gate, then for the thresholds themselves."""
+    failed = [check.name for check in outcome.checks if not check.passed]
+    return [f"{name}: {GATE_ADVICE[name]}" for name in failed if name in GATE_ADVICE] + [
+        GATE_ADVICE_ANY
+    ]
+
+
+def rejection_message(dataset: str, outcome: AuditOutcome, folder: Path) -> str:
+    """The one message of a rejection (`errors.GATE_FAILED`): what failed and by how much, where
+    the table and its report are (`folder`, their final place), and what to try."""
+    return GATE_FAILED.format(
+        dataset=dataset,
+        failures="; ".join(outcome.failures),
+        folder=folder,
+        report=Path(folder) / "report.html",
+        advice="; ".join(what_to_try(outcome)),
+    )
 
 
 def summary_markdown(outcome: AuditOutcome, title: str, links: dict[str, str] | None = None) -> str:

@@ -5,10 +5,9 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from fairdistill import errors, lake, tracking
+from fairdistill import lake, tracking
 from fairdistill.audit import CHAMPION, REJECTED, AuditOutcome
-from fairdistill.errors import GATE_ADVICE, GATE_ADVICE_ANY
-from fairdistill.report import summary_markdown, summary_paragraph
+from fairdistill.report import rejection_message, summary_markdown, summary_paragraph
 from tasks.reporting import log_stage, prefect_ui_url
 
 PUBLISHED = "{dataset}: published {folder}; `latest` points at it and {model} is @champion"
@@ -81,17 +80,3 @@ def publish_synthetic_table(
     else:
         log_stage(started, "publish: %s", message)
     return Publication(outcome.release, str(folder), str(table), str(report), message)
-
-
-def rejection_message(dataset: str, outcome: AuditOutcome, folder: Path) -> str:
-    """The one message of a rejection: what failed and by how much, where the table and report
-    are now, and what to try."""
-    failed = [check.name for check in outcome.checks if not check.passed]
-    advice = [f"{name}: {GATE_ADVICE[name]}" for name in failed if name in GATE_ADVICE]
-    return errors.GATE_FAILED.format(
-        dataset=dataset,
-        failures="; ".join(outcome.failures),
-        folder=folder,
-        report=folder / "report.html",
-        advice="; ".join([*advice, GATE_ADVICE_ANY]),
-    )
