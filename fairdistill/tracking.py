@@ -217,6 +217,9 @@ def register_bundle(
     the run id, so the run stays open; registration goes through the client, which prints nothing."""
     request = pd.DataFrame({"rows": [len(example)], "seed": [0]})
     name = registered_model_name(dataset)
+    client = mlflow.MlflowClient()
+    # The logged model belongs to the fluent API's experiment, not to its run's: make them one.
+    mlflow.set_experiment(experiment_id=client.get_run(tracking_run_id).info.experiment_id)
     with warnings.catch_warnings():
         # The signature's integer columns are integer by design (the codec restores source dtypes).
         warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
@@ -232,7 +235,6 @@ def register_bundle(
             input_example=request,
             pip_requirements=pip_requirements(),
         )
-    client = mlflow.MlflowClient()
     try:
         client.create_registered_model(name)
     except mlflow.exceptions.MlflowException as error:

@@ -12,6 +12,7 @@ os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_HOME / 'mlflow.db'}"
+os.environ["FAIRDISTILL_MLFLOW_ARTIFACTS"] = str(_SESSION_HOME / "mlartifacts")
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.setdefault(
     "OMP_NUM_THREADS", "1"

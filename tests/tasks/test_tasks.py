@@ -124,6 +124,13 @@ def test_a_model_is_registered_once_and_only_when_it_passed(stages):
         nothing = register_model.fn("loans", stages["models"], stages["tracking"], rejected)
     assert first == again == "models:/fairdistill-loans/1" and nothing == ""
     assert len(MlflowClient().search_model_versions("name = 'fairdistill-loans'")) == 1
+    version = MlflowClient().get_model_version("fairdistill-loans", "1")
+    run = MlflowClient().get_run(stages["tracking"])
+    # the model is logged in the run's experiment, where the run's artifacts are
+    logged = MlflowClient().get_logged_model(version.source.removeprefix("models:/"))
+    assert (
+        logged.experiment_id == run.info.experiment_id and logged.source_run_id == run.info.run_id
+    )
     assert MlflowClient().get_run(stages["tracking"]).info.status == "RUNNING"  # ends with the flow
 
 
