@@ -178,10 +178,7 @@ def runs(gated):
             )
         for name, flow_run in started.items():
             flow_run = _finished(flow_run.id)
-            experiment = client.get_experiment_by_name("fairdistill").experiment_id
-            filter_ = f"tags.`prefect.flow_run_id` = '{flow_run.id}'"
-            (tracked,) = client.search_runs([experiment], filter_)
-            out[name] = (flow_run, tracked)
+            out[name] = (flow_run, _ended(client, flow_run.id))
         aliases = dict(client.get_registered_model("fairdistill-loans").aliases)
         versions = client.search_model_versions("name = 'fairdistill-loans'")
         for name in batch:
@@ -199,6 +196,19 @@ def _finished(flow_run_id, timeout: float = 300):
             assert time.monotonic() < deadline, f"{flow_run.name} still {flow_run.state.name}"
             time.sleep(1)
     return flow_run
+
+
+def _ended(client, flow_run_id, timeout: float = 30):
+    """The flow run's MLflow run once ended: the flow's hook ends it just after the final state."""
+    experiment = client.get_experiment_by_name("fairdistill").experiment_id
+    deadline = time.monotonic() + timeout
+    while True:
+        (tracked,) = client.search_runs(
+            [experiment], f"tags.`prefect.flow_run_id` = '{flow_run_id}'"
+        )
+        if tracked.info.status != "RUNNING" or time.monotonic() > deadline:
+            return tracked
+        time.sleep(0.5)
 
 
 def _latest(served) -> str | None:
