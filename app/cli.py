@@ -62,6 +62,8 @@ def refresh(args: argparse.Namespace) -> int:
     settings = load_settings(args.config) if args.config else RefreshSettings()
     check_locations()
     from app.embedded import local_apis
+    from fairdistill.audit import CHAMPION
+    from fairdistill.tracking import run_url
 
     if args.dask:
         os.environ["FAIRDISTILL_DASK"] = args.dask  # read when the flow is defined (its import)
@@ -69,17 +71,23 @@ def refresh(args: argparse.Namespace) -> int:
 
     with local_apis():
         result = refresh_flow(dataset=spec, **dict(settings))
-    print(
-        f"\nrefresh of {result.dataset} passed the audit gate and was published (run {result.run_id})"
-    )
+    if result.release == CHAMPION:
+        print(f"\nrefresh of {result.dataset} passed the audit gate and was published", end="")
+    else:
+        print(
+            f"\nrefresh of {result.dataset} passed a gate looser than the configured one "
+            "(audit.gate): published under its run id only, `latest` and @champion did not move",
+            end="",
+        )
+    print(f" (run {result.run_id})")
     print_key_numbers(result.metrics)
     print(f"  synthetic table:   {result.synthetic_table}")
     print(f"  audit report:      {result.report}")
     print(f"  audit numbers:     {result.audit}")
     print(f"  raw snapshot:      {Path(result.raw_train).parent}")
     print(f"  validation report: {result.validation_report}")
-    print(f"  MLflow run:        {result.mlflow_run_id} ({os.environ['MLFLOW_TRACKING_URI']})")
-    print(f"  registered model:  {result.model_uri} (@champion)")
+    print(f"  MLflow run:        {run_url(result.mlflow_run_id)}")
+    print(f"  registered model:  {result.model_uri} (@{result.release})")
     return EXIT_OK
 
 

@@ -13,12 +13,17 @@ from fairdistill.errors import FairdistillError
 
 # Prefect's own lines that repeat what a stage's one line (or the CLI's summary) already says.
 ENGINE_CHATTER = (
-    "Finished in state Completed()",
+    "Finished in state Completed(",
     "Starting temporary server on",
     "Stopping temporary server on",
     "Created task run",
     "Executing '",
+    "Running hook '",
+    "finished running successfully",
 )
+# A gate rejection is not raised: the flow logs it once and ends Failed with it as the message
+# (fairdistill.errors.GATE_FAILED); the command line prints it again, so the console drops both.
+GATE_REJECTION = "failed the audit gate:"
 
 
 def user_error_names() -> tuple[str, ...]:
@@ -44,6 +49,8 @@ class CalmConsole(logging.Filter):
         if any(line in message for line in ENGINE_CHATTER):
             return False
         if record.exc_info and isinstance(record.exc_info[1], FairdistillError):
+            return False
+        if GATE_REJECTION in message:
             return False
         if "Finished in state Failed(" in message:
             return not any(

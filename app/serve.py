@@ -1,10 +1,11 @@
-"""Served mode (DESIGN §6): Prefect server, MLflow server, deployments and a worker, all on 127.0.0.1.
+"""Served mode: Prefect server, MLflow server, deployments and a worker, on 127.0.0.1 by default.
 
 `start()` launches each process in its own session, with a PID file and a log in the runtime folder
 (`FAIRDISTILL_RUNTIME`, default `./.runtime`), waits until it answers, and leaves it running; `stop()`
 ends them, worker first. Starting twice starts no duplicates: a live PID file means "already running".
 Locations (PREFECT_HOME, the MLflow SQLite file and artifact folder, the lake) come from the environment
-as `fairdistill.environment.configure_environment()` sets it, so a test can point everything elsewhere.
+as `fairdistill.environment.configure_environment()` sets it, so a test can point everything elsewhere;
+so do the address and ports (`FAIRDISTILL_HOST`, `FAIRDISTILL_PREFECT_PORT`, `FAIRDISTILL_MLFLOW_PORT`).
 """
 
 from __future__ import annotations
@@ -22,25 +23,22 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from app.notify import apply_notifications
 from fairdistill.errors import FairdistillError
 
-HOST = "127.0.0.1"
-PREFECT_PORT = 4200
-MLFLOW_PORT = 5000
-PREFECT_URL = f"http://{HOST}:{PREFECT_PORT}"
-MLFLOW_URL = f"http://{HOST}:{MLFLOW_PORT}"
+DEFAULT_HOST, DEFAULT_PREFECT_PORT, DEFAULT_MLFLOW_PORT = "127.0.0.1", 4200, 5000
 POOL = "fairdistill-process"
 WORKER = "fairdistill-worker"
 ROOT = Path(__file__).resolve().parents[1]  # the checkout the deployments run from
 PREFECT_FILE = ROOT / "deployments" / "prefect.yaml"
-SERVERS = {"prefect-server": PREFECT_PORT, "mlflow-server": MLFLOW_PORT}
 STOP_ORDER = ("worker", "mlflow-server", "prefect-server")
 
 PORT_TAKEN = (
     "port {port} on {host} is already in use by a program that `fairdistill serve` did not start "
-    "(no live PID in {pid_file}); stop that program (`ss -ltnp 'sport = :{port}'` shows it) and "
-    "run `fairdistill serve` again"
+    "(no live PID in {pid_file}); stop that program (`ss -ltnp 'sport = :{port}'` shows it) or "
+    "choose another port ({variable}), and run `fairdistill serve` again"
 )
+BAD_PORT = "{variable}={value!r} is not a port; give a number from 1 to 65535"
 NOT_READY = (
     "{name} did not become ready within {timeout:.0f} s ({probe}); see {log}:\n{tail}\n"
     "on a slow machine raise FAIRDISTILL_SERVE_TIMEOUT (seconds) and run `fairdistill serve` again"
@@ -51,6 +49,42 @@ ORPHANED = "its worker stopped while it was in progress (fairdistill stop); trig
 
 class ServeError(FairdistillError):
     """Served mode could not start: a port is taken, a process is not ready in time, a step failed."""
+
+
+def host() -> str:
+    """The address both servers listen on (`FAIRDISTILL_HOST`, default loopback only)."""
+    return os.environ.get("FAIRDISTILL_HOST", DEFAULT_HOST)
+
+
+def _port(variable: str, default: int) -> int:
+    value = os.environ.get(variable, str(default))
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ServeError(BAD_PORT.format(variable=variable, value=value))
+    return int(value)
+
+
+def prefect_port() -> int:
+    return _port("FAIRDISTILL_PREFECT_PORT", DEFAULT_PREFECT_PORT)
+
+
+def mlflow_port() -> int:
+    return _port("FAIRDISTILL_MLFLOW_PORT", DEFAULT_MLFLOW_PORT)
+
+
+def prefect_url() -> str:
+    return f"http://{host()}:{prefect_port()}"
+
+
+def mlflow_url() -> str:
+    return f"http://{host()}:{mlflow_port()}"
+
+
+def servers() -> dict[str, tuple[int, str]]:
+    """Each server's port and the variable that sets it."""
+    return {
+        "prefect-server": (prefect_port(), "FAIRDISTILL_PREFECT_PORT"),
+        "mlflow-server": (mlflow_port(), "FAIRDISTILL_MLFLOW_PORT"),
+    }
 
 
 def runtime_dir() -> Path:
@@ -71,7 +105,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _client_env() -> dict[str, str]:
     """What the deploy commands and the worker (hence every flow run) see: the served APIs."""
-    api = {"PREFECT_API_URL": f"{PREFECT_URL}/api", "MLFLOW_TRACKING_URI": MLFLOW_URL}
+    api = {"PREFECT_API_URL": f"{prefect_url()}/api", "MLFLOW_TRACKING_URI": mlflow_url()}
     return _env(**api, FAIRDISTILL_ROOT=str(ROOT))
 
 
@@ -83,9 +117,9 @@ def _commands() -> dict[str, list[str]]:
     artifacts = Path(os.environ.get("FAIRDISTILL_MLFLOW_ARTIFACTS", "mlartifacts")).resolve()
     python = [sys.executable, "-m"]
     return {
-        "prefect-server": [*python, "prefect", "server", "start", "--host", HOST,
-                           "--port", str(PREFECT_PORT), "--analytics-off"],
-        "mlflow-server": [*python, "mlflow", "server", "--host", HOST, "--port", str(MLFLOW_PORT),
+        "prefect-server": [*python, "prefect", "server", "start", "--host", host(),
+                           "--port", str(prefect_port()), "--analytics-off"],
+        "mlflow-server": [*python, "mlflow", "server", "--host", host(), "--port", str(mlflow_port()),
                           "--workers", "1", "--backend-store-uri", backend,
                           "--default-artifact-root", artifacts.as_uri(), "--no-serve-artifacts"],
         "worker": [*python, "prefect", "worker", "start", "--pool", POOL, "--name", WORKER,
@@ -127,12 +161,12 @@ def running_pid(name: str) -> int | None:
     return pid if _alive(pid) and " ".join(_commands()[name][1:4]) in cmdline else None
 
 
-def port_free(port: int, host: str = HOST) -> bool:
-    """True if nothing listens on (or holds) `host:port`."""
+def port_free(port: int, address: str | None = None) -> bool:
+    """True if nothing listens on (or holds) `address:port` (default: the served host)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
+            probe.bind((address or host(), port))
         except OSError:
             return False
     return True
@@ -185,28 +219,32 @@ def _run_step(command: list[str], env: dict[str, str]) -> None:
 # --- the APIs: readiness, runs left behind ---------------------------------------------------------
 
 
-def _http(url: str, payload: dict | None = None) -> bytes | None:
-    """The body of a 2xx answer (a POST when `payload` is given), or None when nothing answers so."""
+def _http(
+    url: str, payload: dict | None = None, method: str | None = None, timeout: float = 5
+) -> bytes | None:
+    """The body of a 2xx answer (a POST when `payload` is given, unless `method` says otherwise),
+    or None when nothing answers so within `timeout` seconds."""
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read()
     except (urllib.error.URLError, OSError):
         return None
 
 
 def prefect_healthy() -> bool:
-    return _http(f"{PREFECT_URL}/api/health") == b"true"
+    return _http(f"{prefect_url()}/api/health") == b"true"
 
 
 def mlflow_healthy() -> bool:
-    return _http(f"{MLFLOW_URL}/health") == b"OK"
+    return _http(f"{mlflow_url()}/health") == b"OK"
 
 
 def worker_polling(since: float = 0.0) -> bool:
     """True once a worker named WORKER has sent the pool a heartbeat at or after `since` (epoch s)."""
-    body = _http(f"{PREFECT_URL}/api/work_pools/{POOL}/workers/filter", {})
+    body = _http(f"{prefect_url()}/api/work_pools/{POOL}/workers/filter", {})
     beats = [w["last_heartbeat_time"] for w in json.loads(body or "[]") if w["name"] == WORKER]
     return any(beat and datetime.fromisoformat(beat).timestamp() >= since for beat in beats)
 
@@ -219,10 +257,10 @@ def crash_unfinished_runs() -> int:
     """
     unfinished = {"type": {"any_": ["PENDING", "RUNNING", "CANCELLING"]}}
     query = {"flow_runs": {"state": unfinished}, "work_pools": {"name": {"any_": [POOL]}}}
-    runs = json.loads(_http(f"{PREFECT_URL}/api/flow_runs/filter", query) or "[]")
+    runs = json.loads(_http(f"{prefect_url()}/api/flow_runs/filter", query) or "[]")
     crashed = {"state": {"type": "CRASHED", "name": "Crashed", "message": ORPHANED}}
     for run in runs:
-        _http(f"{PREFECT_URL}/api/flow_runs/{run['id']}/set_state", crashed)
+        _http(f"{prefect_url()}/api/flow_runs/{run['id']}/set_state", crashed)
     return len(runs)
 
 
@@ -242,18 +280,22 @@ def _wait(name: str, pid: int, ready: Callable[[], bool], probe: str) -> None:
 
 def _start_servers(say: Callable[[str], None]) -> None:
     """Both servers boot together (a cold start is mostly imports), then each is waited for."""
-    for name, port in SERVERS.items():
+    for name, (port, variable) in servers().items():
         if running_pid(name) is None and not port_free(port):
-            raise ServeError(PORT_TAKEN.format(port=port, host=HOST, pid_file=_pid_file(name)))
+            pid_file = _pid_file(name)
+            message = PORT_TAKEN.format(
+                port=port, host=host(), pid_file=pid_file, variable=variable
+            )
+            raise ServeError(message)
     begin, started = time.monotonic(), {}
-    for name in SERVERS:
+    for name in servers():
         if (pid := running_pid(name)) is not None:
             say(f"{name} already running (pid {pid})")
         else:
             env = _env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false") if "mlflow" in name else _env()
             started[name] = _launch(name, env)
-    probes = {"prefect-server": (prefect_healthy, f"{PREFECT_URL}/api/health"),
-              "mlflow-server": (mlflow_healthy, f"{MLFLOW_URL}/health")}  # fmt: skip
+    probes = {"prefect-server": (prefect_healthy, f"{prefect_url()}/api/health"),
+              "mlflow-server": (mlflow_healthy, f"{mlflow_url()}/health")}  # fmt: skip
     for name, pid in started.items():
         ready, url = probes[name]
         _wait(name, pid, ready, f"GET {url}")
@@ -261,14 +303,36 @@ def _start_servers(say: Callable[[str], None]) -> None:
 
 
 def _deploy(say: Callable[[str], None]) -> None:
-    """Create the process work pool if missing, then apply deployments/prefect.yaml (idempotent)."""
+    """Create the process work pool if missing, apply deployments/prefect.yaml (idempotent), then
+    close the deployments' parameter forms."""
     env, prefect = _client_env(), [sys.executable, "-m", "prefect"]
-    if _http(f"{PREFECT_URL}/api/work_pools/{POOL}") is None:
+    if _http(f"{prefect_url()}/api/work_pools/{POOL}") is None:
         _run_step([*prefect, "work-pool", "create", POOL, "--type", "process"], env)
     _run_step(
         [*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)], env
     )
-    say(f"work pool {POOL} and the deployments in {PREFECT_FILE.relative_to(ROOT)} applied")
+    closed = close_parameter_schemas()
+    say(
+        f"work pool {POOL} and the {closed} deployments in {PREFECT_FILE.relative_to(ROOT)} applied"
+    )
+
+
+def close_parameter_schemas() -> int:
+    """Make each refresh deployment refuse unknown top-level parameters; returns how many.
+
+    Prefect derives a deployment's parameter schema from the flow's signature, which leaves the top
+    level open: with `enforce_parameter_schema` an unknown section (a typo such as `teachr`) would
+    pass the server and crash the run in the worker. `additionalProperties: false` makes the server
+    refuse it when the run is created, as it already refuses unknown keys inside each section."""
+    query, wait = {"flows": {"name": {"any_": ["refresh"]}}}, _timeout()
+    found = _http(f"{prefect_url()}/api/deployments/filter", query, timeout=wait)
+    deployments = json.loads(found or "[]")
+    for deployment in deployments:
+        schema = {**deployment["parameter_openapi_schema"], "additionalProperties": False}
+        url = f"{prefect_url()}/api/deployments/{deployment['id']}"
+        if _http(url, {"parameter_openapi_schema": schema}, "PATCH", timeout=wait) is None:
+            raise ServeError(f"could not close the parameter schema of {url}; see the server log")
+    return len(deployments)
 
 
 def _start_worker(say: Callable[[str], None]) -> None:
@@ -293,6 +357,7 @@ def start(say: Callable[[str], None] = print) -> None:
     try:
         _start_servers(say)
         _deploy(say)
+        apply_notifications(f"{prefect_url()}/api", say)
         _start_worker(say)
     except ServeError:
         for name in STOP_ORDER:
@@ -300,8 +365,8 @@ def start(say: Callable[[str], None] = print) -> None:
                 _terminate(pid)
                 _pid_file(name).unlink(missing_ok=True)
         raise
-    say(f"\nPrefect UI   {PREFECT_URL}/deployments  (API {PREFECT_URL}/api)")
-    say(f"MLflow UI    {MLFLOW_URL}")
+    say(f"\nPrefect UI   {prefect_url()}/deployments  (API {prefect_url()}/api)")
+    say(f"MLflow UI    {mlflow_url()}")
     say(f"PIDs, logs   {runtime_dir()}/")
     say("stop with    fairdistill stop  (or make stop)")
 

@@ -183,17 +183,31 @@ def audit_table(
 
 @dataclass(frozen=True)
 class GateCheck:
-    """One threshold of the gate against its audit number."""
+    """One threshold of the gate against its audit number; `origin` says where the threshold comes
+    from (a setting, or a reference measured by the audit and the setting applied to it)."""
 
     name: str
     value: float
     threshold: float
     rule: str
     passed: bool
+    origin: str = ""
+
+    @property
+    def gap(self) -> float:
+        """How far the value is on the wrong side of the threshold (≤ 0 when it passes)."""
+        return self.threshold - self.value if self.rule == "≥" else self.value - self.threshold
 
     def failure(self) -> str:
-        """``tstr_auroc 0.864 (needs ≥ 0.877)``."""
-        return f"{self.name} {self.value:.3f} (needs {self.rule} {self.threshold:.3f})"
+        """``tstr_auroc 0.864, 0.013 below its threshold 0.877 (TRTR AUROC 0.927 − 0.05)``."""
+        origin = f" ({self.origin})" if self.origin else ""
+        if np.isnan(self.value):
+            return f"{self.name} could not be measured (needs {self.rule} {self.threshold:.3f}{origin})"
+        side = "below" if self.rule == "≥" else "above"
+        return (
+            f"{self.name} {self.value:.3f}, {self.gap:.3f} {side} its threshold "
+            f"{self.threshold:.3f}{origin}"
+        )
 
 
 def check_gate(metrics: dict[str, float], gate: GateThresholds) -> list[GateCheck]:
@@ -205,28 +219,59 @@ def check_gate(metrics: dict[str, float], gate: GateThresholds) -> list[GateChec
     """
     dpr = metrics[f"tstr.{HEADLINE}.dpr"]
     auroc = metrics[f"tstr.{HEADLINE}.auroc"]
-    floor = metrics[f"trtr.{HEADLINE}.auroc"] - gate.max_auroc_drop
+    reference = metrics[f"trtr.{HEADLINE}.auroc"]
+    floor = reference - gate.max_auroc_drop
     copies = metrics["privacy.exact_copy_rate"]
     most_copies = metrics["privacy.holdout_copy_rate"] + gate.max_copy_rate_excess
     checks = [
-        ("model_dpr", dpr, gate.min_model_dpr, "≥", dpr >= gate.min_model_dpr),
-        ("tstr_auroc", auroc, floor, "≥", auroc >= floor),
-        ("exact_copy_rate", copies, most_copies, "≤", copies <= most_copies),
+        ("model_dpr", dpr, gate.min_model_dpr, "≥", "audit.gate.min_model_dpr"),
+        (
+            "tstr_auroc",
+            auroc,
+            floor,
+            "≥",
+            f"TRTR AUROC {reference:.3f} − audit.gate.max_auroc_drop {gate.max_auroc_drop:g}",
+        ),
+        (
+            "exact_copy_rate",
+            copies,
+            most_copies,
+            "≤",
+            f"holdout copy rate {metrics['privacy.holdout_copy_rate']:.4f} + "
+            f"audit.gate.max_copy_rate_excess {gate.max_copy_rate_excess:g}",
+        ),
     ]
     return [
-        GateCheck(name, float(value), float(limit), rule, bool(ok))
-        for name, value, limit, rule, ok in checks
+        GateCheck(
+            name,
+            float(value),
+            float(limit),
+            rule,
+            bool(value >= limit if rule == "≥" else value <= limit),
+            origin,
+        )
+        for name, value, limit, rule, origin in checks
     ]
+
+
+# What a passing or failing audit releases (`AuditOutcome.release`): the champion moves `latest`
+# and the model's @champion alias; a challenger passed a gate looser than the configured one and is
+# published under its run id only, with the @challenger alias; a rejected table is not published.
+CHAMPION, CHALLENGER, REJECTED = "champion", "challenger", "rejected"
 
 
 @dataclass
 class AuditOutcome:
-    """What an audit found: every number, each gate check, the settings it ran under and the run."""
+    """What an audit found: every number, each gate check, the settings it ran under and the run.
+
+    `configured_gate` is the gate of the deployment (its own `audit.gate`, else the defaults); a
+    run's gate may be stricter, but a looser one does not release a champion."""
 
     metrics: dict[str, float]
     checks: list[GateCheck]
     settings: AuditSettings
     run: dict = field(default_factory=dict)
+    configured_gate: GateThresholds = field(default_factory=GateThresholds)
 
     @property
     def passed(self) -> bool:
@@ -236,14 +281,28 @@ class AuditOutcome:
     def failures(self) -> list[str]:
         return [check.failure() for check in self.checks if not check.passed]
 
+    @property
+    def looser_thresholds(self) -> list[str]:
+        """The run's thresholds that are looser than the configured gate's."""
+        return self.settings.gate.looser_than(self.configured_gate)
+
+    @property
+    def release(self) -> str:
+        """`champion`, `challenger` or `rejected` (see the constants above)."""
+        if not self.passed:
+            return REJECTED
+        return CHALLENGER if self.looser_thresholds else CHAMPION
+
     def to_dict(self) -> dict:
         """The content of `audit.json`."""
         return {
             "run": self.run,
             "metrics": self.metrics,
             "thresholds": self.settings.model_dump(),
+            "configured_gate": self.configured_gate.model_dump(),
             "gate": [asdict(check) for check in self.checks],
             "passed": self.passed,
+            "release": self.release,
         }
 
 
@@ -256,8 +315,10 @@ def run_audit(
     *,
     holdout_latents: np.ndarray | None = None,
     run: dict | None = None,
+    configured_gate: GateThresholds | None = None,
 ) -> AuditOutcome:
-    """Audit a synthetic table (`audit_table`) and check the gate: the outcome of one audit."""
+    """Audit a synthetic table (`audit_table`) and check the gate: the outcome of one audit.
+    `configured_gate` (default: the default thresholds) decides whether a pass is a champion."""
     settings = settings or AuditSettings()
     metrics = audit_table(
         train,
@@ -269,4 +330,5 @@ def run_audit(
         holdout_latents=holdout_latents,
         max_rows=settings.max_rows,
     )
-    return AuditOutcome(metrics, check_gate(metrics, settings.gate), settings, run or {})
+    checks = check_gate(metrics, settings.gate)
+    return AuditOutcome(metrics, checks, settings, run or {}, configured_gate or GateThresholds())

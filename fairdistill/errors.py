@@ -179,11 +179,25 @@ class GateFailed(FairdistillError):
         self.metrics = metrics or {}
 
 
+# The message of a rejection: the first line of the flow run's Failed state and of its log.
 GATE_FAILED = (
     "the synthetic table of {dataset} failed the audit gate: {failures}. It was not published "
-    "(`latest` still points at the previous table); it is kept in {rejected} with its report "
-    "{report}. Adjust the training settings (e.g. teacher.beta, generation.fairness) or the gate "
-    "thresholds, and run again"
+    "(`latest` and @champion stay where they were); the table and its report are in {folder} "
+    "(report: {report}). What to try: {advice}"
+)
+# What to try, per failed check of the gate (`fairdistill.audit.check_gate` names them).
+GATE_ADVICE = {
+    "model_dpr": "raise teacher.beta (a stronger independence penalty) or generation.fairness "
+    "toward 1 (labels decoded independent of the sensitive attribute)",
+    "tstr_auroc": "train longer (teacher.epochs, student.epochs) or lower generation.fairness "
+    "below 1, which trades fairness back for utility",
+    "exact_copy_rate": "raise teacher.kl_weight (a smoother latent space copies fewer training "
+    "rows) or change generation.seed",
+}
+GATE_ADVICE_ANY = (
+    "if the thresholds do not suit this data, set the deployment's own `audit.gate` in "
+    "deployments/prefect.yaml (a looser gate given to a single run publishes it under its run id "
+    "only, as a challenger)"
 )
 
 

@@ -130,14 +130,17 @@ def _move(staging: Path, stage: str, dataset: str, run_id: str) -> Path:
     return target
 
 
-def publish(staging: Path, dataset: str, run_id: str) -> Path:
+def publish(staging: Path, dataset: str, run_id: str, latest: bool = True) -> Path:
     """Make a finished run visible: rename its folder into `synthetic/<dataset>/<run_id>/`, then swap
-    the `latest` symlink to it. Both steps are atomic renames, so a reader sees the previous run or
-    this one, never a mix; a crash before the swap leaves `latest` on the previous run.
+    the `latest` symlink to it (unless `latest` is False: a table published under its run id only).
+    Both steps are atomic renames, so a reader sees the previous run or this one, never a mix; a
+    crash before the swap leaves `latest` on the previous run.
 
     `latest` is the record of what is published: the MLflow `champion` alias follows it (set right
     after, and set again from it by the next refresh if a crash fell in between)."""
     target = _move(staging, "synthetic", dataset, run_id)
+    if not latest:
+        return target
     link = latest_link("synthetic", dataset)
     tmp = link.with_name(f".latest.{secrets.token_hex(4)}{TEMP_SUFFIX}")
     tmp.symlink_to(run_id, target_is_directory=True)

@@ -1,155 +1,92 @@
 """The audit report: one self-contained HTML page (plots inlined as PNG, no CDN) and a markdown summary.
 
-Plots: P(y=1|s) real vs synthetic, the fairness–utility point of each classifier (TSTR vs TRTR),
-marginals of the key columns, and association heatmaps real vs synthetic.
+The summary says what was released and why: each gate check with the origin of its threshold, what
+was published (or a "what to try" box when nothing was), and every number under a human name with
+the direction that is better. The figures are drawn by `fairdistill.plots`.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
+from pathlib import Path
 
-import matplotlib
+import numpy as np
+import polars as pl
 
-matplotlib.use("Agg")
-from pathlib import Path  # noqa: E402
+from fairdistill import plots
+from fairdistill.audit import (
+    CHALLENGER,
+    CHAMPION,
+    HEADLINE,
+    REJECTED,
+    AuditOutcome,
+    GateCheck,
+    comparable,
+)
+from fairdistill.errors import GATE_ADVICE, GATE_ADVICE_ANY, GATE_FAILED
+from fairdistill.lake import atomic_write, write_json
+from fairdistill.spec import DatasetSpec
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-
-from fairdistill.audit import CLASSIFIERS, HEADLINE, AuditOutcome, comparable  # noqa: E402
-from fairdistill.lake import atomic_write, write_json  # noqa: E402
-from fairdistill.metrics import association_matrix  # noqa: E402
-from fairdistill.spec import DatasetSpec  # noqa: E402
-
-REAL, SYNTHETIC = "#4c72b0", "#dd8452"
+HIGHER, LOWER, HALF = "higher is better", "lower is better", "closer to 0.5 is better"
+# What each check of the gate measures, in words (`fairdistill.audit.check_gate` names them).
+CHECK_NAMES = {
+    "model_dpr": "demographic parity ratio of a classifier trained on the synthetic table",
+    "tstr_auroc": "AUROC of that classifier on the real holdout",
+    "exact_copy_rate": "share of synthetic rows identical to a training row",
+}
+# (label, synthetic-side key, real-side key, better): classifiers trained on each table, scored on
+# the real holdout (gradient-boosted trees, the gate's classifier).
 HEADLINE_ROWS = [
     (
-        "Model-level DPR (TSTR, gradient-boosted trees)",
+        "Demographic parity ratio of predictions (min/max positive rate over groups)",
         f"tstr.{HEADLINE}.dpr",
         f"trtr.{HEADLINE}.dpr",
+        "higher is better (1 = fair)",
     ),
-    ("AUROC (TSTR vs TRTR)", f"tstr.{HEADLINE}.auroc", f"trtr.{HEADLINE}.auroc"),
-    ("Equalized-odds ratio", f"tstr.{HEADLINE}.eor", f"trtr.{HEADLINE}.eor"),
-    ("Accuracy", f"tstr.{HEADLINE}.accuracy", f"trtr.{HEADLINE}.accuracy"),
-    ("Data-level DPR", "data.synthetic.dpr", "data.real.dpr"),
+    ("AUROC", f"tstr.{HEADLINE}.auroc", f"trtr.{HEADLINE}.auroc", HIGHER),
+    (
+        "Equalized-odds ratio of predictions",
+        f"tstr.{HEADLINE}.eor",
+        f"trtr.{HEADLINE}.eor",
+        "higher is better (1 = fair)",
+    ),
+    ("Accuracy", f"tstr.{HEADLINE}.accuracy", f"trtr.{HEADLINE}.accuracy", HIGHER),
+    (
+        "Demographic parity ratio of the labels in the table",
+        "data.synthetic.dpr",
+        "data.real.dpr",
+        "higher is better (1 = fair)",
+    ),
 ]
-
-
-def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def positive_rate_plot(metrics: dict[str, float]) -> str:
-    groups = sorted(
-        k.rsplit(".", 1)[1] for k in metrics if k.startswith("data.real.positive_rate.")
-    )
-    fig, ax = plt.subplots(figsize=(5, 3))
-    x = np.arange(len(groups))
-    for offset, (table, color) in zip(
-        (-0.2, 0.2), (("real", REAL), ("synthetic", SYNTHETIC)), strict=True
-    ):
-        rates = [metrics.get(f"data.{table}.positive_rate.{g}", np.nan) for g in groups]
-        ax.bar(x + offset, rates, width=0.4, color=color, label=table)
-    ax.set_xticks(x, groups)
-    ax.set_ylabel("P(y = positive | group)")
-    ax.set_title("Positive rate per sensitive group")
-    ax.legend()
-    return _png(fig)
-
-
-def fairness_utility_plot(metrics: dict[str, float], min_dpr: float) -> str:
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for model, marker in zip(CLASSIFIERS, ("o", "s"), strict=True):
-        for kind, color in (("trtr", REAL), ("tstr", SYNTHETIC)):
-            dpr, auroc = metrics[f"{kind}.{model}.dpr"], metrics[f"{kind}.{model}.auroc"]
-            xerr = _error(metrics, f"{kind}.{model}.dpr")
-            yerr = _error(metrics, f"{kind}.{model}.auroc")
-            ax.errorbar(
-                dpr,
-                auroc,
-                xerr=xerr,
-                yerr=yerr,
-                fmt=marker,
-                color=color,
-                label=f"{'synthetic' if kind == 'tstr' else 'real'} → holdout ({model})",
-            )
-    ax.axvline(min_dpr, color="grey", linestyle="--", linewidth=1, label=f"gate DPR ≥ {min_dpr}")
-    ax.set_xlim(0, 1.05)
-    ax.set_xlabel("demographic parity ratio of predictions (1 = fair)")
-    ax.set_ylabel("AUROC on the real holdout")
-    ax.set_title("Fairness vs utility")
-    ax.legend(fontsize=7, loc="lower left")
-    return _png(fig)
-
-
-def _error(metrics: dict[str, float], key: str):
-    low, high = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
-    if low is None or high is None:
-        return None
-    value = metrics[key]
-    return [[max(value - low, 0)], [max(high - value, 0)]]
-
-
-def marginal_plots(
-    real: pl.DataFrame, synthetic: pl.DataFrame, spec: DatasetSpec, numeric: int = 3
-) -> str:
-    columns = [spec.target, *spec.sensitive_columns, *spec.numeric[:numeric]]
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 2.8))
-    for ax, column in zip(np.atleast_1d(axes), columns, strict=True):
-        if column in spec.numeric:
-            values = [t[column].drop_nulls().cast(pl.Float64).to_numpy() for t in (real, synthetic)]
-            bins = np.histogram_bin_edges(np.concatenate(values), bins=30)
-            for v, color, label in zip(
-                values, (REAL, SYNTHETIC), ("real", "synthetic"), strict=True
-            ):
-                ax.hist(v, bins=bins, density=True, alpha=0.55, color=color, label=label)
-        else:
-            shares = [
-                t[column].cast(pl.String).value_counts(normalize=True) for t in (real, synthetic)
-            ]
-            levels = sorted(shares[0][column].drop_nulls().to_list())[:8]
-            x = np.arange(len(levels))
-            for offset, share, color, label in zip(
-                (-0.2, 0.2), shares, (REAL, SYNTHETIC), ("real", "synthetic"), strict=True
-            ):
-                lookup = dict(
-                    zip(share[column].to_list(), share["proportion"].to_list(), strict=True)
-                )
-                ax.bar(
-                    x + offset,
-                    [lookup.get(level, 0) for level in levels],
-                    width=0.4,
-                    color=color,
-                    label=label,
-                )
-            ax.set_xticks(x, levels, rotation=30, fontsize=7)
-        ax.set_title(column, fontsize=9)
-    np.atleast_1d(axes)[0].legend(fontsize=7)
-    return _png(fig)
-
-
-def association_plots(real: pl.DataFrame, synthetic: pl.DataFrame, spec: DatasetSpec) -> str:
-    kinds = {
-        "categorical": [*spec.categorical, spec.target, *spec.sensitive_columns],
-        "numeric": [*spec.numeric, *spec.datetime],
-    }
-    labels = [*kinds["categorical"], *kinds["numeric"]]
-    sample = min(real.height, synthetic.height, 10_000)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-    for ax, table, title in zip(axes, (real, synthetic), ("real train", "synthetic"), strict=True):
-        matrix = association_matrix(table.sample(sample, seed=0), **kinds, role=title)
-        image = ax.imshow(np.abs(matrix), vmin=0, vmax=1, cmap="viridis")
-        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(labels)), labels, fontsize=7)
-        ax.set_title(f"association, {title}")
-    fig.colorbar(image, ax=axes, shrink=0.8, label="|r|, Cramér's V or η")
-    return _png(fig)
+# (key, label, better): fidelity, privacy and leakage of the synthetic table.
+DETAIL_ROWS = [
+    ("fidelity.marginal", "Marginal similarity (1 − TVD or 1 − KS, mean over columns)", HIGHER),
+    ("fidelity.association", "Association similarity (pairwise, real vs synthetic)", HIGHER),
+    ("fidelity.detection_auc", "Detection AUC (a classifier telling synthetic from real)", HALF),
+    ("fidelity.alpha_precision", "α-precision (synthetic rows that look like real ones)", HIGHER),
+    ("fidelity.beta_recall", "β-recall (real rows the synthetic table covers)", HIGHER),
+    ("fidelity.authenticity", "Authenticity (synthetic rows that are not near-copies)", HIGHER),
+    ("fidelity.density", "Density (synthetic rows inside real neighbourhoods)", "closer to 1"),
+    ("fidelity.coverage", "Coverage (real neighbourhoods holding a synthetic row)", HIGHER),
+    ("privacy.exact_copy_rate", "Exact copies of training rows", LOWER),
+    (
+        "privacy.dcr_synthetic_median",
+        "Median distance of a synthetic row to its closest training row",
+        "close to the holdout's (below: too close)",
+    ),
+    (
+        "privacy.dcr_holdout_median",
+        "Median distance of a real holdout row to its closest training row",
+        "the reference of the line above",
+    ),
+    ("latent.leakage_auroc", "Sensitive attribute predicted from the latent (AUROC)", HALF),
+]
+# The release box: its title and style per release (`AuditOutcome.release`).
+RELEASE_BOXES = {
+    CHAMPION: ("Published", "pass"),
+    CHALLENGER: ("Published under its run id only, not as the champion", "warn"),
+    REJECTED: ("Not published — what to try", "fail"),
+}
 
 
 def _fmt(value) -> str:
@@ -163,50 +100,123 @@ def _interval(metrics: dict[str, float], key: str) -> str:
     return f" [{_fmt(low)}, {_fmt(high)}]" if low is not None else ""
 
 
-def summary_markdown(outcome: AuditOutcome, title: str) -> str:
-    """The headline numbers and the gate, as markdown (Prefect artifact, README-friendly)."""
-    metrics, checks = outcome.metrics, outcome.checks
+def _margin(check: GateCheck) -> str:
+    """How far inside (+) or outside (−) its threshold a check's value is."""
+    margin = 0.0 - check.gap  # 0.0 − x: no negative zero
+    return "–" if np.isnan(check.value) else f"{margin:+.3f}".replace("-", "−")
+
+
+def release_lines(outcome: AuditOutcome) -> list[str]:
+    """The release box, as markdown quote lines: what was published, or what to try."""
+    title, _ = RELEASE_BOXES[outcome.release]
+    lines = [f"> **{title}**", ">"]
+    if outcome.release == CHAMPION:
+        lines.append("> The table becomes `latest` and its model version @champion.")
+    elif outcome.release == CHALLENGER:
+        looser = ", ".join(
+            f"{name} {getattr(outcome.settings.gate, name)} (configured: "
+            f"{getattr(outcome.configured_gate, name)})"
+            for name in outcome.looser_thresholds
+        )
+        lines.append(
+            f"> This run's gate is looser than the configured one: {looser}. The table is "
+            "published under its run id, but `latest` and @champion do not move; the model "
+            "version gets the @challenger alias."
+        )
+    else:
+        lines += [f"> - {advice}" for advice in what_to_try(outcome)]
+    return lines
+
+
+def what_to_try(outcome: AuditOutcome) -> list[str]:
+    """Advice for each failed check of the gate, then for the thresholds themselves."""
+    failed = [check.name for check in outcome.checks if not check.passed]
+    return [f"{name}: {GATE_ADVICE[name]}" for name in failed if name in GATE_ADVICE] + [
+        GATE_ADVICE_ANY
+    ]
+
+
+def rejection_message(dataset: str, outcome: AuditOutcome, folder: Path) -> str:
+    """The one message of a rejection (`errors.GATE_FAILED`): what failed and by how much, where
+    the table and its report are (`folder`, their final place), and what to try."""
+    return GATE_FAILED.format(
+        dataset=dataset,
+        failures="; ".join(outcome.failures),
+        folder=folder,
+        report=Path(folder) / "report.html",
+        advice="; ".join(what_to_try(outcome)),
+    )
+
+
+def summary_markdown(outcome: AuditOutcome, title: str, links: dict[str, str] | None = None) -> str:
+    """The gate, the release and the headline numbers as markdown (Prefect artifact, CLI, report);
+    `links` (name → URL or path) are listed at the end."""
+    metrics = outcome.metrics
     verdict = "PASSED" if outcome.passed else "FAILED"
-    lines = [
-        f"# {title}",
-        "",
-        f"**Gate: {verdict}**",
-        "",
-        "| check | value | rule | result |",
+    lines = [f"# {title}", "", f"**Gate: {verdict}**", ""]
+    lines += [
+        "| check | what it measures | value | rule | threshold from | margin | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c.name} | {CHECK_NAMES.get(c.name, '')} | {_fmt(c.value)} | {c.rule}\u00a0"
+        f"{_fmt(c.threshold)} | {c.origin} | {_margin(c)} | {'pass' if c.passed else 'FAIL'} |"
+        for c in outcome.checks
+    ]
+    lines += ["", *release_lines(outcome), ""]
+    lines += [
+        "| classifier on the real holdout, trained on: | synthetic | real (reference) | better |",
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {c.name} | {_fmt(c.value)} | {c.rule} {_fmt(c.threshold)} | {'pass' if c.passed else 'FAIL'} |"
-        for c in checks
+        f"| {label} | {_fmt(metrics.get(ours))}{_interval(metrics, ours)} | "
+        f"{_fmt(metrics.get(ref))} | {better} |"
+        for label, ours, ref, better in HEADLINE_ROWS
     ]
-    lines += ["", "| metric | synthetic | real (reference) |", "|---|---|---|"]
+    lines += ["", "| fidelity, privacy, leakage | value | better |", "|---|---|---|"]
     lines += [
-        f"| {label} | {_fmt(metrics.get(ours))}{_interval(metrics, ours)} | {_fmt(metrics.get(ref))} |"
-        for label, ours, ref in HEADLINE_ROWS
+        f"| {label} | {_fmt(metrics[key])} | {better} |"
+        for key, label, better in DETAIL_ROWS
+        if key in metrics
     ]
-    more = [
-        "fidelity.marginal",
-        "fidelity.association",
-        "fidelity.detection_auc",
-        "fidelity.alpha_precision",
-        "fidelity.beta_recall",
-        "fidelity.authenticity",
-        "fidelity.density",
-        "fidelity.coverage",
-        "privacy.exact_copy_rate",
-        "privacy.dcr_synthetic_median",
-        "privacy.dcr_holdout_median",
-        "latent.leakage_auroc",
-    ]
-    lines += ["", "| fidelity, privacy, leakage | value |", "|---|---|"]
-    lines += [f"| {key} | {_fmt(metrics[key])} |" for key in more if key in metrics]
+    if links:
+        lines += ["", "| where | |", "|---|---|"]
+        lines += [f"| {name} | {target} |" for name, target in links.items()]
     return "\n".join(lines) + "\n"
 
 
+def summary_paragraph(outcome: AuditOutcome, dataset: str) -> str:
+    """One paragraph on what an audit found and released (a model version's description)."""
+    m, run, gate = outcome.metrics, outcome.run, outcome.settings.gate
+    thresholds = ", ".join(f"{k} {v:g}" for k, v in gate.model_dump().items())
+    looser = (
+        f", looser than the configured gate in {', '.join(outcome.looser_thresholds)}"
+        if outcome.looser_thresholds
+        else ""
+    )
+    return (
+        f"Released as {outcome.release} by a refresh of {dataset} (lake run {run.get('run_id')}, "
+        f"MLflow run {run.get('mlflow_run_id')}). A gradient-boosted classifier trained on its "
+        f"synthetic table scores AUROC {_fmt(m.get(f'tstr.{HEADLINE}.auroc'))} on the real holdout "
+        f"at demographic parity ratio {_fmt(m.get(f'tstr.{HEADLINE}.dpr'))}, against AUROC "
+        f"{_fmt(m.get(f'trtr.{HEADLINE}.auroc'))} at {_fmt(m.get(f'trtr.{HEADLINE}.dpr'))} when "
+        f"trained on the real table. The audit gate {'passed' if outcome.passed else 'failed'} "
+        f"under {thresholds}{looser}. Dataset fingerprint {run.get('fingerprint')}, code "
+        f"{run.get('code_version')}."
+    )
+
+
 def _markdown_table_to_html(markdown: str) -> str:
-    """The summary's markdown (headings, bold line, pipe tables) as HTML: no converter needed."""
-    out, rows = [], []
+    """The summary's markdown (headings, bold line, pipe tables, quote boxes) as HTML: no converter
+    needed."""
+    out, rows, box = [], [], []
     for line in [*markdown.splitlines(), ""]:
+        if line.startswith(">"):
+            box.append(line.lstrip("> ").strip())
+            continue
+        if box:
+            out.append(_box_html(box))
+            box = []
         if line.startswith("|"):
             if not set(line) <= set("|-"):
                 rows.append([html.escape(cell.strip()) for cell in line.strip("|").split("|")])
@@ -228,6 +238,23 @@ def _markdown_table_to_html(markdown: str) -> str:
     return "\n".join(out)
 
 
+def _code(text: str) -> str:
+    """Escaped text with `name` spans as <code>."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _box_html(lines: list[str]) -> str:
+    """A release box: its bold title (a `RELEASE_BOXES` title sets the style), text and items."""
+    title, *rest = [line for line in lines if line]
+    title = title.strip("*")
+    style = next((s for t, s in RELEASE_BOXES.values() if t == title), "plain")
+    items = "".join(f"<li>{_code(x[2:])}</li>" for x in rest if x.startswith("- "))
+    text = "".join(f"<p>{_code(x)}</p>" for x in rest if not x.startswith("- "))
+    listed = f"<ul>{items}</ul>" if items else ""
+    return f'<div class="box box-{style}"><p class="box-title">{html.escape(title)}</p>{text}{listed}</div>'
+
+
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1150px;margin:2em auto;
 color:#222;padding:0 1em}
@@ -235,7 +262,11 @@ h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #
 table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ddd;padding:.3em .7em;text-align:left}
 th{background:#f4f4f4}.verdict{font-size:1.3em;font-weight:bold;padding:.4em .8em;display:inline-block}
 .pass{color:#1a7f37}.fail{color:#cf222e}.verdict.pass{background:#dafbe1}.verdict.fail{background:#ffebe9}
-.meta{color:#666;font-size:.9em}img{max-width:100%}
+.meta{color:#666;font-size:.9em}img{max-width:100%;display:block}
+.box{border-left:6px solid #999;background:#f6f8fa;padding:.4em 1em;margin:1em 0}
+.box-pass{border-color:#1a7f37}.box-warn{border-color:#bf8700;background:#fff8c5}
+.box-fail{border-color:#cf222e;background:#ffebe9}.box-title{font-weight:bold;font-size:1.1em}
+td.fail{color:#cf222e;font-weight:bold}
 """
 
 
@@ -243,18 +274,18 @@ def render_html(
     outcome: AuditOutcome, spec: DatasetSpec, train: pl.DataFrame, synthetic: pl.DataFrame
 ) -> str:
     """The whole report as one HTML page that renders offline."""
-    metrics, min_dpr = outcome.metrics, outcome.settings.gate.min_model_dpr
+    metrics = outcome.metrics
     train, synthetic = comparable(train, spec), comparable(synthetic, spec)
     title = f"fairdistill audit — {spec.name}"
     meta = " · ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in outcome.run.items())
     figures = [
-        ("Who gets the positive outcome", positive_rate_plot(metrics)),
+        ("Who gets the positive outcome", plots.positive_rates(metrics)),
         (
             "Fairness and utility of classifiers trained on each table (95% bootstrap intervals)",
-            fairness_utility_plot(metrics, min_dpr),
+            plots.fairness_utility(metrics, outcome.checks),
         ),
-        ("Marginals of key columns", marginal_plots(train, synthetic, spec)),
-        ("Associations between columns", association_plots(train, synthetic, spec)),
+        ("Marginals of key columns", plots.marginals(train, synthetic, spec)),
+        ("Associations between columns", plots.associations(train, synthetic, spec)),
     ]
     body = "\n".join(
         f'<h2>{html.escape(caption)}</h2><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'

@@ -127,7 +127,7 @@ def _power_of_two(value: float, low: int, high: int) -> int:
 
 
 class TeacherSettings(TrainingSettings):
-    """The FairDisCo teacher VAE: ``recon + w_KL · KL + β · penalty``."""
+    """The teacher: a FairDisCo VAE trained on reconstruction + w_KL · KL + β · penalty."""
 
     kl_weight: float = Field(
         0.5, ge=0, le=100, description="Weight w_KL of KL(q(z|x,s) ‖ N(0, I))."
@@ -136,7 +136,8 @@ class TeacherSettings(TrainingSettings):
 
 
 class StudentSettings(TrainingSettings):
-    """The distilled student encoder: ``‖μ_S − μ_T‖² + β · penalty + λ_u · (KL + w_r · recon)``."""
+    """The student: a small encoder distilled from the teacher's, trained on
+    ‖μ_S − μ_T‖² + β · penalty + λ_u · (KL + w_r · reconstruction)."""
 
     DEFAULT_STEPS: ClassVar[int] = 1280
 
@@ -263,7 +264,9 @@ class GenerationSettings(Section):
 
 
 class GateThresholds(Section):
-    """The audit gate: the table is published only if every threshold holds."""
+    """The audit gate: the table is published only if every threshold holds. A gate looser than
+    the deployment's own publishes the table under its run id only, without moving `latest` or
+    the model's @champion alias."""
 
     min_model_dpr: float = Field(
         0.8,
@@ -286,6 +289,28 @@ class GateThresholds(Section):
         description="Most the share of synthetic rows identical to a training row may exceed the "
         "same share of the real holdout (a fresh real sample repeats common rows too).",
     )
+
+    def looser_than(self, configured: GateThresholds) -> list[str]:
+        """The thresholds of this gate that are looser than `configured`'s; [] = at least as strict.
+
+        A `min_…` threshold is looser when lower, a `max_…` one when higher; any other field must
+        be equal.
+
+        >>> GateThresholds(max_auroc_drop=0.07).looser_than(GateThresholds())
+        ['max_auroc_drop']
+        >>> GateThresholds(min_model_dpr=0.9).looser_than(GateThresholds())
+        []
+        """
+        looser = []
+        for name in type(self).model_fields:
+            ours, theirs = getattr(self, name), getattr(configured, name)
+            if name.startswith("min_"):
+                looser += [name] if ours < theirs else []
+            elif name.startswith("max_"):
+                looser += [name] if ours > theirs else []
+            elif ours != theirs:
+                looser.append(name)
+        return looser
 
 
 class AuditSettings(Section):

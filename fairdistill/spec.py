@@ -277,3 +277,14 @@ def load_builtin(name: str) -> DatasetSpec:
     if name not in BUILTINS:
         raise SpecError(UNKNOWN_BUILTIN.format(name=name, builtins=", ".join(BUILTINS)))
     return load_spec(BUILTIN_DIR / name / "spec.yaml")
+
+
+def dataset_name(dataset: str | DatasetSpec | dict) -> str:
+    """The name of the flow's `dataset` parameter: a built-in name, a spec, or a spec as JSON.
+
+    >>> dataset_name("adult"), dataset_name({"name": "loans", "source": "loans.csv"})
+    ('adult', 'loans')
+    """
+    if isinstance(dataset, str):
+        return dataset
+    return dataset["name"] if isinstance(dataset, dict) else dataset.name

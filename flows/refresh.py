@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from prefect import flow, get_run_logger, unmapped
+from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
+from prefect.states import Completed, Failed
 from pydantic import BaseModel
 
+from fairdistill.audit import REJECTED
+from fairdistill.errors import GateFailed
 from fairdistill.lake import dataset_lock, model_dir, new_run_id
 from fairdistill.settings import (
     AuditSettings,
@@ -18,22 +23,24 @@ from fairdistill.settings import (
     StudentSettings,
     TeacherSettings,
 )
-from fairdistill.spec import DatasetSpec, load_builtin
+from fairdistill.spec import DatasetSpec, dataset_name, load_builtin
 from fairdistill.tracking import code_version
 from flows.task_runner import task_runner
 from tasks.audit import audit as audit_synthetic_table
+from tasks.audit import configured_gate
 from tasks.encode import encode
-from tasks.generate import generate, merge_shards, register_model, shards
+from tasks.generate import generate, merge_shards, shards
 from tasks.ingest import ingest
 from tasks.publish import publish_synthetic_table
 from tasks.recover import recover
-from tasks.tracking import start_tracking
+from tasks.register import register_model
+from tasks.tracking import finish_tracking, start_tracking
 from tasks.train import distill, fit_sampler, train_teacher
 from tasks.validate import validate
 
 
 class RefreshResult(BaseModel):
-    """Where a refresh put everything."""
+    """Where a refresh put everything, and what it released (`champion` or `challenger`)."""
 
     dataset: str
     run_id: str
@@ -43,6 +50,7 @@ class RefreshResult(BaseModel):
     validation_report: str
     mlflow_run_id: str
     model_uri: str
+    release: str
     synthetic_table: str
     audit: str
     report: str
@@ -50,15 +58,26 @@ class RefreshResult(BaseModel):
 
 
 def run_name() -> str:
-    """`refresh-<dataset>`, for a built-in name or a full spec alike."""
-    dataset = flow_run.parameters["dataset"]
-    name = (
-        dataset if isinstance(dataset, str) else getattr(dataset, "name", None) or dataset["name"]
-    )
-    return f"refresh-{name}"
+    """The flow run's own name when someone triggered it by hand with a name (the Prefect UI's
+    Run name, `run_deployment(flow_run_name=...)`); else, for scheduled runs and direct calls,
+    `refresh-<dataset>-<UTC time>`. Prefect renames every run that has a `flow_run_name`, so the
+    name given at creation is kept here."""
+    run = FlowRunContext.get().flow_run
+    if run.deployment_id is not None and not run.auto_scheduled:
+        return run.name
+    dataset = dataset_name(flow_run.parameters["dataset"])
+    return f"refresh-{dataset}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-@flow(name="refresh", flow_run_name=run_name, task_runner=task_runner())
+@flow(
+    name="refresh",
+    flow_run_name=run_name,
+    task_runner=task_runner(),
+    on_completion=[finish_tracking],
+    on_failure=[finish_tracking],
+    on_crashed=[finish_tracking],
+    on_cancellation=[finish_tracking],
+)
 def refresh(
     dataset: DatasetSpec | Literal["adult", "compas"] = "adult",
     teacher: TeacherSettings = TeacherSettings(),  # noqa: B008
@@ -66,12 +85,22 @@ def refresh(
     sampler: SamplerSettings = SamplerSettings(),  # noqa: B008
     generation: GenerationSettings = GenerationSettings(),  # noqa: B008
     audit: AuditSettings = AuditSettings(),  # noqa: B008
-) -> RefreshResult:
+):
     """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → audit →
-    publish. The table is published only if it passes the audit gate. The stages run under the
-    dataset's lock, after `recover` has cleaned up what a refresh that died left behind.
+    register_model → publish. The table is published only if it passes the audit gate; a rejected
+    table ends the run Failed with one message that says what failed and what to try. The stages
+    run under the dataset's lock, after `recover` has cleaned up what a refresh that died left
+    behind.
 
-    `dataset` is a built-in name (its shipped spec) or a whole spec for your own data."""
+    Args:
+        dataset: A built-in dataset (adult, compas) or a whole spec for your own data.
+        teacher: The teacher VAE and its training.
+        student: The small student encoder distilled from the teacher.
+        sampler: How new latent codes are drawn.
+        generation: How many rows to make and how to decode them fairly.
+        audit: The audit and its gate; a gate looser than the deployment's own publishes the
+            table under its run id only.
+    """
     dataset = load_builtin(dataset) if isinstance(dataset, str) else dataset
     settings = RefreshSettings(
         teacher=teacher, student=student, sampler=sampler, generation=generation, audit=audit
@@ -91,41 +120,50 @@ def refresh(
         models = train_teacher(snapshot, models, teacher, tracking_run_id)
         models = distill(snapshot, models, student, tracking_run_id)
         models = fit_sampler(snapshot, models, sampler, tracking_run_id)
-        model_uri = register_model(dataset.slug, models, tracking_run_id)
         parts = generate.map(  # one task per shard: side by side on a Dask task runner
             *map(unmapped, (snapshot, models, generation)),
             shards(generation, snapshot),
             unmapped(tracking_run_id),
         )
         table = merge_shards(snapshot, parts, tracking_run_id)
-        run = run_identity(snapshot, model_uri, tracking_run_id, settings)
+        run = run_identity(snapshot, models, tracking_run_id, settings)
         outcome = audit_synthetic_table(
-            dataset, snapshot, models, table, audit, tracking_run_id, run
+            dataset, snapshot, models, table, audit, configured_gate(), tracking_run_id, run
         )
-        table = publish_synthetic_table(dataset.slug, run_id, table, outcome, model_uri)
-
-        return RefreshResult(
-            dataset=dataset.name,
-            run_id=run_id,
-            fingerprint=snapshot.fingerprint,
-            raw_train=snapshot.train_path,
-            raw_holdout=snapshot.holdout_path,
-            validation_report=validation_report,
-            mlflow_run_id=tracking_run_id,
-            model_uri=model_uri,
-            synthetic_table=table,
-            audit=str(Path(table).with_name("audit.json")),
-            report=str(Path(table).with_name("report.html")),
-            metrics=outcome.metrics,
+        model_uri = register_model(dataset.slug, models, tracking_run_id, outcome)
+        published = publish_synthetic_table(
+            dataset.slug, run_id, table, outcome, model_uri, tracking_run_id
         )
 
+    if published.release == REJECTED:
+        return Failed(
+            message=published.message, data=GateFailed(published.message, outcome.metrics)
+        )
+    result = RefreshResult(
+        dataset=dataset.name,
+        run_id=run_id,
+        fingerprint=snapshot.fingerprint,
+        raw_train=snapshot.train_path,
+        raw_holdout=snapshot.holdout_path,
+        validation_report=validation_report,
+        mlflow_run_id=tracking_run_id,
+        model_uri=model_uri,
+        release=published.release,
+        synthetic_table=published.table,
+        audit=str(Path(published.folder) / "audit.json"),
+        report=published.report,
+        metrics=outcome.metrics,
+    )
+    return Completed(message=published.message, data=result)
 
-def run_identity(snapshot, model_uri: str, tracking_run_id: str, settings: RefreshSettings) -> dict:
-    """What every artifact of the run carries: ids, dataset fingerprint, code version, seeds."""
+
+def run_identity(snapshot, models: str, tracking_run_id: str, settings: RefreshSettings) -> dict:
+    """What every artifact of the run carries: ids, dataset fingerprint, model folder, code version,
+    seeds."""
     return {
         "run_id": snapshot.run_id,
         "fingerprint": snapshot.fingerprint,
-        "model": model_uri,
+        "model_dir": models,
         "mlflow_run_id": tracking_run_id,
         "code_version": code_version(),
         "seeds": settings.seeds(),

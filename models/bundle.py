@@ -8,6 +8,7 @@ rows' student latents fairly (a fair twin: NOT privacy-preserving, rows map one-
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -220,6 +221,25 @@ def save_sampler(sampler, directory: str | Path) -> Path:
 def load_sampler(directory: str | Path):
     state = json.loads((Path(directory) / FILES["sampler"]).read_text())
     return SAMPLERS[state["name"]].from_dict(state)
+
+
+def parts_digest(directory: str | Path) -> str:
+    """SHA-256 over the trained parts (the files of `FILES`, in their order): two folders with the
+    same digest hold the same model, whichever run trained or reused it.
+
+    Weights are hashed by name, shape, dtype and values: `torch.save` archives carry the file's
+    own name, so the same weights saved twice differ byte for byte."""
+    digest = hashlib.sha256()
+    for name in FILES.values():
+        path = Path(directory) / name
+        digest.update(name.encode() + b"\0")
+        if path.suffix != ".pt":
+            digest.update(path.read_bytes())
+            continue
+        for key, tensor in torch.load(path, map_location="cpu", weights_only=True).items():
+            values = tensor.detach().contiguous().view(-1).view(torch.uint8).numpy()
+            digest.update(f"{key}:{tuple(tensor.shape)}:{tensor.dtype}".encode() + values.tobytes())
+    return digest.hexdigest()
 
 
 def build_model(

@@ -3,16 +3,30 @@ from pathlib import Path
 
 import polars as pl
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.runtime import deployment
 
 from fairdistill import tracking
 from fairdistill.audit import AuditOutcome, run_audit
 from fairdistill.ingest import Snapshot
-from fairdistill.report import summary_markdown, write_audit
-from fairdistill.settings import AuditSettings
+from fairdistill.report import write_audit
+from fairdistill.settings import AuditSettings, GateThresholds
 from fairdistill.spec import DatasetSpec
 from models.bundle import FairDistillModel
 from tasks.reporting import log_stage
+
+
+def configured_gate() -> GateThresholds:
+    """The gate this run's deployment was configured with: its own `audit.gate` parameter (set in
+    deployments/prefect.yaml), else the default thresholds; the defaults too outside a deployment.
+
+    A run may be given a stricter gate; one given a looser gate does not release a champion
+    (`AuditOutcome.release`)."""
+    if deployment.id is None:
+        return GateThresholds()
+    with get_client(sync_client=True) as client:
+        parameters = client.read_deployment(deployment.id).parameters
+    return AuditSettings.model_validate(parameters.get("audit", {})).gate
 
 
 @task(name="audit")
@@ -22,23 +36,36 @@ def audit(
     model_dir: str,
     table_path: str,
     settings: AuditSettings,
+    configured: GateThresholds,
     tracking_run_id: str,
     run: dict,
 ) -> AuditOutcome:
     """Audit the synthetic table against the real train and holdout; write `audit.json` and
-    `report.html` beside the table, log every metric and the report to MLflow, show the summary in
-    Prefect."""
+    `report.html` beside the table; log every metric, the gate's verdict and the report to MLflow."""
     started = time.perf_counter()
     train, holdout = pl.read_parquet(snapshot.train_path), pl.read_parquet(snapshot.holdout_path)
     synthetic = pl.read_parquet(table_path)
     latents = FairDistillModel.load(model_dir).encode_latent(holdout)
-    outcome = run_audit(train, holdout, synthetic, spec, settings, holdout_latents=latents, run=run)
+    outcome = run_audit(
+        train,
+        holdout,
+        synthetic,
+        spec,
+        settings,
+        holdout_latents=latents,
+        run=run,
+        configured_gate=configured,
+    )
     files = write_audit(outcome, Path(table_path).parent, spec, train, synthetic)
     tracking.log_audit(tracking_run_id, outcome.metrics, list(files))
-    title = f"fairdistill audit — {spec.name}"
-    create_markdown_artifact(
-        summary_markdown(outcome, title), key=f"audit-{spec.slug}", description=title
+    tracking.set_tags(tracking_run_id, tracking.gate_tags(outcome))
+    verdict = "passed" if outcome.passed else "FAILED: " + "; ".join(outcome.failures)
+    log_stage(
+        "audit",
+        started,
+        "gate %s (release: %s)",
+        verdict,
+        outcome.release,
+        tracking_run_id=tracking_run_id,
     )
-    verdict = "passed" if outcome.passed else "FAILED: " + ", ".join(outcome.failures)
-    log_stage("audit", started, "gate %s", verdict, tracking_run_id=tracking_run_id)
     return outcome

@@ -8,19 +8,9 @@ from fairdistill import tracking
 from fairdistill.ingest import Snapshot
 from fairdistill.lake import merge_parquet_parts, stage_dir
 from fairdistill.settings import GenerationSettings
-from models.bundle import PYFUNC_CODE, FairDistillModel
+from models.bundle import FairDistillModel
 from models.pipeline import synthetic_rows, write_synthetic_table
 from tasks.reporting import log_stage
-
-
-@task(name="register_model")
-def register_model(dataset: str, model_dir: str, tracking_run_id: str) -> str:
-    """Log codec, teacher, student, decoder and sampler as one MLflow model and register it."""
-    started = time.perf_counter()
-    example = next(FairDistillModel.load(model_dir).generate(5)).to_pandas()
-    uri = tracking.register_bundle(Path(model_dir), PYFUNC_CODE, dataset, tracking_run_id, example)
-    log_stage("register_model", started, "%s", uri, tracking_run_id=tracking_run_id)
-    return uri
 
 
 def shards(settings: GenerationSettings, snapshot: Snapshot) -> list[tuple[int, int]]:

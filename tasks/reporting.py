@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 
 from prefect import get_run_logger
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_UI_URL
 
 from fairdistill import tracking
 
@@ -36,3 +38,10 @@ def report_round(stage: str, tracking_run_id: str) -> Callable[[dict], None]:
         logger.debug("%s round %d: %s", stage, losses["round"], terms)
 
     return on_round
+
+
+def prefect_ui_url() -> str | None:
+    """The flow run's page in the Prefect UI when a Prefect server is known (PREFECT_UI_URL, or
+    derived from PREFECT_API_URL), else None: an embedded run's temporary server is gone when it
+    ends."""
+    return flow_run.ui_url if PREFECT_UI_URL.value() and flow_run.id else None

@@ -34,6 +34,14 @@ def record(
         ("Task run failed with exception: KeyError('bug')", KeyError("bug"), True),
         ("Finished in state Failed('Task run encountered an exception KeyError: bug')", None, True),
         ("Starting temporary server on http://127.0.0.1:8091\nSee https://…", None, False),
+        ("the synthetic table of loans failed the audit gate: tstr_auroc 0.8 …", None, False),
+        (
+            "Finished in state Failed('the synthetic table of x failed the audit gate: …')",
+            None,
+            False,
+        ),
+        ("Running hook 'finish_tracking' in response to entering state 'Failed'", None, False),
+        ("MLflow run http://127.0.0.1:5000/#/experiments/1/runs/abc ended FAILED", None, True),
     ],
 )
 def test_console_shows_stage_lines_and_bugs_but_not_chatter_or_user_errors(line, error, shown):
@@ -53,3 +61,10 @@ def test_every_user_error_is_known_to_the_console():
         user_error_names()
     )
     assert GateFailed.__name__ in user_error_names()
+
+
+def test_the_console_knows_the_words_of_a_gate_rejection():
+    from app.console import GATE_REJECTION
+    from fairdistill.errors import GATE_FAILED
+
+    assert GATE_REJECTION in GATE_FAILED

@@ -4,7 +4,15 @@ import math
 import polars as pl
 import pytest
 
-from fairdistill.audit import AuditOutcome, audit_table, check_gate, run_audit
+from fairdistill.audit import (
+    CHALLENGER,
+    CHAMPION,
+    REJECTED,
+    AuditOutcome,
+    audit_table,
+    check_gate,
+    run_audit,
+)
 from fairdistill.ingest import read_dataset
 from fairdistill.report import render_html, summary_markdown, write_audit
 from fairdistill.settings import AuditSettings, GateThresholds
@@ -40,8 +48,39 @@ def test_gate_passes_when_every_threshold_holds():
 def test_gate_fails_on_each_threshold(change, failed):
     outcome = AuditOutcome(GOOD, check_gate({**GOOD, **change}, THRESHOLDS), AuditSettings())
     assert [c.name for c in outcome.checks if not c.passed] == [failed]
-    assert not outcome.passed
+    assert not outcome.passed and outcome.release == REJECTED
     assert outcome.failures[0].startswith(f"{failed} ")
+
+
+def test_a_failure_says_by_how_much_and_where_the_threshold_comes_from():
+    (auroc,) = [c for c in check_gate({**GOOD, "tstr.hgb.auroc": 0.86}, THRESHOLDS) if not c.passed]
+    assert auroc.origin == "TRTR AUROC 0.920 − audit.gate.max_auroc_drop 0.05"
+    assert auroc.failure() == (
+        "tstr_auroc 0.860, 0.010 below its threshold 0.870 "
+        "(TRTR AUROC 0.920 − audit.gate.max_auroc_drop 0.05)"
+    )
+    (dpr,) = [c for c in check_gate({**GOOD, "tstr.hgb.dpr": math.nan}, THRESHOLDS) if not c.passed]
+    assert (
+        dpr.failure()
+        == "model_dpr could not be measured (needs ≥ 0.800 (audit.gate.min_model_dpr))"
+    )
+
+
+@pytest.mark.parametrize(
+    ("gate", "release"),
+    [
+        (GateThresholds(), CHAMPION),
+        (GateThresholds(min_model_dpr=0.85, max_auroc_drop=0.04), CHAMPION),  # stricter
+        (GateThresholds(max_auroc_drop=0.3), CHALLENGER),
+        (GateThresholds(min_model_dpr=0.5), CHALLENGER),
+        (GateThresholds(max_copy_rate_excess=0.01), CHALLENGER),
+        (GateThresholds(min_model_dpr=0.95), REJECTED),
+    ],
+)
+def test_only_a_pass_under_the_configured_gate_or_stricter_releases_a_champion(gate, release):
+    settings = AuditSettings(gate=gate)
+    outcome = AuditOutcome(GOOD, check_gate(GOOD, gate), settings, configured_gate=THRESHOLDS)
+    assert outcome.release == release
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +116,20 @@ def test_report_renders_offline_with_every_plot(loans, tmp_path):
     assert page.count("data:image/png;base64,") == 4
     assert "http://" not in page and "https://" not in page  # nothing loads from a CDN
     assert "Gate: FAILED" in page and "run_id: r1" in page
-    markdown = summary_markdown(outcome, "audit")
-    assert "| exact_copy_rate |" in markdown and "FAIL" in markdown
+    assert '<div class="box box-fail"><p class="box-title">Not published — what to try</p>' in page
+    assert "TRTR AUROC" in page and "higher is better" in page
+    markdown = summary_markdown(outcome, "audit", {"MLflow run": "http://mlflow/#/runs/1"})
+    assert "| exact_copy_rate | share of synthetic rows identical to a training row |" in markdown
+    assert "> - exact_copy_rate: raise teacher.kl_weight" in markdown
+    assert "| MLflow run | http://mlflow/#/runs/1 |" in markdown
+    assert "| Detection AUC (a classifier telling synthetic from real) |" in markdown
 
     numbers, report = write_audit(outcome, tmp_path / "out", spec, train, synthetic)
     written = json.loads(numbers.read_text())
     assert written["passed"] is False and written["run"] == {"run_id": "r1"}
     assert written["thresholds"]["bootstrap_resamples"] == 10
     assert [c["name"] for c in written["gate"]] == ["model_dpr", "tstr_auroc", "exact_copy_rate"]
+    assert written["release"] == REJECTED and written["configured_gate"]["min_model_dpr"] == 0.8
     assert report.read_text() == page
 
 
@@ -94,3 +139,18 @@ def test_the_audit_works_on_bounded_samples_and_says_so(loans):
     assert metrics["rows.train"] == train.height and metrics["rows.audited.train"] == 100
     assert metrics["rows.audited.holdout"] == 100 and metrics["rows.audited.synthetic"] == 100
     assert metrics["privacy.exact_copy_rate"] == 1.0  # copies: every row, not the sample
+
+
+def test_a_pass_under_a_looser_gate_says_it_is_published_as_a_challenger(loans):
+    spec, train, holdout = loans
+    synthetic = train.with_columns(pl.col("gender").shuffle(seed=0))
+    gate = GateThresholds(min_model_dpr=0.0, max_auroc_drop=1.0, max_copy_rate_excess=1.0)
+    outcome = run_audit(
+        train, holdout, synthetic, spec, AuditSettings(bootstrap_resamples=0, gate=gate)
+    )
+    assert outcome.release == CHALLENGER
+    assert outcome.looser_thresholds == ["min_model_dpr", "max_auroc_drop", "max_copy_rate_excess"]
+    markdown = summary_markdown(outcome, "audit")
+    assert "> **Published under its run id only, not as the champion**" in markdown
+    assert "min_model_dpr 0.0 (configured: 0.8)" in markdown
+    assert '<div class="box box-warn">' in render_html(outcome, spec, train, synthetic)

@@ -7,6 +7,7 @@ import pytest
 from fairdistill.errors import SettingsError
 from fairdistill.settings import (
     SECTIONS,
+    GateThresholds,
     GenerationSettings,
     RefreshSettings,
     load_settings,
@@ -97,3 +98,11 @@ def test_the_form_schema_carries_bounds_and_choices():
     assert widths["items"] == {"maximum": 4096, "minimum": 1, "type": "integer"}
     assert teacher["device"]["enum"] == ["auto", "cpu", "cuda"]
     assert schema["$defs"]["TeacherSettings"]["additionalProperties"] is False
+
+
+def test_every_gate_threshold_says_which_way_is_stricter():
+    """`GateThresholds.looser_than` reads the direction from the name: min_… or max_…."""
+    assert all(name.startswith(("min_", "max_")) for name in GateThresholds.model_fields)
+    loose = GateThresholds(min_model_dpr=0.0, max_auroc_drop=1.0, max_copy_rate_excess=1.0)
+    assert loose.looser_than(GateThresholds()) == list(GateThresholds.model_fields)
+    assert GateThresholds().looser_than(loose) == []

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fairdistill.settings import GenerationSettings as G
-from models.bundle import FairDistillModel, build_model
+from models.bundle import FILES, FairDistillModel, build_model, parts_digest
 from models.samplers import GaussianMixtureSampler
 from models.student import distill
 from models.teacher import head_spec, train_teacher
@@ -77,3 +77,13 @@ def test_save_load_round_trip(model, tmp_path):
     b = pl.concat(loaded.generate(500, G(seed=2)))
     assert a.equals(b)
     assert loaded.teacher_config == model.teacher_config
+
+
+def test_the_parts_digest_names_the_model_not_the_folder(model, tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    model.save(first)
+    model.save(second)
+    assert parts_digest(first) == parts_digest(second)  # the same model, saved twice
+    sampler = second / FILES["sampler"]
+    sampler.write_text(sampler.read_text().replace("0", "1", 1))
+    assert parts_digest(first) != parts_digest(second)

@@ -8,17 +8,18 @@ import pytest
 from prefect.logging import disable_run_logger
 
 from fairdistill import tracking
-from fairdistill.audit import AuditOutcome
-from fairdistill.errors import GateFailed, ValidationFailed
+from fairdistill.audit import CHALLENGER, CHAMPION, REJECTED, AuditOutcome, GateCheck
+from fairdistill.errors import ValidationFailed
 from fairdistill.lake import latest_link, model_dir, new_run_id
 from fairdistill.settings import AuditSettings, GateThresholds
 from fairdistill.spec import load_spec
 from models.bundle import FILES
-from tasks.audit import audit
+from tasks.audit import audit, configured_gate
 from tasks.encode import encode
 from tasks.generate import generate, merge_shards, shards
 from tasks.ingest import ingest
 from tasks.publish import publish_synthetic_table
+from tasks.register import register_model
 from tasks.train import distill, fit_sampler, train_teacher
 from tasks.validate import validate
 
@@ -35,7 +36,7 @@ def stages(data_dir, fast_settings, tmp_path_factory):
         patch.setenv("FAIRDISTILL_LAKE", str(lake))
         out["snapshot"] = snapshot = ingest.fn(spec, new_run_id())
         out["validation"] = validate.fn(spec, snapshot, fast_settings.sampler)
-        run = tracking.start_refresh_run(spec.name, snapshot.run_id, snapshot.fingerprint, {})
+        run = tracking.start_refresh_run("tasks", {"dataset": spec.name}, {})
         out["tracking"] = run
         models = str(model_dir(spec.name, snapshot.fingerprint, fast_settings.model_key()))
         out["models"] = encode.fn(spec, snapshot, models)
@@ -52,7 +53,14 @@ def stages(data_dir, fast_settings, tmp_path_factory):
         out["parts"] = parts
         out["table"] = merge_shards.fn(snapshot, parts, run)
         out["outcome"] = audit.fn(
-            spec, snapshot, models, out["table"], fast_settings.audit, run, {"run_id": "t"}
+            spec,
+            snapshot,
+            models,
+            out["table"],
+            fast_settings.audit,
+            fast_settings.audit.gate,  # the configured gate: this run's is not looser
+            run,
+            {"run_id": "t"},
         )
     return out
 
@@ -99,37 +107,100 @@ def test_generate_writes_shards_that_merge_into_the_table(stages):
 
 
 def test_audit_returns_an_outcome_and_writes_its_files(stages):
+    from mlflow import MlflowClient
+
     outcome = stages["outcome"]
     folder = Path(stages["table"]).parent
-    assert isinstance(outcome, AuditOutcome) and outcome.passed
+    assert isinstance(outcome, AuditOutcome) and outcome.passed and outcome.release == CHAMPION
     assert json.loads((folder / "audit.json").read_text()) == json.loads(
         json.dumps(outcome.to_dict(), default=str)
     )
     assert (folder / "report.html").exists()
+    tags = MlflowClient().get_run(stages["tracking"]).data.tags
+    assert tags["fairdistill.gate"] == "passed" and tags["fairdistill.release"] == CHAMPION
 
 
-def test_publish_then_reject(stages, tmp_path, monkeypatch):
-    monkeypatch.setenv("FAIRDISTILL_LAKE", str(stages["lake"]))
-    uri = f"models:/{tracking.registered_model_name('loans')}/1"
-    monkeypatch.setattr(tracking, "set_champion", lambda model_uri: None)
-    outcome = stages["outcome"]
+def test_outside_a_deployment_the_configured_gate_is_the_default():
+    assert configured_gate() == GateThresholds()
+
+
+def test_a_model_is_registered_once_and_only_when_it_passed(stages):
+    from mlflow import MlflowClient
+
     with disable_run_logger():
-        table = publish_synthetic_table.fn("loans", "run-a", stages["table"], outcome, uri)
-        assert latest_link("synthetic", "loans").resolve() == Path(table).parent
+        first = register_model.fn("loans", stages["models"], stages["tracking"], stages["outcome"])
+        again = register_model.fn("loans", stages["models"], stages["tracking"], stages["outcome"])
+        rejected = AuditOutcome({}, [GateCheck("model_dpr", 0.5, 1.0, "≥", False)], AuditSettings())
+        nothing = register_model.fn("loans", stages["models"], stages["tracking"], rejected)
+    assert first == again == "models:/fairdistill-loans/1" and nothing == ""
+    assert len(MlflowClient().search_model_versions("name = 'fairdistill-loans'")) == 1
+    version = MlflowClient().get_model_version("fairdistill-loans", "1")
+    run = MlflowClient().get_run(stages["tracking"])
+    # the model is logged in the run's experiment, where the run's artifacts are
+    logged = MlflowClient().get_logged_model(version.source.removeprefix("models:/"))
+    assert (
+        logged.experiment_id == run.info.experiment_id and logged.source_run_id == run.info.run_id
+    )
+    assert MlflowClient().get_run(stages["tracking"]).info.status == "RUNNING"  # ends with the flow
 
-        staged = tmp_path / "staging" / "synthetic.parquet"
-        staged.parent.mkdir()
-        staged.write_bytes(b"")
+
+def test_publish_as_champion_then_challenger_then_reject(stages, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("FAIRDISTILL_LAKE", str(stages["lake"]))
+    outcome, run = stages["outcome"], stages["tracking"]
+    with disable_run_logger():
+        uri = register_model.fn("loans", stages["models"], run, outcome)
+        champion = publish_synthetic_table.fn("loans", "run-a", stages["table"], outcome, uri, run)
+        assert champion.release == CHAMPION
+        assert latest_link("synthetic", "loans").resolve() == Path(champion.table).parent
+
+        looser = AuditOutcome(
+            outcome.metrics,
+            outcome.checks,
+            AuditSettings(gate=GateThresholds(max_auroc_drop=0.5)),
+            configured_gate=GateThresholds(),
+        )
+        challenger = publish_synthetic_table.fn(
+            "loans", "run-b", str(staged(tmp_path / "b")), looser, uri, run
+        )
         failed = AuditOutcome(
             outcome.metrics,
-            [c for c in outcome.checks],
+            [GateCheck("model_dpr", 0.5, 1.0, "≥", False, "audit.gate.min_model_dpr")],
             AuditSettings(gate=GateThresholds(min_model_dpr=1.0)),
         )
-        failed.checks[0] = type(failed.checks[0])("model_dpr", 0.5, 1.0, "≥", False)
-        with pytest.raises(GateFailed, match=r"model_dpr 0\.500 \(needs ≥ 1\.000\)"):
-            publish_synthetic_table.fn("loans", "run-b", str(staged), failed, uri)
-    assert (stages["lake"] / "rejected" / "loans" / "run-b" / "synthetic.parquet").exists()
-    assert latest_link("synthetic", "loans").resolve() == Path(table).parent
+        rejected = publish_synthetic_table.fn(
+            "loans", "run-c", str(staged(tmp_path / "c")), failed, "", run
+        )
+    lake = stages["lake"]
+    # a challenger is published under its run id; `latest` stays on the champion's table
+    assert challenger.release == CHALLENGER and challenger.folder == str(
+        lake / "synthetic" / "loans" / "run-b"
+    )
+    assert "looser than the configured one (max_auroc_drop)" in challenger.message
+    assert latest_link("synthetic", "loans").resolve() == Path(champion.table).parent
+    # the same model version was champion already: it keeps its alias and its champion's tags
+    version = MlflowClient().get_model_version_by_alias("fairdistill-loans", "champion")
+    assert str(version.version) == "1" and version.aliases == ["champion"]
+    assert version.tags["fairdistill.release"] == CHAMPION
+    assert "is @champion already (the same trained model)" in challenger.message
+    assert "Released as champion by a refresh of loans" in version.description
+
+    assert rejected.release == REJECTED
+    assert rejected.message.startswith(
+        "the synthetic table of loans failed the audit gate: model_dpr 0.500, 0.500 below its "
+        "threshold 1.000 (audit.gate.min_model_dpr). It was not published"
+    )
+    assert f"report: {lake}/rejected/loans/run-c/report.html" in rejected.message
+    assert "What to try: model_dpr: raise teacher.beta" in rejected.message
+    assert (lake / "rejected" / "loans" / "run-c" / "synthetic.parquet").exists()
+
+
+def staged(folder: Path) -> Path:
+    """An empty staged table in its own folder."""
+    folder.mkdir()
+    (folder / "synthetic.parquet").write_bytes(b"")
+    return folder / "synthetic.parquet"
 
 
 def test_training_stages_keep_no_prefect_result():

@@ -1,0 +1,151 @@
+"""The audit report's figures, each returned as a base64 PNG to inline in the page.
+
+P(y=1|s) real vs synthetic; the fairness–utility point of each classifier (TSTR vs TRTR) with a line
+per gate threshold; marginals of key columns; association heatmaps, real vs synthetic.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from fairdistill.audit import CLASSIFIERS, GateCheck  # noqa: E402
+from fairdistill.metrics import association_matrix  # noqa: E402
+from fairdistill.spec import DatasetSpec  # noqa: E402
+
+REAL, SYNTHETIC, GATE = "#4c72b0", "#dd8452", "#cf222e"
+# Which axis of the fairness–utility plot a check's threshold is drawn on; other checks are listed.
+CHECK_AXES = {"model_dpr": "x", "tstr_auroc": "y"}
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def positive_rates(metrics: dict[str, float]) -> str:
+    groups = sorted(
+        k.rsplit(".", 1)[1] for k in metrics if k.startswith("data.real.positive_rate.")
+    )
+    fig, ax = plt.subplots(figsize=(5, 3))
+    x = np.arange(len(groups))
+    for offset, (table, color) in zip(
+        (-0.2, 0.2), (("real", REAL), ("synthetic", SYNTHETIC)), strict=True
+    ):
+        rates = [metrics.get(f"data.{table}.positive_rate.{g}", np.nan) for g in groups]
+        ax.bar(x + offset, rates, width=0.4, color=color, label=table)
+    ax.set_xticks(x, groups)
+    ax.set_ylabel("P(y = positive | group)")
+    ax.set_title("Positive rate per sensitive group")
+    ax.legend()
+    return _png(fig)
+
+
+def fairness_utility(metrics: dict[str, float], checks: list[GateCheck]) -> str:
+    """Each classifier's (DPR, AUROC) on the real holdout, trained on real or synthetic rows, with
+    a line per gate threshold on these axes; other checks are listed in a corner."""
+    fig, ax = plt.subplots(figsize=(8.5, 4), layout="constrained")
+    for model, marker in zip(CLASSIFIERS, ("o", "s"), strict=True):
+        for kind, color in (("trtr", REAL), ("tstr", SYNTHETIC)):
+            dpr, auroc = metrics[f"{kind}.{model}.dpr"], metrics[f"{kind}.{model}.auroc"]
+            xerr = _error(metrics, f"{kind}.{model}.dpr")
+            yerr = _error(metrics, f"{kind}.{model}.auroc")
+            ax.errorbar(
+                dpr,
+                auroc,
+                xerr=xerr,
+                yerr=yerr,
+                fmt=marker,
+                color=color,
+                label=f"{'synthetic' if kind == 'tstr' else 'real'} → holdout ({model})",
+            )
+    for check in checks:
+        label = f"gate: {check.name} {check.rule} {check.threshold:.3f}\n= {check.origin}"
+        style = {"color": GATE, "linestyle": "--", "linewidth": 1, "label": label}
+        if CHECK_AXES.get(check.name) == "x":
+            ax.axvline(check.threshold, **style)
+        elif CHECK_AXES.get(check.name) == "y":
+            ax.axhline(check.threshold, **style)
+        else:  # not on these axes: a legend line of its own, with its value and verdict
+            verdict = "pass" if check.passed else "FAIL"
+            ax.plot([], [], " ", label=f"{label}: {check.value:.3f}, {verdict}")
+    ax.set_xlim(-0.03, 1.05)
+    ax.set_xlabel("demographic parity ratio of predictions (1 = fair; right is better)")
+    ax.set_ylabel("AUROC on the real holdout (up is better)")
+    ax.set_title("Fairness vs utility")
+    fig.legend(fontsize=7, loc="outside right upper")
+    return _png(fig)
+
+
+def _error(metrics: dict[str, float], key: str):
+    low, high = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
+    if low is None or high is None:
+        return None
+    value = metrics[key]
+    return [[max(value - low, 0)], [max(high - value, 0)]]
+
+
+def marginals(
+    real: pl.DataFrame, synthetic: pl.DataFrame, spec: DatasetSpec, numeric: int = 3
+) -> str:
+    columns = [spec.target, *spec.sensitive_columns, *spec.numeric[:numeric]]
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 2.8))
+    for ax, column in zip(np.atleast_1d(axes), columns, strict=True):
+        if column in spec.numeric:
+            values = [t[column].drop_nulls().cast(pl.Float64).to_numpy() for t in (real, synthetic)]
+            bins = np.histogram_bin_edges(np.concatenate(values), bins=30)
+            for v, color, label in zip(
+                values, (REAL, SYNTHETIC), ("real", "synthetic"), strict=True
+            ):
+                ax.hist(v, bins=bins, density=True, alpha=0.55, color=color, label=label)
+        else:
+            shares = [
+                t[column].cast(pl.String).value_counts(normalize=True) for t in (real, synthetic)
+            ]
+            levels = sorted(shares[0][column].drop_nulls().to_list())[:8]
+            x = np.arange(len(levels))
+            for offset, share, color, label in zip(
+                (-0.2, 0.2), shares, (REAL, SYNTHETIC), ("real", "synthetic"), strict=True
+            ):
+                lookup = dict(
+                    zip(share[column].to_list(), share["proportion"].to_list(), strict=True)
+                )
+                ax.bar(
+                    x + offset,
+                    [lookup.get(level, 0) for level in levels],
+                    width=0.4,
+                    color=color,
+                    label=label,
+                )
+            ax.set_xticks(x, levels, rotation=30, fontsize=7)
+        ax.set_title(column, fontsize=9)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    return _png(fig)
+
+
+def associations(real: pl.DataFrame, synthetic: pl.DataFrame, spec: DatasetSpec) -> str:
+    kinds = {
+        "categorical": [*spec.categorical, spec.target, *spec.sensitive_columns],
+        "numeric": [*spec.numeric, *spec.datetime],
+    }
+    labels = [*kinds["categorical"], *kinds["numeric"]]
+    sample = min(real.height, synthetic.height, 10_000)
+    size = 2.5 + 0.22 * len(labels)  # inches per heatmap: room for the column names
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size + 1.5), layout="constrained")
+    for ax, table, title in zip(axes, (real, synthetic), ("real train", "synthetic"), strict=True):
+        matrix = association_matrix(table.sample(sample, seed=0), **kinds, role=title)
+        image = ax.imshow(np.abs(matrix), vmin=0, vmax=1, cmap="viridis")
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.set_title(f"association, {title}")
+    fig.colorbar(image, ax=axes, shrink=0.6, label="|r|, Cramér's V or η")
+    return _png(fig)
