@@ -56,10 +56,15 @@ def print_key_numbers(m: dict[str, float], file=sys.stdout) -> None:
 
 def refresh(args: argparse.Namespace) -> int:
     from fairdistill.environment import check_locations
-    from fairdistill.settings import RefreshSettings, load_settings
+    from fairdistill.settings import (
+        RefreshSettings,
+        configured_gate_from_environment,
+        load_settings,
+    )
 
     spec = _spec_from_args(args)
     settings = load_settings(args.config) if args.config else RefreshSettings()
+    configured_gate_from_environment()  # a malformed one is a clear error now, not after training
     check_locations()
     from app.embedded import local_apis
     from fairdistill.audit import CHAMPION

@@ -10,6 +10,7 @@ refused at every level.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Self, get_args
 
@@ -391,6 +392,18 @@ def parse_settings(data: object, origin: str) -> RefreshSettings:
         raise SettingsError(
             describe_error(error, origin) + f"; valid sections: {', '.join(SECTIONS)}"
         ) from None
+
+
+def configured_gate_from_environment() -> GateThresholds:
+    """The gate a champion must pass outside a deployment: `FAIRDISTILL_CONFIGURED_GATE`, a JSON
+    mapping of `GateThresholds` fields (e.g. `{"max_auroc_drop": 0.07}`), else the defaults."""
+    text = os.environ.get("FAIRDISTILL_CONFIGURED_GATE", "").strip()
+    if not text:
+        return GateThresholds()
+    try:
+        return GateThresholds.model_validate_json(text)
+    except ValidationError as error:
+        raise SettingsError(describe_error(error, "FAIRDISTILL_CONFIGURED_GATE")) from None
 
 
 def load_settings(path: str | Path) -> RefreshSettings:

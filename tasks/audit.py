@@ -10,7 +10,7 @@ from fairdistill import tracking
 from fairdistill.audit import AuditOutcome, run_audit
 from fairdistill.ingest import Snapshot
 from fairdistill.report import write_audit
-from fairdistill.settings import AuditSettings, GateThresholds
+from fairdistill.settings import AuditSettings, GateThresholds, configured_gate_from_environment
 from fairdistill.spec import DatasetSpec
 from models.bundle import FairDistillModel
 from tasks.reporting import log_stage
@@ -18,12 +18,13 @@ from tasks.reporting import log_stage
 
 def configured_gate() -> GateThresholds:
     """The gate this run's deployment was configured with: its own `audit.gate` parameter (set in
-    deployments/prefect.yaml), else the default thresholds; the defaults too outside a deployment.
+    deployments/prefect.yaml), else the default thresholds. Outside a deployment (the command line,
+    a notebook): `FAIRDISTILL_CONFIGURED_GATE`, a JSON mapping of thresholds, else the defaults.
 
     A run may be given a stricter gate; one given a looser gate does not release a champion
     (`AuditOutcome.release`)."""
     if deployment.id is None:
-        return GateThresholds()
+        return configured_gate_from_environment()
     with get_client(sync_client=True) as client:
         parameters = client.read_deployment(deployment.id).parameters
     return AuditSettings.model_validate(parameters.get("audit", {})).gate

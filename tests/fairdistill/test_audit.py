@@ -18,7 +18,7 @@ from fairdistill.report import render_html, summary_markdown, write_audit
 from fairdistill.settings import AuditSettings, GateThresholds
 from fairdistill.spec import load_spec
 
-THRESHOLDS = GateThresholds(min_model_dpr=0.8, max_auroc_drop=0.05, max_copy_rate_excess=0.0)
+THRESHOLDS = GateThresholds(min_model_dpr=0.8, max_auroc_drop=0.05)
 GOOD = {
     "tstr.hgb.dpr": 0.9,
     "tstr.hgb.auroc": 0.88,
@@ -41,7 +41,7 @@ def test_gate_passes_when_every_threshold_holds():
         ({"tstr.hgb.dpr": 0.79}, "model_dpr"),
         ({"tstr.hgb.dpr": math.nan}, "model_dpr"),
         ({"tstr.hgb.auroc": 0.86}, "tstr_auroc"),
-        ({"privacy.exact_copy_rate": 0.021}, "exact_copy_rate"),
+        ({"privacy.exact_copy_rate": 0.03}, "exact_copy_rate"),
         ({"privacy.holdout_copy_rate": 0.0}, "exact_copy_rate"),
     ],
 )

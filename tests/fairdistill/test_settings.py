@@ -106,3 +106,14 @@ def test_every_gate_threshold_says_which_way_is_stricter():
     loose = GateThresholds(min_model_dpr=0.0, max_auroc_drop=1.0, max_copy_rate_excess=1.0)
     assert loose.looser_than(GateThresholds()) == list(GateThresholds.model_fields)
     assert GateThresholds().looser_than(loose) == []
+
+
+def test_the_configured_gate_outside_a_deployment_comes_from_the_environment(monkeypatch):
+    from fairdistill.settings import GateThresholds, configured_gate_from_environment
+
+    assert configured_gate_from_environment() == GateThresholds()
+    monkeypatch.setenv("FAIRDISTILL_CONFIGURED_GATE", '{"max_auroc_drop": 0.07}')
+    assert configured_gate_from_environment() == GateThresholds(max_auroc_drop=0.07)
+    monkeypatch.setenv("FAIRDISTILL_CONFIGURED_GATE", '{"max_auroc_drop": -1}')
+    with pytest.raises(SettingsError, match="FAIRDISTILL_CONFIGURED_GATE: max_auroc_drop"):
+        configured_gate_from_environment()

@@ -43,8 +43,9 @@ STEPS = ["move the folder", "make the new link", "swap latest", "set champion", 
 def test_a_death_at_any_step_of_publish_leaves_latest_and_champion_agreeing(step, monkeypatch):
     dataset = f"toy{STEPS.index(step)}"
     v1, v2 = registered_versions(dataset)
+    run = tracking.start_refresh_run(dataset, {}, {})
     with disable_run_logger():
-        publish_synthetic_table.fn(dataset, "run-1", staged(dataset, "run-1", v1), PASSED, v1)
+        publish_synthetic_table.fn(dataset, "run-1", staged(dataset, "run-1", v1), PASSED, v1, run)
         table = staged(dataset, "run-2", v2)
         with monkeypatch.context() as patch:
             replace, symlink = os.replace, Path.symlink_to
@@ -62,15 +63,15 @@ def test_a_death_at_any_step_of_publish_leaves_latest_and_champion_agreeing(step
                     raise Killed
                 return symlink(self, *args, **kwargs)
 
-            def kill_at_champion(uri):
+            def kill_at_champion(*args):
                 raise Killed
 
             patch.setattr(lake.os, "replace", kill_at_replace)
             patch.setattr(Path, "symlink_to", kill_at_link)
             if step == "set champion":
-                patch.setattr(tracking, "set_champion", kill_at_champion)
+                patch.setattr(tracking, "release_version", kill_at_champion)
             try:
-                publish_synthetic_table.fn(dataset, "run-2", table, PASSED, v2)
+                publish_synthetic_table.fn(dataset, "run-2", table, PASSED, v2, run)
             except Killed:
                 pass
         recover.fn(dataset, None)
