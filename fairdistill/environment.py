@@ -65,7 +65,10 @@ def check_locations() -> None:
     """Refuse, in milliseconds, folders a refresh could not write: the lake (created if missing),
     PREFECT_HOME and the folder of a SQLite MLflow store (their parent must exist). Otherwise the
     first write fails deep inside a run, or Prefect's temporary server never starts (a 90 s wait)."""
-    _writable("FAIRDISTILL_LAKE", Path(os.environ["FAIRDISTILL_LAKE"]), create_parents=True)
+    from fairdistill.lake import lake_root
+
+    name = "FAIRDISTILL_WORK" if "://" in os.environ["FAIRDISTILL_LAKE"] else "FAIRDISTILL_LAKE"
+    _writable(name, lake_root(), create_parents=True)
     _writable("PREFECT_HOME", Path(os.environ["PREFECT_HOME"]).expanduser(), create_parents=False)
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     if uri.startswith("sqlite:///"):

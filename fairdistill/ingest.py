@@ -19,7 +19,7 @@ import fsspec
 import polars as pl
 
 from fairdistill import errors
-from fairdistill.lake import stage_dir, write_json, write_parquet
+from fairdistill.lake import mirror, stage_dir, write_json, write_parquet
 from fairdistill.spec import BUILTINS, DatasetSpec
 
 # Below this many training rows a table is small: say what to expect before training starts.
@@ -361,4 +361,5 @@ def snapshot_dataset(spec: DatasetSpec, run_id: str) -> Snapshot:
         holdout_rows=holdout.height,
     )
     write_json({**asdict(snapshot), "spec": spec.model_dump(mode="json")}, folder / "manifest.json")
+    mirror(folder)
     return snapshot

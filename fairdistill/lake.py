@@ -1,6 +1,12 @@
 """The Parquet lake: where each stage's output lands, written so readers never see half a file.
 
-Layout (under `FAIRDISTILL_LAKE`, default `./lake`)::
+`FAIRDISTILL_LAKE` is a local folder (default `./lake`) or an fsspec URL (`s3://bucket/lake`,
+`gs://…`, `file:///…`). With a URL, the stages work in a local folder (`FAIRDISTILL_WORK`, default
+`./lake`) and every output a reader looks at is copied to the URL as soon as it is final (`mirror`):
+the raw snapshot, the validation result, a published or rejected run folder, and `latest`, which on
+an object store is a small object holding the run id (there are no symbolic links).
+
+Layout (the same locally and at the URL)::
 
     raw/<dataset>/<run_id>/{train,holdout}.parquet, manifest.json
     validation/<dataset>/<run_id>/validation.json
@@ -41,8 +47,38 @@ MANIFEST = "manifest.json"
 LOCK_WAIT = "another refresh of {dataset} holds {lock} (pid {pid}); waiting for it to finish"
 
 
+def lake_url() -> str | None:
+    """The lake's fsspec URL when `FAIRDISTILL_LAKE` is one, else None (a local lake)."""
+    location = os.environ.get("FAIRDISTILL_LAKE", "lake")
+    return location.rstrip("/") if "://" in location else None
+
+
 def lake_root() -> Path:
-    return Path(os.environ.get("FAIRDISTILL_LAKE", "lake")).expanduser().resolve()
+    """The local folder the stages work in: the lake itself, or for a lake at a URL,
+    `FAIRDISTILL_WORK` (default `./lake`)."""
+    local = os.environ.get("FAIRDISTILL_WORK", "lake") if lake_url() else None
+    return Path(local or os.environ.get("FAIRDISTILL_LAKE", "lake")).expanduser().resolve()
+
+
+def mirror(path: Path) -> str | None:
+    """Copy a final output (a file or folder under `lake_root()`) to the same place in the lake at
+    `FAIRDISTILL_LAKE`'s URL; returns its URL, or None for a local lake. The `latest` link is copied
+    as an object holding the run id it points at."""
+    url = lake_url()
+    if url is None:
+        return None
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    target = f"{root}/{Path(path).relative_to(lake_root()).as_posix()}"
+    if Path(path).is_symlink():
+        fs.pipe_file(target, os.readlink(path).encode())
+    elif Path(path).is_dir():
+        fs.put(str(path), target, recursive=True)
+    else:
+        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        fs.put_file(str(path), target)
+    return f"{url}/{Path(path).relative_to(lake_root()).as_posix()}"
 
 
 def new_run_id() -> str:
@@ -139,19 +175,23 @@ def publish(staging: Path, dataset: str, run_id: str, latest: bool = True) -> Pa
     `latest` is the record of what is published: the MLflow `champion` alias follows it (set right
     after, and set again from it by the next refresh if a crash fell in between)."""
     target = _move(staging, "synthetic", dataset, run_id)
+    mirror(target)
     if not latest:
         return target
     link = latest_link("synthetic", dataset)
     tmp = link.with_name(f".latest.{secrets.token_hex(4)}{TEMP_SUFFIX}")
     tmp.symlink_to(run_id, target_is_directory=True)
     os.replace(tmp, link)
+    mirror(link)  # after the folder: a reader of the URL never finds `latest` ahead of its table
     return target
 
 
 def reject(staging: Path, dataset: str, run_id: str) -> Path:
     """Keep a run that failed the audit gate out of sight: its folder moves to
     `rejected/<dataset>/<run_id>/` and `latest` stays where it was."""
-    return _move(staging, "rejected", dataset, run_id)
+    target = _move(staging, "rejected", dataset, run_id)
+    mirror(target)
+    return target
 
 
 def model_dir(dataset: str, fingerprint: str, settings: dict) -> Path:

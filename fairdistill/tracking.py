@@ -70,7 +70,12 @@ def experiment_id() -> str:
     if (experiment := mlflow.get_experiment_by_name(name)) is not None:
         return experiment.experiment_id
     artifacts = os.environ.get("FAIRDISTILL_MLFLOW_ARTIFACTS")
-    location = Path(artifacts).as_uri() if artifacts else None
+    # A folder, or any URL MLflow's artifact stores take (s3://…, gs://…, file://…).
+    location = (
+        (artifacts if "://" in artifacts else Path(artifacts).resolve().as_uri())
+        if artifacts
+        else None
+    )
     return mlflow.create_experiment(name, artifact_location=location)
 
 

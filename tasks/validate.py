@@ -7,7 +7,7 @@ from prefect.artifacts import create_markdown_artifact
 from expectations.check import load_suite, validate_frame
 from expectations.messages import raise_for_failures, summary_markdown
 from fairdistill.ingest import Snapshot
-from fairdistill.lake import stage_dir, write_json
+from fairdistill.lake import mirror, stage_dir, write_json
 from fairdistill.settings import SamplerSettings
 from fairdistill.spec import DatasetSpec
 from tasks.reporting import log_stage
@@ -26,6 +26,7 @@ def validate(spec: DatasetSpec, snapshot: Snapshot, sampler: SamplerSettings) ->
     path = write_json(
         report.to_json(), stage_dir("validation", spec.slug, snapshot.run_id) / "validation.json"
     )
+    mirror(path)
     create_markdown_artifact(
         summary_markdown(report),
         key=f"validation-{spec.slug}",

@@ -173,3 +173,38 @@ def test_folder_digest_follows_names_and_bytes(tmp_path):
     (tmp_path / "sub" / "g").rename(tmp_path / "sub" / "f")
     (tmp_path / "note").write_text("x")
     assert lake.folder_digest(tmp_path, ignore={"note"}) == first != lake.folder_digest(tmp_path)
+
+
+@pytest.mark.parametrize("scheme", ["file", "memory"])
+def test_a_lake_at_an_fsspec_url_receives_every_final_output(tmp_path, monkeypatch, scheme):
+    import fsspec
+
+    url = f"file://{tmp_path / 'remote'}" if scheme == "file" else f"memory://lake-{tmp_path.name}"
+    monkeypatch.setenv("FAIRDISTILL_LAKE", url)
+    monkeypatch.setenv("FAIRDISTILL_WORK", str(tmp_path / "work"))
+    assert lake.lake_url() == url and lake.lake_root() == tmp_path / "work"
+    fs, root = fsspec.core.url_to_fs(url)
+
+    lake.publish(staged_run("run-1", 3), "toy", "run-1")
+    lake.reject(staged_run("run-2", 5), "toy", "run-2")
+    with fs.open(f"{root}/synthetic/toy/run-1/synthetic.parquet", "rb") as handle:
+        assert pl.read_parquet(handle).height == 3
+    assert fs.cat_file(f"{root}/synthetic/toy/latest") == b"run-1"  # a pointer, not a link
+    assert fs.exists(f"{root}/rejected/toy/run-2/synthetic.parquet")
+    assert not fs.exists(f"{root}/staging")  # only final outputs travel
+
+
+def test_the_mlflow_artifact_location_takes_a_url(tmp_path, monkeypatch):
+    import mlflow
+
+    from fairdistill import tracking
+
+    url = (tmp_path / "artifacts").as_uri()
+    monkeypatch.setenv("FAIRDISTILL_MLFLOW_ARTIFACTS", url)
+    monkeypatch.setenv("FAIRDISTILL_EXPERIMENT", f"url-{tmp_path.name}")
+    experiment = mlflow.get_experiment(tracking.experiment_id())
+    assert experiment.artifact_location == url
+    run = tracking.start_refresh_run("url", {}, {})
+    (tmp_path / "note.txt").write_text("hello")
+    mlflow.MlflowClient().log_artifact(run, str(tmp_path / "note.txt"))
+    assert list((tmp_path / "artifacts").rglob("note.txt"))
