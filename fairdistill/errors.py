@@ -63,6 +63,14 @@ HOLDOUT_COLUMNS_DIFFER = (
     "holdout {holdout} has columns {holdout_columns} but the source {path} has {columns}; "
     "give a holdout with the same columns"
 )
+IMAGE_COLUMN_TYPE = (
+    "image column {column!r} in {path} holds {dtype} values; give PNG bytes (Parquet) or the PNG "
+    "file of each row (CSV), or fix `image` in {spec}"
+)
+IMAGE_FILES_MISSING = (
+    "{count} image file(s) named in column {column!r} of {path} do not exist: {files} (looked in "
+    "{folder}); add the files or fix their names in the CSV (paths are relative to its folder)"
+)
 UNKNOWN_BUILTIN = (
     "unknown built-in dataset {name!r}; choose one of {builtins} or pass --source PATH --spec FILE"
 )
@@ -129,6 +137,15 @@ CHECK_NOT_EVALUATED = (
     "values"
 )
 CHECK_OTHER = "{expectation} failed on {column} (observed: {observed}; expected: {kwargs})"
+CHECK_IMAGE_UNREADABLE = (
+    "{count} image(s) in column {column!r} are missing or do not decode as PNG (files: {files}); "
+    "replace them with PNG files"
+)
+CHECK_IMAGE_FORMAT = (
+    "{count} image(s) in column {column!r} have {what} {examples}, not {expected} (files: "
+    "{files}); resize or convert them, or fix `image_format` in {spec}"
+)
+CHECK_FILES = " (files: {files})"
 
 
 class GateFailed(FairdistillError):

@@ -163,8 +163,29 @@ def _interval(metrics: dict[str, float], key: str) -> str:
     return f" [{_fmt(low)}, {_fmt(high)}]" if low is not None else ""
 
 
-def summary_markdown(outcome: AuditOutcome, title: str) -> str:
-    """The headline numbers and the gate, as markdown (Prefect artifact, README-friendly)."""
+MORE = [
+    "fidelity.marginal",
+    "fidelity.association",
+    "fidelity.detection_auc",
+    "fidelity.alpha_precision",
+    "fidelity.beta_recall",
+    "fidelity.authenticity",
+    "fidelity.density",
+    "fidelity.coverage",
+    "privacy.exact_copy_rate",
+    "privacy.dcr_synthetic_median",
+    "privacy.dcr_holdout_median",
+    "latent.leakage_auroc",
+]
+
+
+def summary_markdown(
+    outcome: AuditOutcome, title: str, rows: list[tuple] = HEADLINE_ROWS, more: list[str] = MORE
+) -> str:
+    """The headline numbers and the gate, as markdown (Prefect artifact, README-friendly).
+
+    ``rows``: (label, synthetic key, reference key) of the headline table; ``more``: the keys of
+    the fidelity, privacy and leakage table (the image audit passes its own)."""
     metrics, checks = outcome.metrics, outcome.checks
     verdict = "PASSED" if outcome.passed else "FAILED"
     lines = [
@@ -182,21 +203,7 @@ def summary_markdown(outcome: AuditOutcome, title: str) -> str:
     lines += ["", "| metric | synthetic | real (reference) |", "|---|---|---|"]
     lines += [
         f"| {label} | {_fmt(metrics.get(ours))}{_interval(metrics, ours)} | {_fmt(metrics.get(ref))} |"
-        for label, ours, ref in HEADLINE_ROWS
-    ]
-    more = [
-        "fidelity.marginal",
-        "fidelity.association",
-        "fidelity.detection_auc",
-        "fidelity.alpha_precision",
-        "fidelity.beta_recall",
-        "fidelity.authenticity",
-        "fidelity.density",
-        "fidelity.coverage",
-        "privacy.exact_copy_rate",
-        "privacy.dcr_synthetic_median",
-        "privacy.dcr_holdout_median",
-        "latent.leakage_auroc",
+        for label, ours, ref in rows
     ]
     lines += ["", "| fidelity, privacy, leakage | value |", "|---|---|"]
     lines += [f"| {key} | {_fmt(metrics[key])} |" for key in more if key in metrics]
@@ -239,6 +246,20 @@ th{background:#f4f4f4}.verdict{font-size:1.3em;font-weight:bold;padding:.4em .8e
 """
 
 
+def html_page(outcome: AuditOutcome, title: str, summary: str, figures: list[tuple]) -> str:
+    """One HTML page that renders offline: the summary markdown, the run's identity, then each
+    ``(caption, base64 PNG)`` figure."""
+    meta = " · ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in outcome.run.items())
+    body = "\n".join(
+        f'<h2>{html.escape(caption)}</h2><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
+        for caption, png in figures
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<style>{STYLE}</style></head><body>{_markdown_table_to_html(summary)}<p class="meta">{meta}</p>{body}</body></html>\n'
+    )
+
+
 def render_html(
     outcome: AuditOutcome, spec: DatasetSpec, train: pl.DataFrame, synthetic: pl.DataFrame
 ) -> str:
@@ -246,7 +267,6 @@ def render_html(
     metrics, min_dpr = outcome.metrics, outcome.settings.gate.min_model_dpr
     train, synthetic = comparable(train, spec), comparable(synthetic, spec)
     title = f"fairdistill audit — {spec.name}"
-    meta = " · ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in outcome.run.items())
     figures = [
         ("Who gets the positive outcome", positive_rate_plot(metrics)),
         (
@@ -256,15 +276,7 @@ def render_html(
         ("Marginals of key columns", marginal_plots(train, synthetic, spec)),
         ("Associations between columns", association_plots(train, synthetic, spec)),
     ]
-    body = "\n".join(
-        f'<h2>{html.escape(caption)}</h2><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
-        for caption, png in figures
-    )
-    summary = _markdown_table_to_html(summary_markdown(outcome, title))
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f'<style>{STYLE}</style></head><body>{summary}<p class="meta">{meta}</p>{body}</body></html>\n'
-    )
+    return html_page(outcome, title, summary_markdown(outcome, title), figures)
 
 
 def write_audit(

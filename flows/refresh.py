@@ -17,6 +17,7 @@ from fairdistill.settings import (
     SamplerSettings,
     StudentSettings,
     TeacherSettings,
+    dataset_settings,
 )
 from fairdistill.spec import DatasetSpec, load_builtin
 from fairdistill.tracking import code_version
@@ -58,20 +59,27 @@ def run_name() -> str:
 
 @flow(name="refresh", flow_run_name=run_name)
 def refresh(
-    dataset: DatasetSpec | Literal["adult", "compas"] = "adult",
-    teacher: TeacherSettings = TeacherSettings(),  # noqa: B008
-    student: StudentSettings = StudentSettings(),  # noqa: B008
-    sampler: SamplerSettings = SamplerSettings(),  # noqa: B008
-    generation: GenerationSettings = GenerationSettings(),  # noqa: B008
-    audit: AuditSettings = AuditSettings(),  # noqa: B008
+    dataset: DatasetSpec
+    | Literal["adult", "compas", "colored-mnist", "colored-mnist-mod3"] = "adult",
+    teacher: TeacherSettings | None = None,
+    student: StudentSettings | None = None,
+    sampler: SamplerSettings | None = None,
+    generation: GenerationSettings | None = None,
+    audit: AuditSettings | None = None,
 ) -> RefreshResult:
     """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → audit →
     publish. The table is published only if it passes the audit gate.
 
-    `dataset` is a built-in name (its shipped spec) or a whole spec for your own data."""
+    `dataset` is a built-in name (its shipped spec) or a whole spec for your own data. A settings
+    field not given takes the dataset's tuned value (a built-in's `settings.yaml`) or the default."""
     dataset = load_builtin(dataset) if isinstance(dataset, str) else dataset
-    settings = RefreshSettings(
-        teacher=teacher, student=student, sampler=sampler, generation=generation, audit=audit
+    settings = dataset_settings(
+        dataset.name,
+        teacher=teacher,
+        student=student,
+        sampler=sampler,
+        generation=generation,
+        audit=audit,
     )
     run_id = new_run_id()
     snapshot = ingest(dataset, run_id)
@@ -80,13 +88,15 @@ def refresh(
     models = str(model_dir(dataset.name, snapshot.fingerprint, settings.model_key()))
 
     models = encode(dataset, snapshot, models)
-    models = train_teacher(snapshot, models, teacher, tracking_run_id)
-    models = distill(snapshot, models, student, tracking_run_id)
-    models = fit_sampler(snapshot, models, sampler, tracking_run_id)
+    models = train_teacher(snapshot, models, settings.teacher, tracking_run_id)
+    models = distill(snapshot, models, settings.student, tracking_run_id)
+    models = fit_sampler(snapshot, models, settings.sampler, tracking_run_id)
     model_uri = register_model(dataset.name, models, tracking_run_id)
-    table = generate(dataset.name, snapshot, models, generation, tracking_run_id)
+    table = generate(dataset.name, snapshot, models, settings.generation, tracking_run_id)
     run = run_identity(snapshot, model_uri, tracking_run_id, settings)
-    outcome = audit_synthetic_table(dataset, snapshot, models, table, audit, tracking_run_id, run)
+    outcome = audit_synthetic_table(
+        dataset, snapshot, models, table, settings.audit, tracking_run_id, run
+    )
     table = publish_synthetic_table(dataset.name, run_id, table, outcome, model_uri)
 
     return RefreshResult(

@@ -26,6 +26,7 @@ import polars as pl
 import torch
 
 from fairdistill.codec import TabularCodec
+from fairdistill.images import ImageCodec
 from fairdistill.lake import write_parquet_chunks
 from fairdistill.settings import (
     GenerationSettings,
@@ -44,8 +45,19 @@ from models.teacher import TeacherVAE, head_spec, train_teacher
 OnEpoch = Callable[[str, dict], None]
 
 
-def fit_codec(train: pl.DataFrame, spec: DatasetSpec) -> TabularCodec:
-    """The reversible tabular codec of the spec's columns, fitted on the training rows."""
+def fit_codec(train: pl.DataFrame, spec: DatasetSpec) -> TabularCodec | ImageCodec:
+    """The reversible codec of the spec's columns, fitted on the training rows: a `TabularCodec`,
+    or an `ImageCodec` for an image dataset. Its layout picks the networks of every later stage."""
+    if spec.modality == "image":
+        size = spec.image_format
+        return ImageCodec(
+            spec.image[0],
+            spec.target,
+            spec.sensitive_columns,
+            size.height,
+            size.width,
+            size.channels,
+        ).fit(train)
     return TabularCodec(
         categorical=spec.categorical,
         numeric=spec.numeric,
@@ -56,7 +68,7 @@ def fit_codec(train: pl.DataFrame, spec: DatasetSpec) -> TabularCodec:
 
 
 def fit_teacher(
-    codec: TabularCodec,
+    codec: TabularCodec | ImageCodec,
     x: np.ndarray,
     s: np.ndarray,
     settings: TeacherSettings,
@@ -151,7 +163,7 @@ def synthetic_rows(
     produced = 0
     for chunk in model.generate(rows + spare, settings):
         if exclude is not None:
-            chunk = chunk.join(exclude, on=exclude.columns, how="anti", nulls_equal=True)
+            chunk = chunk.join(exclude, on=chunk.columns, how="anti", nulls_equal=True)
         chunk = chunk.head(rows - produced)
         produced += chunk.height
         yield chunk

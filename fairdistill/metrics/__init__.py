@@ -7,6 +7,8 @@
 - `manifold`: α-precision, β-recall, authenticity, density, coverage in a fixed embedding.
 - `privacy`: exact-copy rate, distance to closest record against the holdout.
 - `leakage`: AUROC of s from latent means.
+- `images`: accuracy per group, the group-balanced resample, Fréchet distance, precision/recall and
+  pixel-space privacy, for the image audit (`models.image_audit`).
 - `bootstrap`: percentile intervals over resampled test rows.
 - `tables`: the one Polars → pandas conversion, the seeded subsample, the fixed embedding.
 """
@@ -35,6 +37,13 @@ from fairdistill.metrics.fidelity import (
     marginal_similarity,
     total_variation_distance,
 )
+from fairdistill.metrics.images import (
+    accuracy_per_group,
+    balanced_resample,
+    frechet_distance,
+    pixel_privacy,
+    precision_recall,
+)
 from fairdistill.metrics.leakage import latent_leakage_auroc
 from fairdistill.metrics.manifold import (
     alpha_precision_beta_recall,
@@ -59,10 +68,12 @@ from fairdistill.metrics.utility import (
 __all__ = [
     "Predictions",
     "TableEmbedding",
+    "accuracy_per_group",
     "alpha_precision_beta_recall",
     "as_groups",
     "association_matrix",
     "association_similarity",
+    "balanced_resample",
     "bootstrap_ci",
     "closest_record_distances",
     "correlation_ratio",
@@ -79,13 +90,16 @@ __all__ = [
     "equalized_odds_ratio",
     "exact_copy_rate",
     "fit_predict",
+    "frechet_distance",
     "group_rates",
     "intersectional_groups",
     "ks_statistic",
     "latent_leakage_auroc",
     "make_classifier",
     "marginal_similarity",
+    "pixel_privacy",
     "positive_rates",
+    "precision_recall",
     "prediction_fairness",
     "score_predictions",
     "subsample",

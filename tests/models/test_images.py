@@ -1,0 +1,100 @@
+"""The image path of the one flow: convolutional networks picked from the codec's layout, the shared
+stages and decode modes, counterfactual twins and determinism. One tiny model, trained once."""
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from fairdistill.images import pixel_array
+from fairdistill.ingest import read_dataset
+from fairdistill.settings import GenerationSettings, RefreshSettings, StudentSettings
+from fairdistill.spec import load_builtin
+from models.bundle import FairDistillModel
+from models.conv import ConvDecoder, ConvEncoder
+from models.pipeline import fit_codec, fit_generator, synthetic_rows
+from models.student import count_parameters, make_student
+from models.teacher import HeadLayout, TeacherVAE, head_spec
+
+COLOURS = {"red": 0, "green": 1, "blue": 2}
+
+
+def tiny_settings() -> RefreshSettings:
+    return RefreshSettings.model_validate(
+        {
+            "teacher": {"epochs": 4, "batch_size": 64, "hidden": [64], "latent_dim": 6},
+            "student": {"epochs": 2, "batch_size": 64, "hidden": [16]},
+            "sampler": {"n_components": 4},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def data():
+    spec = load_builtin("colored-mnist")
+    train, holdout, _ = read_dataset(spec)
+    return spec, train.head(600), holdout.head(300)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    spec, train, _ = data
+    return fit_generator(train, spec, tiny_settings())
+
+
+@pytest.mark.parametrize("shape", [(3, 14, 14), (1, 28, 20), (3, 9, 7)])
+def test_conv_networks_fit_any_image_size(shape):
+    pixels = int(np.prod(shape))
+    layout = HeadLayout([["image", pixels, shape], ["categorical", 2]])
+    teacher = TeacherVAE(layout.spec, 3, latent_dim=5, hidden=[16], channels=[4, 8, 8])
+    x, s = torch.rand(4, pixels + 2), torch.eye(3)[[0, 1, 2, 0]]
+    mu, logvar = teacher.encoder(x, s)
+    assert isinstance(teacher.encoder, ConvEncoder) and isinstance(teacher.decoder, ConvDecoder)
+    assert mu.shape == logvar.shape == (4, 5)
+    assert teacher.decoder(mu, s).shape == (4, layout.out_dim) == (4, pixels + 2)
+
+
+def test_the_student_has_at_most_a_quarter_of_the_teacher_encoders_parameters(data):
+    spec, train, _ = data
+    codec = fit_codec(train, spec)
+    layout = HeadLayout(head_spec(codec.blocks_))
+    teacher = TeacherVAE(layout.spec, 3)  # default sizes
+    defaults = StudentSettings()
+    student = make_student(layout, 3, 12, defaults.hidden, defaults.channels)
+    assert count_parameters(student) <= count_parameters(teacher.encoder) / 4
+
+
+def test_synthetic_images_carry_png_bytes_a_label_and_a_group(model, data):
+    spec, train, _ = data
+    table = pl.concat(list(synthetic_rows(model, 250, GenerationSettings(chunk_size=100))))
+    assert table.columns == ["image", "label", "colour"] and table.height == 250
+    assert pixel_array(table["image"], (3, 14, 14)).shape == (250, 3, 14, 14)
+    assert set(table["label"]) <= {0, 1} and set(table["colour"]) <= set(COLOURS)
+
+
+def test_counterfactual_decode_changes_only_the_colour_statistics(model):
+    twins = next(model.generate(3 * 40, GenerationSettings(mode="counterfactual")))
+    pixels = pixel_array(twins["image"], (3, 14, 14)).astype(float).reshape(40, 3, 3, 14 * 14)
+    groups = twins["colour"].to_numpy().reshape(40, 3)
+    labels = twins["label"].to_numpy().reshape(40, 3)
+    assert (labels == labels[:, :1]).all()  # the twins of one z share their label
+    for code in range(40):
+        brightest = pixels[code].sum(2).argmax(1)  # the channel each twin is painted in
+        assert [COLOURS[g] for g in groups[code]] == brightest.tolist()
+        strokes = pixels[code, np.arange(3), brightest]  # each twin's own channel
+        for other in (1, 2):  # the same shape: a monotone map of the same structure map
+            assert spearmanr(strokes[0], strokes[other]).statistic > 0.95
+
+
+def test_generation_is_deterministic_given_the_seed(model, data, tmp_path):
+    spec, train, _ = data
+    settings = GenerationSettings(seed=3, chunk_size=64)
+    first = pl.concat(list(model.generate(150, settings)))
+    assert first.equals(pl.concat(list(model.generate(150, settings))))
+    model.save(tmp_path)
+    assert first.equals(pl.concat(list(FairDistillModel.load(tmp_path).generate(150, settings))))
+    again = fit_generator(train, spec, tiny_settings())  # retrained from scratch, same seeds
+    assert first.equals(pl.concat(list(again.generate(150, settings))))
+    other = GenerationSettings(seed=4, chunk_size=64)
+    assert not first.equals(pl.concat(list(model.generate(150, other))))
