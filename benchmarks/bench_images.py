@@ -40,6 +40,7 @@ import polars as pl  # noqa: E402
 import torch  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
+from fairdistill.image_report import IMAGE_MORE  # noqa: E402
 from fairdistill.images import encode_png, pixel_array  # noqa: E402
 from fairdistill.ingest import read_dataset  # noqa: E402
 from fairdistill.metrics import accuracy_per_group, balanced_resample, score_predictions  # noqa: E402
@@ -199,20 +200,8 @@ def markdown(dataset: str, baselines: list[dict], runs: list[dict], refresh: dic
         + " | ".join(cell([r["metrics"][f"tstr.cnn.{k}"] for r in runs]) for k in KEYS)
         + " |"
     )
-    more = [
-        "latent.leakage_auroc",
-        "fidelity.frechet_distance",
-        "fidelity.precision",
-        "fidelity.recall",
-        "fidelity.density",
-        "fidelity.coverage",
-        "privacy.exact_copy_rate",
-        "privacy.near_copy_rate",
-        "privacy.nn_synthetic_median",
-        "privacy.nn_holdout_median",
-    ]
     lines += ["", "| number | value |", "|---|---|"]
-    lines += [f"| {key} | {cell([r['metrics'][key] for r in runs])} |" for key in more]
+    lines += [f"| {key} | {cell([r['metrics'][key] for r in runs])} |" for key in IMAGE_MORE]
     for key in ("teacher_s", "student_s", "train_s", "audit_s", "images_per_s"):
         lines.append(f"| {key} | {cell([r['timings'][key] for r in runs])} |")
     for key in ("teacher_encoder_parameters", "student_parameters"):

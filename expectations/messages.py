@@ -105,7 +105,8 @@ def _image(row: dict, spec: DatasetSpec, fields: dict) -> str | None:
         ", …" if (row["unexpected_count"] or 0) > len(row["rows"]) else ""
     )
     what = row["column"].removeprefix(f"{image}_")
-    fields = {**fields, "column": image, "files": files}
+    examples = ", ".join(str(_number(value)) for value in row["examples"])  # nulls made them floats
+    fields = {**fields, "column": image, "files": files, "examples": examples}
     if row["expectation"] == "expect_column_values_to_not_be_null":
         return errors.CHECK_IMAGE_UNREADABLE.format(**fields)
     minimum, maximum = (_number(row["kwargs"].get(key)) for key in ("min_value", "max_value"))

@@ -236,10 +236,15 @@ def run_audit(
     *,
     holdout_latents: np.ndarray | None = None,
     run: dict | None = None,
+    measure=audit_table,
+    gate=check_gate,
 ) -> AuditOutcome:
-    """Audit a synthetic table (`audit_table`) and check the gate: the outcome of one audit."""
+    """Audit a synthetic table (`audit_table`) and check the gate: the outcome of one audit.
+
+    ``measure`` and ``gate`` are the audit's numbers and its gate: the image audit passes its own
+    (`models.image_audit.run_image_audit`)."""
     settings = settings or AuditSettings()
-    metrics = audit_table(
+    metrics = measure(
         train,
         holdout,
         synthetic,
@@ -248,4 +253,4 @@ def run_audit(
         n_resamples=settings.bootstrap_resamples,
         holdout_latents=holdout_latents,
     )
-    return AuditOutcome(metrics, check_gate(metrics, settings.gate), settings, run or {})
+    return AuditOutcome(metrics, gate(metrics, settings.gate), settings, run or {})

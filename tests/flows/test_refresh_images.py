@@ -18,14 +18,14 @@ pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def tiny_colored_mnist(tmp_path_factory):
-    """600 training and 300 holdout images of the built-in Colored-MNIST, as a user's own files."""
+    """300 training and 150 holdout images of the built-in Colored-MNIST, as a user's own files."""
     folder = tmp_path_factory.mktemp("colored-mnist")
     spec = load_builtin("colored-mnist")
-    pl.read_parquet(spec.source_location()).head(600).write_parquet(folder / "train.parquet")
-    pl.read_parquet(spec.holdout_location()).head(300).write_parquet(folder / "holdout.parquet")
+    pl.read_parquet(spec.source_location()).head(300).write_parquet(folder / "train.parquet")
+    pl.read_parquet(spec.holdout_location()).head(150).write_parquet(folder / "holdout.parquet")
     split = spec.split.model_copy(update={"holdout": str(folder / "holdout.parquet")})
     update = {"name": "tiny-colored-mnist", "source": str(folder / "train.parquet")}
-    return spec.model_copy(update={**update, "split": split, "min_rows": 100, "min_group_rows": 10})
+    return spec.model_copy(update={**update, "split": split, "min_rows": 100, "min_group_rows": 5})
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,9 @@ def result(tiny_colored_mnist, fast_settings, tmp_path_factory):
 
 def test_image_refresh_publishes_png_images_with_label_and_colour(result):
     table = pl.read_parquet(result.synthetic_table)
-    assert table.columns == ["image", "label", "colour"] and table.height == 600
+    assert table.columns == ["image", "label", "colour"] and table.height == 300
     assert table.schema["image"] == pl.Binary
-    assert pixel_array(table["image"], (3, 14, 14)).shape == (600, 3, 14, 14)
+    assert pixel_array(table["image"], (3, 14, 14)).shape == (300, 3, 14, 14)
     assert pl.read_parquet(result.raw_train).schema["image"] == pl.Binary
 
 
