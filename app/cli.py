@@ -129,14 +129,9 @@ def audit(args: argparse.Namespace) -> int:
     out = Path(args.out or f"audit-{spec.name}").resolve()
     title, summary = f"audit of {Path(args.synthetic).name}", ()
     if spec.modality == "image":  # the image audit and its report
-        from fairdistill.image_report import IMAGE_MORE, IMAGE_ROWS, write_image_audit
-        from models.image_audit import run_image_audit
+        from models.image_audit import image_audit_parts
 
-        run_audit, write_audit, summary = (
-            run_image_audit,
-            write_image_audit,
-            (IMAGE_ROWS, IMAGE_MORE),
-        )
+        run_audit, write_audit, summary = image_audit_parts()
     outcome = run_audit(**tables, spec=spec, settings=settings, run=run)
     numbers, report = write_audit(outcome, out, spec, tables["train"], tables["synthetic"])
     print(summary_markdown(outcome, title, *summary))

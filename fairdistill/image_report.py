@@ -77,14 +77,16 @@ def _show(ax, pixels: np.ndarray, label: str) -> None:
 
 
 def group_grid(table: pl.DataFrame, spec: DatasetSpec, title: str) -> str:
-    """One row per sensitive group: its first `PER_ROW` images, each titled with its label."""
+    """One row per sensitive group: `PER_ROW` of its images (a seeded draw), each titled with its
+    label."""
     column = spec.sensitive_columns[0]
     groups = sorted(table[column].unique().to_list())
     fig, axes = plt.subplots(
         len(groups), PER_ROW, figsize=(PER_ROW * 0.8, len(groups) * 0.95), squeeze=False
     )
     for row, group in zip(axes, groups, strict=True):
-        chosen = table.filter(pl.col(column) == group).head(PER_ROW)
+        members = table.filter(pl.col(column) == group)
+        chosen = members.sample(min(PER_ROW, members.height), seed=0)
         pixels = _pixels(chosen, spec)
         for i, ax in enumerate(row):
             if i < chosen.height:

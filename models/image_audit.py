@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fairdistill.audit import CI_METRICS, GateCheck, comparable, data_fairness, run_audit
+from fairdistill.image_report import IMAGE_MORE, IMAGE_ROWS, write_image_audit
 from fairdistill.images import pixel_array
 from fairdistill.metrics import (
     bootstrap_ci,
@@ -42,7 +43,7 @@ from fairdistill.metrics.images import (
     pixel_privacy,
     precision_recall,
 )
-from fairdistill.settings import GateThresholds
+from fairdistill.settings import GateThresholds, GenerationSettings
 from fairdistill.spec import DatasetSpec
 from models.conv import feature_sizes
 from models.device import torch_threads
@@ -279,3 +280,21 @@ def check_image_gate(metrics: dict[str, float], gate: GateThresholds) -> list[Ga
 run_image_audit = partial(run_audit, measure=audit_images, gate=check_image_gate)
 run_image_audit.__doc__ = """Audit synthetic images (`audit_images`) and check the image gate
 (`check_image_gate`): `fairdistill.audit.run_audit` with the image audit's numbers and gate."""
+
+
+COUNTERFACTUAL_CODES = 8  # latent codes a report shows in every group
+
+
+def image_audit_parts(model=None, seed: int = 0) -> tuple:
+    """What audits images where tables use `run_audit`, `write_audit` and the default summary:
+    ``(run_image_audit, writer, (IMAGE_ROWS, IMAGE_MORE))``. Given the trained model, the writer's
+    report shows `COUNTERFACTUAL_CODES` of its latent codes decoded in every group."""
+    twins = None
+    if model is not None:
+        rows = COUNTERFACTUAL_CODES * len(model.codec.groups_)
+        twins = next(model.generate(rows, GenerationSettings(mode="counterfactual", seed=seed)))
+    return (
+        run_image_audit,
+        partial(write_image_audit, counterfactuals=twins),
+        (IMAGE_ROWS, IMAGE_MORE),
+    )
