@@ -159,6 +159,17 @@ class ConvDecoder(nn.Module):
         image = group_map(self.to_image(self.structure(z)), s)
         return torch.cat([image.flatten(1), self.label(z)], 1)
 
+    @torch.no_grad()
+    def start_at_means(self, x: Tensor, s: Tensor) -> None:
+        """Start each group's colouring at the mean intensity of its training images, channel by
+        channel: bias ``b_{k,c} = logit(mean_{i ∈ k} x_{i,c})`` (clipped to [1e-3, 1 − 1e-3]).
+        From the default bias (σ ≈ ½ everywhere) the first epochs only learnt the background, the
+        latent unused (KL ≈ 0 for 8 epochs on Colored-MNIST)."""
+        depth = self.image_shape[0]
+        pixels = x[:, : math.prod(self.image_shape)].reshape(len(x), depth, -1).mean(2)
+        means = (s.T @ pixels) / s.sum(0).clamp_min(1.0)[:, None]  # [K, C]
+        self.to_image.bias.copy_(torch.logit(means.clamp(1e-3, 1 - 1e-3)).flatten())
+
     def structure(self, z: Tensor) -> Tensor:
         """The structure map ``[n, 1, H, W]`` that every group colours."""
         return self.up(self.trunk(z).reshape(-1, *self.start))

@@ -295,6 +295,8 @@ def train_teacher(
         model = TeacherVAE(spec, s.shape[1], config.latent_dim, config.hidden, config.channels)
         model = model.to(device)
     data = (as_tensor(x, device), as_tensor(s, device))
+    if model.layout.image_shape is not None:  # images are mostly background: start at the means
+        model.decoder.start_at_means(*data)
     history = fit_loop(
         model,
         teacher_loss_fn(model, config),
