@@ -44,13 +44,6 @@ def feature_sizes(size: int, layers: int) -> list[int]:
     return sizes
 
 
-def group_map(maps: Tensor, s: Tensor) -> Tensor:
-    """The maps of each row's group: ``maps`` ``[n, K·m, H, W]`` holds K blocks of m maps, one
-    block per group; returns ``Σ_k s_k · block_k``, ``[n, m, H, W]`` (s one-hot: its block)."""
-    blocks = maps.reshape(maps.shape[0], s.shape[1], -1, *maps.shape[2:])
-    return (blocks * s[:, :, None, None, None]).sum(1)
-
-
 def structure_map(image: Tensor, weights: Tensor) -> Tensor:
     """``m = standardise(Σ_c w_c · image_c)`` per image (zero mean, unit standard deviation over
     its pixels; ``[n, 1, H, W]``), with ``weights`` ``[n, C]`` ≥ 0: neither a group's scale nor
@@ -115,10 +108,12 @@ class ConvDecoder(nn.Module):
     """``[z, s] →`` [image logits, label logits].
 
     Image: an MLP from z to the smallest feature map, stride-2 3×3 transposed convolutions (ReLU
-    between them) back to one full-size structure map, then the 1×1 convolution of the row's group
-    from that map to the image's channels. The structure comes from z alone and s only colours it,
-    so a counterfactual twin keeps the shape even where the training data tie shapes to groups (a
-    decoder that read s earlier drew each group's typical shapes).
+    between them) back to one full-size structure map m, then the colours of the row's group k:
+    logit of channel c = ``softplus(a_{k,c}) · m + b_{k,c}``. The structure comes from z alone and
+    s only colours it, so a counterfactual twin keeps the shape even where the training data tie
+    shapes to groups (a decoder that read s earlier drew each group's typical shapes); the
+    brightness is ≥ 0, so "bright" means the same in every group (with free signs, a rare group's
+    colours came out inverted or blank).
 
     Label: an MLP head on z alone, so the twins of one z share their label, and s reaches the
     label only through z, which the independence penalty keeps free of s.
@@ -152,12 +147,19 @@ class ConvDecoder(nn.Module):
                 nn.ReLU(),
             ]
         self.up = nn.Sequential(*layers[:-1])
-        self.to_image = nn.Conv2d(1, s_dim * depth, 1)  # one structure → colours map per group
+        self.brightness = nn.Parameter(torch.zeros(s_dim, depth))  # a, before the softplus
+        self.offset = nn.Parameter(torch.zeros(s_dim, depth))  # b
         self.label = mlp([latent_dim, *hidden, label_width])
 
     def forward(self, z: Tensor, s: Tensor) -> Tensor:
-        image = group_map(self.to_image(self.structure(z)), s)
+        image = self.colour(self.structure(z), s @ F.softplus(self.brightness), s @ self.offset)
         return torch.cat([image.flatten(1), self.label(z)], 1)
+
+    @staticmethod
+    def colour(structure: Tensor, brightness: Tensor, offset: Tensor) -> Tensor:
+        """Channel logits ``brightness_c · m + offset_c`` of structure maps ``[n, 1, H, W]``, with
+        one brightness and offset per row and channel ``[n, C]``."""
+        return brightness[:, :, None, None] * structure + offset[:, :, None, None]
 
     @torch.no_grad()
     def start_at_means(self, x: Tensor, s: Tensor) -> None:
@@ -168,7 +170,7 @@ class ConvDecoder(nn.Module):
         depth = self.image_shape[0]
         pixels = x[:, : math.prod(self.image_shape)].reshape(len(x), depth, -1).mean(2)
         means = (s.T @ pixels) / s.sum(0).clamp_min(1.0)[:, None]  # [K, C]
-        self.to_image.bias.copy_(torch.logit(means.clamp(1e-3, 1 - 1e-3)).flatten())
+        self.offset.copy_(torch.logit(means.clamp(1e-3, 1 - 1e-3)))
 
     def structure(self, z: Tensor) -> Tensor:
         """The structure map ``[n, 1, H, W]`` that every group colours."""
@@ -177,6 +179,12 @@ class ConvDecoder(nn.Module):
     def all_groups(self, z: Tensor, n_groups: int) -> Tensor:
         """``D(z, s')`` for every group s', ``[K, n, out_dim]``: the structure map is drawn once
         and coloured K times (the generation's decoder passes cost one, not K)."""
-        images = self.to_image(self.structure(z)).reshape(len(z), n_groups, -1).transpose(0, 1)
+        structure, brightness = self.structure(z), F.softplus(self.brightness)
+        images = [
+            self.colour(
+                structure, brightness[k].expand(len(z), -1), self.offset[k].expand(len(z), -1)
+            )
+            for k in range(n_groups)
+        ]
         labels = self.label(z).expand(n_groups, -1, -1)
-        return torch.cat([images, labels], 2)
+        return torch.cat([torch.stack(images).flatten(2), labels], 2)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fairdistill.settings import TeacherSettings
+from fairdistill.settings import TeacherSettings, TrainingSettings
 from models.conv import ConvDecoder, ConvEncoder
 from models.dcov import get_penalty, within_classes
 from models.device import resolve_device
@@ -221,7 +221,7 @@ PENALTY_NEEDS_LABEL = (
 )
 
 
-def independence_penalty(config: TeacherSettings, layout: HeadLayout) -> Callable:
+def independence_penalty(config: TrainingSettings, layout: HeadLayout) -> Callable:
     """``penalty(μ, log σ², s, x)``: the config's penalty over the batch (Z ⊥ S), or inside each
     label class of x (Z ⊥ S | Y, `models.dcov.within_classes`) with ``penalty_within: label``."""
     penalty = get_penalty(config.penalty)

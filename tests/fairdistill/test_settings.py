@@ -96,3 +96,14 @@ def test_the_form_schema_carries_bounds_and_choices():
     assert teacher["hidden"]["items"] == {"maximum": 4096, "minimum": 1, "type": "integer"}
     assert teacher["device"]["enum"] == ["auto", "cpu", "cuda"]
     assert schema["$defs"]["TeacherSettings"]["additionalProperties"] is False
+
+
+def test_a_built_in_dataset_starts_from_its_tuned_settings_and_given_fields_win():
+    from fairdistill.settings import TeacherSettings, dataset_settings, tuned_settings_file
+
+    tuned = dataset_settings("colored-mnist")
+    assert tuned_settings_file("colored-mnist-mod3") == tuned_settings_file("colored-mnist")
+    assert (tuned.teacher.kl_weight, tuned.generation.mode) == (0.02, "counterfactual")
+    given = dataset_settings("colored-mnist", teacher=TeacherSettings(epochs=3), audit=None)
+    assert (given.teacher.epochs, given.teacher.kl_weight) == (3, 0.02)  # one field replaced
+    assert dataset_settings("adult") == dataset_settings("no-such-dataset") == RefreshSettings()
