@@ -54,6 +54,23 @@ def data_fairness(table: pl.DataFrame, spec: DatasetSpec, prefix: str) -> dict[s
     }
 
 
+def rows_and_data_fairness(
+    train: pl.DataFrame, holdout: pl.DataFrame, synthetic: pl.DataFrame, spec: DatasetSpec
+) -> dict[str, float]:
+    """The rows of each table and the data-level fairness of real train and synthetic: where every
+    audit (tables, images) starts."""
+    metrics = {
+        "rows.train": train.height,
+        "rows.holdout": holdout.height,
+        "rows.synthetic": synthetic.height,
+    }
+    return (
+        metrics
+        | data_fairness(train, spec, "data.real")
+        | data_fairness(synthetic, spec, "data.synthetic")
+    )
+
+
 def model_utility(
     train: pl.DataFrame,
     holdout: pl.DataFrame,
@@ -137,14 +154,7 @@ def audit_table(
     latent leakage (AUROC of s from μ; 0.5 = none).
     """
     train, holdout, synthetic = (comparable(t, spec) for t in (train, holdout, synthetic))
-    metrics = {
-        "rows.train": train.height,
-        "rows.holdout": holdout.height,
-        "rows.synthetic": synthetic.height,
-    }
-    metrics |= data_fairness(train, spec, "data.real") | data_fairness(
-        synthetic, spec, "data.synthetic"
-    )
+    metrics = rows_and_data_fairness(train, holdout, synthetic, spec)
     utility = {"random_state": random_state, "n_resamples": n_resamples}
     metrics |= model_utility(synthetic, holdout, spec, "tstr", **utility)
     metrics |= model_utility(train, holdout, spec, "trtr", **utility)

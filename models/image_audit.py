@@ -26,7 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fairdistill.audit import CI_METRICS, GateCheck, comparable, data_fairness, run_audit
+from fairdistill.audit import (
+    CI_METRICS,
+    GateCheck,
+    comparable,
+    rows_and_data_fairness,
+    run_audit,
+)
 from fairdistill.image_report import IMAGE_MORE, IMAGE_ROWS, write_image_audit
 from fairdistill.images import pixel_array
 from fairdistill.metrics import (
@@ -216,14 +222,7 @@ def audit_images(
     (see the module docstring for the names)."""
     train, holdout, synthetic = (comparable(t, spec) for t in (train, holdout, synthetic))
     real, test, fake = (_arrays(t, spec) for t in (train, holdout, synthetic))
-    metrics = {
-        "rows.train": train.height,
-        "rows.holdout": holdout.height,
-        "rows.synthetic": synthetic.height,
-    }
-    metrics |= data_fairness(train, spec, "data.real") | data_fairness(
-        synthetic, spec, "data.synthetic"
-    )
+    metrics = rows_and_data_fairness(train, holdout, synthetic, spec)
     sets = {"tstr": fake, "trtr": real}
     balanced = balanced_resample(real[1], sensitive=real[2], random_state=random_state)
     if balanced is not None:
