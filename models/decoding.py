@@ -59,9 +59,15 @@ def sample_blocks(
 
 
 def all_group_outputs(decoder: Decoder, z: Tensor, n_groups: int) -> Tensor:
-    """``D(z, s')`` for every group s' (the decoder's ``all_groups``): ``[K, n, out_dim]`` on the
-    CPU."""
-    return decoder.all_groups(z, n_groups).cpu()
+    """``D(z, s')`` for every group s' in one batched pass: ``[K, n, out_dim]`` on the CPU. A
+    decoder with its own ``all_groups`` (the image decoder draws each structure map once) is
+    asked for it."""
+    if hasattr(decoder, "all_groups"):
+        return decoder.all_groups(z, n_groups).cpu()
+    eye = torch.eye(n_groups, device=z.device)
+    zz = z.repeat(n_groups, 1)
+    ss = eye.repeat_interleave(len(z), 0)
+    return decoder(zz, ss).reshape(n_groups, len(z), -1).cpu()
 
 
 def label_probabilities(

@@ -147,12 +147,6 @@ class Decoder(nn.Module):
     def forward(self, z: Tensor, s: Tensor) -> Tensor:
         return self.net(torch.cat([z, s], 1))
 
-    def all_groups(self, z: Tensor, n_groups: int) -> Tensor:
-        """``D(z, s')`` for every group s' in one batched pass: ``[K, n, out_dim]``."""
-        eye = torch.eye(n_groups, device=z.device)
-        both = self(z.repeat(n_groups, 1), eye.repeat_interleave(len(z), 0))
-        return both.reshape(n_groups, len(z), -1)
-
 
 class TeacherVAE(nn.Module):
     """FairDisCo teacher: an encoder and the shared decoder, MLPs for tables and convolutional
