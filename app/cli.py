@@ -44,10 +44,14 @@ def _generation_from_args(args: argparse.Namespace, **fixed):
 
 
 def print_key_numbers(m: dict[str, float], file=sys.stdout) -> None:
-    """The headline of an audit: synthetic-trained classifier on the real holdout vs real-trained."""
+    """The headline of an audit: synthetic-trained classifier on the real holdout vs real-trained
+    (gradient-boosted trees for tables, the audit's CNN for images)."""
+    from fairdistill.audit import GATE_CLASSIFIER
+
+    c = next(c for c in GATE_CLASSIFIER.values() if f"tstr.{c}.dpr" in m)
     print(
-        f"  model-level DPR {m['tstr.hgb.dpr']:.3f} (real {m['trtr.hgb.dpr']:.3f}) · "
-        f"TSTR AUROC {m['tstr.hgb.auroc']:.3f} (real {m['trtr.hgb.auroc']:.3f}) · "
+        f"  model-level DPR {m[f'tstr.{c}.dpr']:.3f} (real {m[f'trtr.{c}.dpr']:.3f}) · "
+        f"TSTR AUROC {m[f'tstr.{c}.auroc']:.3f} (real {m[f'trtr.{c}.auroc']:.3f}) · "
         f"data DPR {m['data.synthetic.dpr']:.3f} (real {m['data.real.dpr']:.3f}) · "
         f"exact copies {m['privacy.exact_copy_rate']:.1%}",
         file=file,
@@ -59,11 +63,15 @@ def refresh(args: argparse.Namespace) -> int:
     from fairdistill.settings import (
         RefreshSettings,
         configured_gate_from_environment,
+        dataset_settings,
         load_settings,
     )
 
     spec = _spec_from_args(args)
     settings = load_settings(args.config) if args.config else RefreshSettings()
+    # only the sections the file sets: the flow fills the rest from the dataset's tuned settings
+    given = {section: getattr(settings, section) for section in settings.model_fields_set}
+    dataset_settings(spec.name, **given)  # tuned and given together: checked now, not in the flow
     configured_gate_from_environment()  # a malformed one is a clear error now, not after training
     check_locations()
     from app.embedded import local_apis
@@ -75,7 +83,7 @@ def refresh(args: argparse.Namespace) -> int:
     from flows.refresh import refresh as refresh_flow
 
     with local_apis():
-        result = refresh_flow(dataset=spec, **dict(settings))
+        result = refresh_flow(dataset=spec, **given)
     if result.release == CHAMPION:
         print(f"\nrefresh of {result.dataset} passed the audit gate and was published", end="")
     else:
@@ -150,8 +158,12 @@ def audit(args: argparse.Namespace) -> int:
         for role in ("train", "holdout", "synthetic")
     }
     run = {"synthetic": _location(args.synthetic), "seed": settings.seed}
-    outcome = run_audit(**tables, spec=spec, settings=settings, run=run)
     out = Path(args.out or f"audit-{spec.name}").resolve()
+    if spec.modality == "image":  # the image audit and its report
+        from models.image_audit import image_audit_parts
+
+        run_audit, write_audit = image_audit_parts()
+    outcome = run_audit(**tables, spec=spec, settings=settings, run=run)
     numbers, report = write_audit(outcome, out, spec, tables["train"], tables["synthetic"])
     print(summary_markdown(outcome, f"audit of {Path(args.synthetic).name}"))
     print(f"report: {report}\nnumbers: {numbers}")
@@ -196,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("refresh", help="ingest → validate → … → publish one dataset")
     which = run.add_mutually_exclusive_group()
     which.add_argument(
-        "--dataset", default="adult", help="a built-in dataset: adult (default), compas"
+        "--dataset",
+        default="adult",
+        help="a built-in dataset: adult (default), compas, colored-mnist, colored-mnist-mod3",
     )
     which.add_argument("--spec", help="a dataset spec YAML file, for your own data")
     run.add_argument(

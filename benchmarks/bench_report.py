@@ -711,8 +711,11 @@ def report(profile: str, store: Path, *, publish: bool = False, command: str = "
         (DOCS / "benchmarks").mkdir(parents=True, exist_ok=True)
         shutil.copy(RESULTS / f"frontier-{profile}.png", DOCS / "benchmarks" / "frontier.png")
         shutil.copy(RESULTS / f"cost-{profile}.png", DOCS / "benchmarks" / "cost.png")
+        # the Colored-MNIST section (benchmarks/bench_images.py, issue #14) is kept at the end
+        images = HERE / "images.md"
         (DOCS / "benchmarks.md").write_text(
             markdown(runs, summary, profile, command, "benchmarks/", analysis)
+            + ("\n" + images.read_text() if images.exists() else "")
         )
         print(f"published: {DOCS / 'benchmarks.md'}, {DOCS / 'benchmarks'}/")
     return out

@@ -4,8 +4,11 @@ The suite describes the *validation view* of a normalised frame (`validation_vie
 modelled columns, the target as text (so `positive_label`, which is text, compares with any label
 dtype), a `rows_in_<column>_group` column per sensitive attribute (rows in that row's group: GX
 has no group-size expectation) and a `_row_id` column that names failing rows in COMPLETE results.
+An image column is replaced by its metadata (`<image>_height`, `_width`, `_channels`, `_min`, `_max`;
+null where the bytes do not decode), and `_row_id` is each image's source file (`_source`), so
+failures name the files.
 
-    python -m expectations.build adult|compas     # writes expectations/<name>.json
+    python -m expectations.build adult|compas|colored-mnist|…   # writes expectations/<name>.json
 
 Expectations marked ``meta.tuned`` in the committed JSON were adjusted by hand (``meta.notes``
 says why); rebuilding keeps them, so the file is reproducible and the tuning lives with the data.
@@ -27,6 +30,7 @@ import great_expectations as gx  # noqa: E402
 from great_expectations.core import ExpectationSuite  # noqa: E402
 from great_expectations.expectations import Expectation  # noqa: E402
 
+from fairdistill.images import METADATA, SOURCE, image_metadata  # noqa: E402
 from fairdistill.spec import DatasetSpec  # noqa: E402
 
 SUITE_DIR = Path(__file__).resolve().parent
@@ -49,15 +53,41 @@ def group_size_column(column: str) -> str:
     return f"rows_in_{column}_group"
 
 
+def image_metadata_columns(spec: DatasetSpec) -> list[str]:
+    """`<image>_height`, `<image>_width`, … : the validation view's columns for an image column."""
+    return [f"{column}_{name}" for column in spec.image for name in METADATA]
+
+
 def derived_columns(spec: DatasetSpec) -> list[str]:
     """Columns the validation view adds to the modelled ones."""
-    return [ROW_ID, *(group_size_column(column) for column in spec.sensitive_columns)]
+    groups = [group_size_column(column) for column in spec.sensitive_columns]
+    return [ROW_ID, *groups, *image_metadata_columns(spec)]
+
+
+def view_columns(spec: DatasetSpec) -> list[str]:
+    """Every column of the validation view: the modelled ones (images by their metadata) and the
+    derived ones."""
+    modelled = [column for column in spec.modelled_columns if column not in spec.image]
+    return [*modelled, *derived_columns(spec)]
+
+
+def _with_image_metadata(frame: pl.DataFrame, spec: DatasetSpec) -> pl.DataFrame:
+    """Images replaced by their metadata; `_row_id` = each image's source file when ingest kept it."""
+    for column in spec.image:
+        if column in frame.columns:
+            metadata = image_metadata(frame[column]).rename(lambda n, c=column: f"{c}_{n}")
+            frame = pl.concat([frame.drop(column), metadata], how="horizontal")
+    if SOURCE in frame.columns:
+        return frame.rename({SOURCE: ROW_ID})
+    return frame.with_row_index(ROW_ID)
 
 
 def validation_view(frame: pl.DataFrame, spec: DatasetSpec) -> pl.DataFrame:
-    """The frame the suite runs on: row ids, the target as text, sensitive group sizes."""
+    """The frame the suite runs on: row ids, the target as text, sensitive group sizes (and image
+    metadata instead of images)."""
     present = [column for column in spec.sensitive_columns if column in frame.columns]
-    view = frame.with_row_index(ROW_ID).with_columns(
+    view = _with_image_metadata(frame, spec) if spec.image else frame.with_row_index(ROW_ID)
+    view = view.with_columns(
         pl.when(pl.col(column).is_not_null())
         .then(pl.len().over(column))
         .alias(group_size_column(column))
@@ -85,9 +115,7 @@ def _spec_expectations(spec: DatasetSpec, reference: pl.DataFrame | None) -> lis
     if reference is not None:
         maximum = max(math.ceil(reference.height * ROW_COUNT_HEADROOM), spec.min_rows)
     found = [
-        E.ExpectTableColumnsToMatchSet(
-            column_set=[*spec.modelled_columns, *derived_columns(spec)], exact_match=True
-        ),
+        E.ExpectTableColumnsToMatchSet(column_set=view_columns(spec), exact_match=True),
         E.ExpectTableRowCountToBeBetween(min_value=spec.min_rows, max_value=maximum),
         E.ExpectColumnUniqueValueCountToBeBetween(column=spec.target, min_value=2, max_value=2),
         E.ExpectColumnDistinctValuesToContainSet(
@@ -105,10 +133,12 @@ def _spec_expectations(spec: DatasetSpec, reference: pl.DataFrame | None) -> lis
         for types, columns in kinds
         for column in columns
     ]
-    # A column with no value at all would be modelled as a constant (and published all null).
+    # A column with no value at all would be modelled as a constant (and published all null); an
+    # image column is checked by its metadata (`_image_expectations`).
     found += [
         E.ExpectColumnUniqueValueCountToBeBetween(column=column, min_value=1)
         for column in spec.feature_columns
+        if column not in spec.image
     ]
     for attribute in spec.sensitive:
         column = attribute.column
@@ -124,11 +154,34 @@ def _spec_expectations(spec: DatasetSpec, reference: pl.DataFrame | None) -> lis
                 meta={"group_of": column},
             ),
         ]
+    return found + _image_expectations(spec)
+
+
+def _image_expectations(spec: DatasetSpec) -> list[Expectation]:
+    """Every image decodes, has the spec's height, width and channels, and 8-bit pixel values."""
+    if spec.image_format is None:
+        return []
+    size = spec.image_format.model_dump()
+    found = []
+    for column in spec.image:
+        found.append(
+            E.ExpectColumnValuesToNotBeNull(column=f"{column}_height", meta={"image": column})
+        )
+        found += [
+            E.ExpectColumnValuesToBeBetween(
+                column=f"{column}_{name}", min_value=size[name], max_value=size[name]
+            )
+            for name in ("height", "width", "channels")
+        ]
+        found += [
+            E.ExpectColumnValuesToBeBetween(column=f"{column}_{name}", min_value=0, max_value=255)
+            for name in ("min", "max")
+        ]
     return found
 
 
 def _reference_expectations(spec: DatasetSpec, view: pl.DataFrame) -> list[Expectation]:
-    required = {spec.target, *spec.sensitive_columns}
+    required = {spec.target, *spec.sensitive_columns, *spec.image}
     found = [_null_rate(view, column) for column in spec.feature_columns if column not in required]
     texts = [*spec.categorical, spec.target, *spec.sensitive_columns]
     found += [_value_set(view, column) for column in texts]

@@ -105,6 +105,25 @@ def _value_set(row: dict, spec: DatasetSpec, fields: dict) -> str:
     return errors.CHECK_VALUE_SET.format(**fields)
 
 
+def _image(row: dict, spec: DatasetSpec, fields: dict) -> str | None:
+    """A failure of an image's metadata (`<image>_height`, …), naming the files; else None."""
+    image = next((c for c in spec.image if (row["column"] or "").startswith(f"{c}_")), None)
+    if image is None:
+        return None
+    files = _quoted(row["rows"]) + (
+        ", …" if (row["unexpected_count"] or 0) > len(row["rows"]) else ""
+    )
+    what = row["column"].removeprefix(f"{image}_")
+    examples = ", ".join(str(_number(value)) for value in row["examples"])  # nulls made them floats
+    fields = {**fields, "column": image, "files": files, "examples": examples}
+    if row["expectation"] == "expect_column_values_to_not_be_null":
+        return errors.CHECK_IMAGE_UNREADABLE.format(**fields)
+    minimum, maximum = (_number(row["kwargs"].get(key)) for key in ("min_value", "max_value"))
+    expected = minimum if minimum == maximum else f"{minimum}–{maximum}"
+    what = {"min": "smallest pixel value", "max": "largest pixel value"}.get(what, what)
+    return errors.CHECK_IMAGE_FORMAT.format(what=what, expected=expected, **fields)
+
+
 def _between(row: dict, spec: DatasetSpec, fields: dict) -> str:
     minimum, maximum = (_number(row["kwargs"].get(key)) for key in ("min_value", "max_value"))
     if row["column"] not in spec.sensitive_columns:
@@ -148,7 +167,16 @@ def describe(row: dict, spec: DatasetSpec) -> str:
         "percent": row["unexpected_percent"] or 0.0,
         "observed": row["observed_value"],
     }
+    if spec.image:
+        return _image(row, spec, fields) or _with_files(DESCRIBE[kind](row, spec, fields), row)
     return DESCRIBE[kind](row, spec, fields)
+
+
+def _with_files(sentence: str, row: dict) -> str:
+    """An image dataset's failure also names the files of its rows (their `_source`)."""
+    if not row["rows"] or "rows " in sentence:
+        return sentence
+    return sentence + errors.CHECK_FILES.format(files=_quoted(row["rows"]))
 
 
 def raise_for_failures(report: ValidationReport, spec: DatasetSpec, source_name: str) -> None:

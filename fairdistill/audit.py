@@ -4,11 +4,14 @@
 returns a flat mapping of stable dotted names (`tstr.hgb.dpr`, `fidelity.detection_auc`, …) to floats,
 ready for MLflow, `audit.json` and the report. `check_gate` compares that mapping with thresholds;
 `run_audit` does both and returns an `AuditOutcome`: the numbers, the checks and the verdict.
+Images are audited by `models.image_audit` (it needs torch), which gives `run_audit` its own numbers
+and gate; both audits start from `audited_rows`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -37,6 +40,10 @@ CLASSIFIERS = ("hgb", "logistic")
 # The headline classifier of the gate: gradient-boosted trees, sensitive attribute among the features.
 HEADLINE = "hgb"
 CI_METRICS = ("auroc", "accuracy", "f1", "dpr", "dpd", "eor", "eod")
+# The classifier whose numbers the gate reads, per modality (`DatasetSpec.modality`): the image
+# audit (`models.image_audit`) trains a small CNN.
+GATE_CLASSIFIER = {"table": HEADLINE, "image": "cnn"}
+ROLES = ("train", "holdout", "synthetic")
 
 
 def comparable(table: pl.DataFrame, spec: DatasetSpec) -> pl.DataFrame:
@@ -54,6 +61,48 @@ def data_fairness(table: pl.DataFrame, spec: DatasetSpec, prefix: str) -> dict[s
         f"{prefix}.dpd": data_parity_difference(y, **args),
         **{f"{prefix}.positive_rate.{group}": rate for group, rate in rates.items()},
     }
+
+
+class AuditedRows(NamedTuple):
+    """The rows an audit measures: at most `max_rows` of each table, and the holdout's latents."""
+
+    train: pl.DataFrame
+    holdout: pl.DataFrame
+    synthetic: pl.DataFrame
+    holdout_latents: np.ndarray | None
+
+
+def audited_rows(
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    synthetic: pl.DataFrame,
+    spec: DatasetSpec,
+    holdout_latents: np.ndarray | None = None,
+    *,
+    max_rows: int | None,
+    random_state: int,
+) -> tuple[dict[str, float], AuditedRows]:
+    """Where every audit (tables, images) starts: the rows of each table (``rows.*``), at most
+    ``max_rows`` of each drawn with the seed (``rows.audited.*``; the holdout's latent means follow
+    their rows), and the data-level fairness of the drawn real train and synthetic rows. Returns
+    those numbers and the drawn rows, so an audit's time and memory do not grow with the table."""
+    metrics = {
+        f"rows.{n}": t.height for n, t in zip(ROLES, (train, holdout, synthetic), strict=True)
+    }
+    rng = np.random.default_rng(random_state)
+    train, synthetic = subsample(train, max_rows, rng), subsample(synthetic, max_rows, rng)
+    if max_rows is not None and holdout.height > max_rows:
+        keep = np.sort(rng.choice(holdout.height, size=max_rows, replace=False))
+        holdout = holdout[keep]
+        holdout_latents = holdout_latents[keep] if holdout_latents is not None else None
+    metrics |= {
+        f"rows.audited.{n}": t.height
+        for n, t in zip(ROLES, (train, holdout, synthetic), strict=True)
+    }
+    metrics |= data_fairness(train, spec, "data.real") | data_fairness(
+        synthetic, spec, "data.synthetic"
+    )
+    return metrics, AuditedRows(train, holdout, synthetic, holdout_latents)
 
 
 def model_utility(
@@ -143,10 +192,7 @@ def audit_table(
     not grow with the table.
     """
     train, holdout, synthetic = (comparable(t, spec) for t in (train, holdout, synthetic))
-    metrics = {
-        "rows.train": train.height,
-        "rows.holdout": holdout.height,
-        "rows.synthetic": synthetic.height,
+    copies = {
         "privacy.exact_copy_rate": exact_copy_rate(train, synthetic),
         # The natural rate: how often a fresh real sample (the holdout) repeats a training row.
         "privacy.holdout_copy_rate": exact_copy_rate(train, holdout),
@@ -156,19 +202,11 @@ def audit_table(
             )
         ),
     }
-    rng = np.random.default_rng(random_state)
-    train, synthetic = subsample(train, max_rows, rng), subsample(synthetic, max_rows, rng)
-    if max_rows is not None and holdout.height > max_rows:
-        keep = np.sort(rng.choice(holdout.height, size=max_rows, replace=False))
-        holdout = holdout[keep]
-        holdout_latents = holdout_latents[keep] if holdout_latents is not None else None
-    metrics |= {
-        f"rows.audited.{n}": t.height
-        for n, t in (("train", train), ("holdout", holdout), ("synthetic", synthetic))
-    }
-    metrics |= data_fairness(train, spec, "data.real") | data_fairness(
-        synthetic, spec, "data.synthetic"
+    drawn = {"max_rows": max_rows, "random_state": random_state}
+    metrics, (train, holdout, synthetic, holdout_latents) = audited_rows(
+        train, holdout, synthetic, spec, holdout_latents, **drawn
     )
+    metrics |= copies
     utility = {"random_state": random_state, "n_resamples": n_resamples}
     metrics |= model_utility(synthetic, holdout, spec, "tstr", **utility)
     metrics |= model_utility(train, holdout, spec, "trtr", **utility)
@@ -210,17 +248,26 @@ class GateCheck:
         )
 
 
-def check_gate(metrics: dict[str, float], gate: GateThresholds) -> list[GateCheck]:
+def check_gate(
+    metrics: dict[str, float],
+    gate: GateThresholds,
+    *,
+    classifier: str = HEADLINE,
+    reference: tuple[str, str] | None = None,
+) -> list[GateCheck]:
     """Each threshold of the gate against the audit numbers; NaN never passes.
 
     Thresholds: `min_model_dpr` (TSTR DPR of the headline classifier ≥), `max_auroc_drop` (TSTR AUROC
     ≥ TRTR AUROC − drop), `max_copy_rate_excess` (the synthetic table's copy rate of training rows ≤
     the holdout's, a fresh real sample's, + excess: no more memorisation than real data shows).
+    ``classifier`` names the classifier the checks read (the image audit's: ``cnn``), ``reference``
+    the (key, name) of the AUROC the TSTR AUROC is held to (default: TRTR AUROC).
     """
-    dpr = metrics[f"tstr.{HEADLINE}.dpr"]
-    auroc = metrics[f"tstr.{HEADLINE}.auroc"]
-    reference = metrics[f"trtr.{HEADLINE}.auroc"]
-    floor = reference - gate.max_auroc_drop
+    dpr = metrics[f"tstr.{classifier}.dpr"]
+    auroc = metrics[f"tstr.{classifier}.auroc"]
+    reference_key, reference_name = reference or (f"trtr.{classifier}.auroc", "TRTR AUROC")
+    reference_auroc = metrics[reference_key]
+    floor = reference_auroc - gate.max_auroc_drop
     copies = metrics["privacy.exact_copy_rate"]
     most_copies = metrics["privacy.holdout_copy_rate"] + gate.max_copy_rate_excess
     checks = [
@@ -230,7 +277,8 @@ def check_gate(metrics: dict[str, float], gate: GateThresholds) -> list[GateChec
             auroc,
             floor,
             "≥",
-            f"TRTR AUROC {reference:.3f} − audit.gate.max_auroc_drop {gate.max_auroc_drop:g}",
+            f"{reference_name} {reference_auroc:.3f} − audit.gate.max_auroc_drop "
+            f"{gate.max_auroc_drop:g}",
         ),
         (
             "exact_copy_rate",
@@ -265,13 +313,20 @@ class AuditOutcome:
     """What an audit found: every number, each gate check, the settings it ran under and the run.
 
     `configured_gate` is the gate of the deployment (its own `audit.gate`, else the defaults); a
-    run's gate may be stricter, but a looser one does not release a champion."""
+    run's gate may be stricter, but a looser one does not release a champion. `modality` is what
+    was audited (`DatasetSpec.modality`): it picks the gate's classifier and the report's rows."""
 
     metrics: dict[str, float]
     checks: list[GateCheck]
     settings: AuditSettings
     run: dict = field(default_factory=dict)
     configured_gate: GateThresholds = field(default_factory=GateThresholds)
+    modality: str = "table"
+
+    @property
+    def classifier(self) -> str:
+        """The classifier the gate reads (`GATE_CLASSIFIER`)."""
+        return GATE_CLASSIFIER[self.modality]
 
     @property
     def passed(self) -> bool:
@@ -303,6 +358,7 @@ class AuditOutcome:
             "gate": [asdict(check) for check in self.checks],
             "passed": self.passed,
             "release": self.release,
+            "modality": self.modality,
         }
 
 
@@ -316,11 +372,16 @@ def run_audit(
     holdout_latents: np.ndarray | None = None,
     run: dict | None = None,
     configured_gate: GateThresholds | None = None,
+    measure=audit_table,
+    gate=check_gate,
 ) -> AuditOutcome:
     """Audit a synthetic table (`audit_table`) and check the gate: the outcome of one audit.
-    `configured_gate` (default: the default thresholds) decides whether a pass is a champion."""
+    `configured_gate` (default: the default thresholds) decides whether a pass is a champion.
+
+    ``measure`` and ``gate`` are the audit's numbers and its gate: the image audit passes its own
+    (`models.image_audit.run_image_audit`)."""
     settings = settings or AuditSettings()
-    metrics = audit_table(
+    metrics = measure(
         train,
         holdout,
         synthetic,
@@ -330,5 +391,6 @@ def run_audit(
         holdout_latents=holdout_latents,
         max_rows=settings.max_rows,
     )
-    checks = check_gate(metrics, settings.gate)
-    return AuditOutcome(metrics, checks, settings, run or {}, configured_gate or GateThresholds())
+    checks = gate(metrics, settings.gate)
+    configured = configured_gate or GateThresholds()
+    return AuditOutcome(metrics, checks, settings, run or {}, configured, spec.modality)

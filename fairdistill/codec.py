@@ -54,15 +54,17 @@ class Block:
     """A contiguous slice ``x[:, start:stop]`` that encodes one source column.
 
     ``role`` is ``"feature"``, ``"target"`` or ``"missing"`` (the is-missing indicator of a numeric
-    column, categories ``[False, True]``).
+    column, categories ``[False, True]``). An ``"image"`` block (`fairdistill.images.ImageCodec`)
+    holds the pixels of one image, ``shape`` = (channels, height, width).
     """
 
     column: str
-    kind: Literal["categorical", "numeric"]
+    kind: Literal["categorical", "numeric", "image"]
     start: int
     stop: int
     categories: list | None = None
     role: str = "feature"
+    shape: list[int] | None = None
 
 
 def _dtype_to_dict(dtype: pl.DataType) -> dict:

@@ -83,6 +83,14 @@ TRAINING_ROWS_COLUMNS = (
     "{path} has columns {found}, but the model makes {columns}; pass --train the raw training "
     "snapshot of the run that trained this model (lake/raw/<dataset>/<run_id>/train.parquet)"
 )
+IMAGE_COLUMN_TYPE = (
+    "image column {column!r} in {path} holds {dtype} values; give PNG bytes (Parquet) or the PNG "
+    "file of each row (CSV), or fix `image` in {spec}"
+)
+IMAGE_FILES_MISSING = (
+    "{count} image file(s) named in column {column!r} of {path} do not exist: {files} (looked in "
+    "{folder}); add the files or fix their names in the CSV (paths are relative to its folder)"
+)
 UNKNOWN_BUILTIN = (
     "unknown built-in dataset {name!r}; choose one of {builtins} or pass --source PATH --spec FILE"
 )
@@ -161,6 +169,15 @@ CHECK_NOT_EVALUATED = (
     "values"
 )
 CHECK_OTHER = "{expectation} failed on {column} (observed: {observed}; expected: {kwargs})"
+CHECK_IMAGE_UNREADABLE = (
+    "{count} image(s) in column {column!r} are missing or do not decode as PNG (files: {files}); "
+    "replace them with PNG files"
+)
+CHECK_IMAGE_FORMAT = (
+    "{count} image(s) in column {column!r} have {what} {examples}, not {expected} (files: "
+    "{files}); resize or convert them, or fix `image_format` in {spec}"
+)
+CHECK_FILES = " (files: {files})"
 
 
 # Settings that do not fit the data (checked in the validate stage, before any training).
@@ -189,7 +206,7 @@ GATE_FAILED = (
 GATE_ADVICE = {
     "model_dpr": "raise teacher.beta (a stronger independence penalty) or generation.fairness "
     "toward 1 (labels decoded independent of the sensitive attribute)",
-    "tstr_auroc": "train longer (teacher.epochs, student.epochs) or lower generation.fairness "
+    "tstr_auroc": "train longer (teacher.steps, student.steps) or lower generation.fairness "
     "below 1, which trades fairness back for utility",
     "exact_copy_rate": "raise teacher.kl_weight (a smoother latent space copies fewer training "
     "rows) or change generation.seed",

@@ -1,9 +1,14 @@
 """Ingest: read a dataset's source with Polars, normalise it to its spec, split it, snapshot it.
 
 Structural problems (missing file, empty file, wrong delimiter, missing or undeclared columns, nested
-columns, a numeric column holding text or numbers no model can use: NaN, ±inf, beyond ±2^53) stop here
-with a message naming the file, the column and the fix. Content checks (classes, groups, privileged
-value, empty columns, ranges, null rates) belong to the Great Expectations suite in the next stage.
+columns, a numeric column holding text or numbers no model can use: NaN, ±inf, beyond ±2^53, a missing
+image file) stop here with a message naming the file, the column and the fix. Content checks (classes,
+groups, privileged value, empty columns, ranges, null rates, image size and channels) belong to the
+Great Expectations suite in the next stage.
+
+An image column is read as PNG bytes: from a Parquet source as stored, from a CSV source by reading the
+file each row names (relative to the CSV's folder). Each image's origin (its file, or its row of a
+Parquet source) is kept in the `_source` column, so that the validation stage names the failing files.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import fsspec
 import polars as pl
 
 from fairdistill import errors
+from fairdistill.images import SOURCE
 from fairdistill.lake import mirror, stage_dir, write_json, write_parquet
 from fairdistill.spec import BUILTINS, DatasetSpec
 
@@ -209,7 +215,56 @@ def normalise(frame: pl.DataFrame, location: str, spec: DatasetSpec) -> pl.DataF
         frame = frame.with_columns(pl.col(spec.target).replace(spec.label_aliases))
     parsed = [_numeric(frame[column], location, spec) for column in spec.numeric]
     parsed += [_datetime(frame[column], location, spec) for column in spec.datetime]
-    return frame.with_columns(parsed)
+    frame = frame.with_columns(parsed)
+    return _with_images(frame, location, spec) if spec.image else frame
+
+
+def _with_images(frame: pl.DataFrame, location: str, spec: DatasetSpec) -> pl.DataFrame:
+    """The image column as PNG bytes, plus `_source`: each image's file, or its row of the source."""
+    column = spec.image[0]
+    images = frame[column]
+    if images.dtype == pl.Binary:
+        sources = pl.format("row {}", pl.int_range(pl.len()))
+        return frame.with_columns(sources.alias(SOURCE))
+    if images.dtype != pl.String:
+        raise errors.DataError(
+            errors.IMAGE_COLUMN_TYPE.format(
+                column=column, path=location, dtype=images.dtype, spec=spec.origin
+            )
+        )
+    folder = location.rsplit("/", 1)[0] if "/" in location else "."
+    files = images.to_list()
+    contents, missing = [], []
+    for name in files:
+        if name is None:  # no file named: the validation suite reports the row
+            contents.append(None)
+            continue
+        try:
+            with fsspec.open(f"{folder}/{name}", "rb") as handle:
+                contents.append(handle.read())
+        except (FileNotFoundError, IsADirectoryError):
+            contents.append(None)
+            missing.append(name)
+    if missing:
+        raise errors.DataError(
+            errors.IMAGE_FILES_MISSING.format(
+                count=len(missing),
+                column=column,
+                path=location,
+                files=", ".join(map(repr, missing[:5])) + (", …" if len(missing) > 5 else ""),
+                folder=folder,
+            )
+        )
+    return frame.with_columns(
+        pl.Series(column, contents, pl.Binary), pl.Series(SOURCE, files, pl.String)
+    )
+
+
+def _hash_images(digest, frame: pl.DataFrame, spec: DatasetSpec) -> None:
+    """Add the image bytes to the fingerprint: a CSV source's own bytes only name the files."""
+    for column in spec.image:
+        for data in frame[column].to_list():
+            digest.update(data or b"")
 
 
 def _examples(values: pl.Series) -> str:
@@ -291,9 +346,10 @@ def read_table(location: str, spec: DatasetSpec) -> pl.DataFrame:
 
 
 def read_training_rows(location: str, columns: list[str]) -> pl.DataFrame:
-    """A run's raw training snapshot (Parquet), checked to hold a model's columns."""
+    """A run's raw training snapshot (Parquet), checked to hold a model's columns (an image
+    snapshot's `_source` column, where each image came from, is not one of them)."""
     try:
-        frame = pl.read_parquet(location)
+        frame = pl.read_parquet(location).drop(SOURCE, strict=False)
     except (pl.exceptions.PolarsError, OSError) as error:
         reason = str(error).splitlines()[0]
         raise errors.DataError(
@@ -320,13 +376,14 @@ def split_holdout(frame: pl.DataFrame, spec: DatasetSpec) -> tuple[pl.DataFrame,
 def read_dataset(spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame, str]:
     """Train and holdout frames, normalised, plus the dataset fingerprint.
 
-    The fingerprint is a SHA-256 over the source bytes, the holdout bytes and the spec, so the same
-    inputs give the same fingerprint and any change to them a new one.
+    The fingerprint is a SHA-256 over the source bytes, the holdout bytes, the images and the spec, so
+    the same inputs give the same fingerprint and any change to them a new one.
     """
     source = spec.source_location()
     raw, content = read_source(source, spec)
     digest = hashlib.sha256(content)
     train = normalise(raw, source, spec)
+    _hash_images(digest, train, spec)
     holdout_location = spec.holdout_location()
     if holdout_location:
         raw_holdout, holdout_content = read_source(holdout_location, spec)
@@ -341,6 +398,7 @@ def read_dataset(spec: DatasetSpec) -> tuple[pl.DataFrame, pl.DataFrame, str]:
             )
         digest.update(holdout_content)
         holdout = normalise(raw_holdout, holdout_location, spec)
+        _hash_images(digest, holdout, spec)
     else:
         train, holdout = split_holdout(train, spec)
     digest.update(spec.model_dump_json(exclude={"spec_file"}).encode())

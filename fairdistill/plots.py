@@ -25,7 +25,7 @@ REAL, SYNTHETIC, GATE = "#4c72b0", "#dd8452", "#cf222e"
 CHECK_AXES = {"model_dpr": "x", "tstr_auroc": "y"}
 
 
-def _png(figure) -> str:
+def png(figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(figure)
@@ -47,7 +47,7 @@ def positive_rates(metrics: dict[str, float]) -> str:
     ax.set_ylabel("P(y = positive | group)")
     ax.set_title("Positive rate per sensitive group")
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def fairness_utility(metrics: dict[str, float], checks: list[GateCheck]) -> str:
@@ -83,7 +83,7 @@ def fairness_utility(metrics: dict[str, float], checks: list[GateCheck]) -> str:
     ax.set_ylabel("AUROC on the real holdout (up is better)")
     ax.set_title("Fairness vs utility")
     fig.legend(fontsize=7, loc="outside right upper")
-    return _png(fig)
+    return png(fig)
 
 
 def _error(metrics: dict[str, float], key: str):
@@ -129,7 +129,7 @@ def marginals(
             ax.set_xticks(x, levels, rotation=30, fontsize=7)
         ax.set_title(column, fontsize=9)
     np.atleast_1d(axes)[0].legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def associations(real: pl.DataFrame, synthetic: pl.DataFrame, spec: DatasetSpec) -> str:
@@ -148,4 +148,4 @@ def associations(real: pl.DataFrame, synthetic: pl.DataFrame, spec: DatasetSpec)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         ax.set_title(f"association, {title}")
     fig.colorbar(image, ax=axes, shrink=0.6, label="|r|, Cramér's V or η")
-    return _png(fig)
+    return png(fig)

@@ -17,6 +17,7 @@ from fairdistill import plots
 from fairdistill.audit import (
     CHALLENGER,
     CHAMPION,
+    GATE_CLASSIFIER,
     HEADLINE,
     REJECTED,
     AuditOutcome,
@@ -34,29 +35,26 @@ CHECK_NAMES = {
     "tstr_auroc": "AUROC of that classifier on the real holdout",
     "exact_copy_rate": "share of synthetic rows identical to a training row",
 }
+FAIR = "higher is better (1 = fair)"
+PREDICTION_DPR = "Demographic parity ratio of predictions (min/max positive rate over groups)"
+PREDICTION_EOR = "Equalized-odds ratio of predictions"
+LABEL_DPR = "Demographic parity ratio of the labels in the table"
+
+
+def classifier_row(label: str, metric: str, better: str, classifier: str, reference="trtr"):
+    """A headline row: ``metric`` of ``classifier`` trained on the synthetic rows beside the same
+    classifier trained on the ``reference`` rows (real train)."""
+    return (label, f"tstr.{classifier}.{metric}", f"{reference}.{classifier}.{metric}", better)
+
+
 # (label, synthetic-side key, real-side key, better): classifiers trained on each table, scored on
 # the real holdout (gradient-boosted trees, the gate's classifier).
 HEADLINE_ROWS = [
-    (
-        "Demographic parity ratio of predictions (min/max positive rate over groups)",
-        f"tstr.{HEADLINE}.dpr",
-        f"trtr.{HEADLINE}.dpr",
-        "higher is better (1 = fair)",
-    ),
-    ("AUROC", f"tstr.{HEADLINE}.auroc", f"trtr.{HEADLINE}.auroc", HIGHER),
-    (
-        "Equalized-odds ratio of predictions",
-        f"tstr.{HEADLINE}.eor",
-        f"trtr.{HEADLINE}.eor",
-        "higher is better (1 = fair)",
-    ),
-    ("Accuracy", f"tstr.{HEADLINE}.accuracy", f"trtr.{HEADLINE}.accuracy", HIGHER),
-    (
-        "Demographic parity ratio of the labels in the table",
-        "data.synthetic.dpr",
-        "data.real.dpr",
-        "higher is better (1 = fair)",
-    ),
+    classifier_row(PREDICTION_DPR, "dpr", FAIR, HEADLINE),
+    classifier_row("AUROC", "auroc", HIGHER, HEADLINE),
+    classifier_row(PREDICTION_EOR, "eor", FAIR, HEADLINE),
+    classifier_row("Accuracy", "accuracy", HIGHER, HEADLINE),
+    (LABEL_DPR, "data.synthetic.dpr", "data.real.dpr", FAIR),
 ]
 # (key, label, better): fidelity, privacy and leakage of the synthetic table.
 DETAIL_ROWS = [
@@ -81,6 +79,56 @@ DETAIL_ROWS = [
     ),
     ("latent.leakage_auroc", "Sensitive attribute predicted from the latent (AUROC)", HALF),
 ]
+CNN = GATE_CLASSIFIER["image"]
+# The same for images (`models.image_audit`): the audit's CNN, also beside the fair reference (real
+# train resampled so that the label is independent of the group, when every group has every label).
+IMAGE_HEADLINE_ROWS = [
+    classifier_row(PREDICTION_DPR, "dpr", FAIR, CNN),
+    classifier_row("Accuracy", "accuracy", HIGHER, CNN),
+    classifier_row(
+        "Accuracy, beside the fair reference", "accuracy", HIGHER, CNN, "fair_reference"
+    ),
+    classifier_row("AUROC", "auroc", HIGHER, CNN),
+    classifier_row("Accuracy gap between groups", "accuracy_gap", LOWER, CNN),
+    classifier_row(PREDICTION_EOR, "eor", FAIR, CNN),
+    (LABEL_DPR, "data.synthetic.dpr", "data.real.dpr", FAIR),
+]
+_DETAIL = {row[0]: row for row in DETAIL_ROWS}
+IMAGE_DETAIL_ROWS = [
+    _DETAIL["latent.leakage_auroc"],
+    (
+        "fidelity.frechet_distance",
+        "Fréchet distance (real vs synthetic, in an autoencoder's embedding of real train)",
+        LOWER,
+    ),
+    ("fidelity.precision", "Precision (synthetic images inside the real images' manifold)", HIGHER),
+    ("fidelity.recall", "Recall (real images inside the synthetic images' manifold)", HIGHER),
+    _DETAIL["fidelity.density"],
+    _DETAIL["fidelity.coverage"],
+    ("privacy.exact_copy_rate", "Exact copies of training images (identical pixels)", LOWER),
+    (
+        "privacy.near_copy_rate",
+        "Near copies (closer to a training image than any holdout image is)",
+        LOWER,
+    ),
+    (
+        "privacy.nn_synthetic_median",
+        "Median pixel distance of a synthetic image to its closest training image",
+        "close to the holdout's (below: too close)",
+    ),
+    (
+        "privacy.nn_holdout_median",
+        "Median pixel distance of a real holdout image to its closest training image",
+        "the reference of the line above",
+    ),
+]
+# The summary's (headline, detail) rows per modality (`AuditOutcome.modality`).
+SUMMARY_ROWS = {
+    "table": (HEADLINE_ROWS, DETAIL_ROWS),
+    "image": (IMAGE_HEADLINE_ROWS, IMAGE_DETAIL_ROWS),
+}
+# How the summary paragraph names the gate's classifier.
+CLASSIFIER_NAMES = {HEADLINE: "gradient-boosted classifier", CNN: "small CNN"}
 # The release box: its title and style per release (`AuditOutcome.release`).
 RELEASE_BOXES = {
     CHAMPION: ("Published", "pass"),
@@ -151,7 +199,7 @@ def rejection_message(dataset: str, outcome: AuditOutcome, folder: Path) -> str:
 def summary_markdown(outcome: AuditOutcome, title: str, links: dict[str, str] | None = None) -> str:
     """The gate, the release and the headline numbers as markdown (Prefect artifact, CLI, report);
     `links` (name → URL or path) are listed at the end."""
-    metrics = outcome.metrics
+    metrics, (headline, details) = outcome.metrics, SUMMARY_ROWS[outcome.modality]
     verdict = "PASSED" if outcome.passed else "FAILED"
     lines = [f"# {title}", "", f"**Gate: {verdict}**", ""]
     lines += [
@@ -171,12 +219,12 @@ def summary_markdown(outcome: AuditOutcome, title: str, links: dict[str, str] | 
     lines += [
         f"| {label} | {_fmt(metrics.get(ours))}{_interval(metrics, ours)} | "
         f"{_fmt(metrics.get(ref))} | {better} |"
-        for label, ours, ref, better in HEADLINE_ROWS
+        for label, ours, ref, better in headline
     ]
     lines += ["", "| fidelity, privacy, leakage | value | better |", "|---|---|---|"]
     lines += [
         f"| {label} | {_fmt(metrics[key])} | {better} |"
-        for key, label, better in DETAIL_ROWS
+        for key, label, better in details
         if key in metrics
     ]
     if links:
@@ -187,7 +235,7 @@ def summary_markdown(outcome: AuditOutcome, title: str, links: dict[str, str] | 
 
 def summary_paragraph(outcome: AuditOutcome, dataset: str) -> str:
     """One paragraph on what an audit found and released (a model version's description)."""
-    m, run, gate = outcome.metrics, outcome.run, outcome.settings.gate
+    m, run, gate, c = outcome.metrics, outcome.run, outcome.settings.gate, outcome.classifier
     thresholds = ", ".join(f"{k} {v:g}" for k, v in gate.model_dump().items())
     looser = (
         f", looser than the configured gate in {', '.join(outcome.looser_thresholds)}"
@@ -196,10 +244,10 @@ def summary_paragraph(outcome: AuditOutcome, dataset: str) -> str:
     )
     return (
         f"Released as {outcome.release} by a refresh of {dataset} (lake run {run.get('run_id')}, "
-        f"MLflow run {run.get('mlflow_run_id')}). A gradient-boosted classifier trained on its "
-        f"synthetic table scores AUROC {_fmt(m.get(f'tstr.{HEADLINE}.auroc'))} on the real holdout "
-        f"at demographic parity ratio {_fmt(m.get(f'tstr.{HEADLINE}.dpr'))}, against AUROC "
-        f"{_fmt(m.get(f'trtr.{HEADLINE}.auroc'))} at {_fmt(m.get(f'trtr.{HEADLINE}.dpr'))} when "
+        f"MLflow run {run.get('mlflow_run_id')}). A {CLASSIFIER_NAMES[c]} trained on its "
+        f"synthetic table scores AUROC {_fmt(m.get(f'tstr.{c}.auroc'))} on the real holdout "
+        f"at demographic parity ratio {_fmt(m.get(f'tstr.{c}.dpr'))}, against AUROC "
+        f"{_fmt(m.get(f'trtr.{c}.auroc'))} at {_fmt(m.get(f'trtr.{c}.dpr'))} when "
         f"trained on the real table. The audit gate {'passed' if outcome.passed else 'failed'} "
         f"under {thresholds}{looser}. Dataset fingerprint {run.get('fingerprint')}, code "
         f"{run.get('code_version')}."
@@ -270,6 +318,20 @@ td.fail{color:#cf222e;font-weight:bold}
 """
 
 
+def html_page(outcome: AuditOutcome, title: str, summary: str, figures: list[tuple]) -> str:
+    """One HTML page that renders offline: the summary markdown, the run's identity, then each
+    ``(caption, base64 PNG)`` figure."""
+    meta = " · ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in outcome.run.items())
+    body = "\n".join(
+        f'<h2>{html.escape(caption)}</h2><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
+        for caption, png in figures
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<style>{STYLE}</style></head><body>{_markdown_table_to_html(summary)}<p class="meta">{meta}</p>{body}</body></html>\n'
+    )
+
+
 def render_html(
     outcome: AuditOutcome, spec: DatasetSpec, train: pl.DataFrame, synthetic: pl.DataFrame
 ) -> str:
@@ -277,7 +339,6 @@ def render_html(
     metrics = outcome.metrics
     train, synthetic = comparable(train, spec), comparable(synthetic, spec)
     title = f"fairdistill audit — {spec.name}"
-    meta = " · ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in outcome.run.items())
     figures = [
         ("Who gets the positive outcome", plots.positive_rates(metrics)),
         (
@@ -287,15 +348,7 @@ def render_html(
         ("Marginals of key columns", plots.marginals(train, synthetic, spec)),
         ("Associations between columns", plots.associations(train, synthetic, spec)),
     ]
-    body = "\n".join(
-        f'<h2>{html.escape(caption)}</h2><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
-        for caption, png in figures
-    )
-    summary = _markdown_table_to_html(summary_markdown(outcome, title))
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f'<style>{STYLE}</style></head><body>{summary}<p class="meta">{meta}</p>{body}</body></html>\n'
-    )
+    return html_page(outcome, title, summary_markdown(outcome, title), figures)
 
 
 def write_audit(
@@ -304,10 +357,12 @@ def write_audit(
     spec: DatasetSpec,
     train: pl.DataFrame,
     synthetic: pl.DataFrame,
+    render=render_html,
 ) -> tuple[Path, Path]:
-    """Write `audit.json` and `report.html` into ``folder``; returns their paths."""
+    """Write `audit.json` and `report.html` (the page ``render`` draws: an image audit's is
+    `fairdistill.image_report.render_image_html`) into ``folder``; returns their paths."""
     folder = Path(folder)
     numbers = write_json(outcome.to_dict(), folder / "audit.json")
-    page = render_html(outcome, spec, train, synthetic)
+    page = render(outcome, spec, train, synthetic)
     report = atomic_write(folder / "report.html", lambda tmp: tmp.write_text(page))
     return numbers, report

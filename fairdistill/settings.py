@@ -17,7 +17,7 @@ from typing import Annotated, ClassVar, Literal, Self, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fairdistill.errors import TOO_MANY_COMPONENTS, SettingsError
-from fairdistill.spec import read_yaml
+from fairdistill.spec import BUILTIN_DIR, BUILTIN_FILES, read_yaml
 
 Device = Literal["auto", "cpu", "cuda"]
 Penalty = Literal["dcov", "fairdisco", "hsic", "none"]
@@ -77,6 +77,12 @@ class TrainingSettings(Section):
         "covariance of the latent means), `fairdisco` (FairDisCo's closed form on the "
         "posteriors), `hsic`, or `none`.",
     )
+    penalty_within: Literal["batch", "label"] = Field(
+        "batch",
+        description="Where the penalty measures dependence: over the batch (Z ⊥ S) or inside "
+        "each label class (Z ⊥ S | Y), which keeps what the latent knows about the label where "
+        "the training data tie the label to s.",
+    )
     patience: int = Field(
         5, ge=1, le=1000, description="Rounds without validation gain before stopping."
     )
@@ -90,6 +96,13 @@ class TrainingSettings(Section):
         description="Hidden layer widths of the encoder (and, for the teacher, the decoder). "
         "Default: two layers of twice the encoded width, rounded to a power of two between 64 "
         "and 256 (a quarter of that, one layer, for the student).",
+    )
+    channels: list[Width] = Field(
+        default_factory=lambda: [32, 64],
+        min_length=1,
+        max_length=4,
+        description="Images only: channels of the encoder's stride-2 convolutions (the decoder "
+        "mirrors them).",
     )
     seed: int = Field(
         0, ge=0, le=2**32 - 1, description="Seed of initialisation, shuffling and noise."
@@ -152,6 +165,12 @@ class StudentSettings(TrainingSettings):
     lr: float = Field(3e-3, gt=0, le=1, description="Adam learning rate.")
     patience: int = Field(
         4, ge=1, le=1000, description="Rounds without validation gain before stopping."
+    )
+    channels: list[Width] = Field(
+        default_factory=lambda: [8, 16],
+        min_length=1,
+        max_length=4,
+        description="Images only: channels of the student encoder's stride-2 convolutions.",
     )
     lambda_u: float = Field(
         1.0, ge=0, le=100, description="Weight λ_u of the utility (KL + recon) loss."
@@ -411,3 +430,28 @@ def load_settings(path: str | Path) -> RefreshSettings:
     path = Path(path).expanduser().resolve()
     data = read_yaml(path, what="settings file", option="--config", error=SettingsError)
     return parse_settings(data, f"settings file {path}")
+
+
+def tuned_settings_file(dataset: str) -> Path | None:
+    """The settings a built-in dataset ships, if any: `settings.yaml` beside its training file
+    (so `colored-mnist` and `colored-mnist-mod3` share datasets/colored-mnist/settings.yaml)."""
+    if dataset not in BUILTIN_FILES:
+        return None
+    path = (BUILTIN_DIR / BUILTIN_FILES[dataset][0]).parent / "settings.yaml"
+    return path if path.is_file() else None
+
+
+def dataset_settings(dataset: str, **given: Section | None) -> RefreshSettings:
+    """The settings of a refresh of ``dataset``: each field given (the flow's parameters, a
+    `--config` file), else the dataset's tuned value (`tuned_settings_file`), else the default.
+
+    Given sections count by the fields they set, so ``teacher: {steps: 500}`` keeps every other
+    tuned teacher field. Images need other sizes than tables, and one set of defaults cannot fit
+    both: a built-in image dataset ships the settings its benchmark was measured with.
+    """
+    path = tuned_settings_file(dataset)
+    tuned = load_settings(path).model_dump(exclude_unset=True) if path else {}
+    for section, value in given.items():
+        if value is not None:
+            tuned[section] = {**tuned.get(section, {}), **value.model_dump(exclude_unset=True)}
+    return parse_settings(tuned, f"the settings of {dataset}")

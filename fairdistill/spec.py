@@ -23,6 +23,8 @@ BUILTIN_DIR = Path(__file__).resolve().parents[1] / "datasets"
 BUILTIN_FILES = {
     "adult": ("adult/train.parquet", "adult/holdout.parquet"),
     "compas": ("compas/data.parquet", None),
+    "colored-mnist": ("colored-mnist/train.parquet", "colored-mnist/holdout.parquet"),
+    "colored-mnist-mod3": ("colored-mnist/train-mod3.parquet", "colored-mnist/holdout.parquet"),
 }
 BUILTINS = tuple(BUILTIN_FILES)
 
@@ -59,6 +61,16 @@ class SplitSpec(BaseModel):
     seed: int = Field(default=0, ge=0, description="Seed of the stratified split.")
 
 
+class ImageFormat(BaseModel):
+    """The size every image of an `image` column must have (checked by the validation suite)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    height: int = Field(ge=4, le=256, description="Image height in pixels.")
+    width: int = Field(ge=4, le=256, description="Image width in pixels.")
+    channels: Literal[1, 3] = Field(default=3, description="1 (grey) or 3 (RGB).")
+
+
 class DatasetSpec(BaseModel):
     """What a table is: where it lives, its target, its sensitive attributes and its column kinds."""
 
@@ -70,7 +82,8 @@ class DatasetSpec(BaseModel):
         "dashes) names the lake folder, the Prefect keys and the MLflow model `fairdistill-<slug>`.",
     )
     source: str = Field(
-        description="A built-in dataset (`adult`, `compas`), a local path (relative to the spec file) "
+        description="A built-in dataset (`adult`, `compas`, `colored-mnist`, "
+        "`colored-mnist-mod3`), a local path (relative to the spec file) "
         "or an fsspec URL, CSV or Parquet."
     )
     format: Literal["auto", "csv", "parquet"] = Field(default="auto", description="File format.")
@@ -105,6 +118,15 @@ class DatasetSpec(BaseModel):
     datetime_format: str | None = Field(
         default=None, description="strftime format of datetime columns."
     )
+    image: list[str] = Field(
+        default_factory=list,
+        max_length=1,
+        description="An image column: PNG bytes in a Parquet source, or in a CSV source the PNG "
+        "file of each row, relative to the CSV's folder.",
+    )
+    image_format: ImageFormat | None = Field(
+        default=None, description="Size and channels of the images (needed with `image`)."
+    )
     drop: list[str] = Field(default_factory=list, description="Columns to ignore.")
     missing_values: list[str] = Field(
         default_factory=lambda: ["", "?", "NA", "N/A", "null"],
@@ -135,7 +157,8 @@ class DatasetSpec(BaseModel):
     def _columns_declared_once(self) -> DatasetSpec:
         roles = {"target": [self.target], "sensitive": self.sensitive_columns}
         roles |= {
-            kind: getattr(self, kind) for kind in ("categorical", "numeric", "datetime", "drop")
+            kind: getattr(self, kind)
+            for kind in ("categorical", "numeric", "datetime", "image", "drop")
         }
         seen: dict[str, str] = {}
         for role, columns in roles.items():
@@ -146,6 +169,20 @@ class DatasetSpec(BaseModel):
                         "declare each column once"
                     )
                 seen[column] = role
+        return self
+
+    @model_validator(mode="after")
+    def _images_alone(self) -> DatasetSpec:
+        if self.image and self.image_format is None:
+            raise ValueError(
+                "an `image` column needs `image_format` (height, width, channels); add it"
+            )
+        tabular = [*self.categorical, *self.numeric, *self.datetime]
+        if self.image and tabular:
+            raise ValueError(
+                f"an image dataset models its image, target and sensitive columns only; move "
+                f"{tabular} under `drop`"
+            )
         return self
 
     @property
@@ -160,7 +197,12 @@ class DatasetSpec(BaseModel):
 
     @property
     def feature_columns(self) -> list[str]:
-        return [*self.categorical, *self.numeric, *self.datetime]
+        return [*self.categorical, *self.numeric, *self.datetime, *self.image]
+
+    @property
+    def modality(self) -> Literal["table", "image"]:
+        """What the rows are: `image` when the spec has an image column, else `table`."""
+        return "image" if self.image else "table"
 
     @property
     def modelled_columns(self) -> list[str]:
@@ -224,7 +266,7 @@ def slugify(name: str) -> str:
 
 def _known_fields(loc: tuple) -> list[str]:
     """The fields valid where an unknown one was found."""
-    nested = {"split": SplitSpec, "sensitive": SensitiveAttribute}
+    nested = {"split": SplitSpec, "sensitive": SensitiveAttribute, "image_format": ImageFormat}
     model = nested.get(str(loc[0]), DatasetSpec) if len(loc) > 1 else DatasetSpec
     return [name for name in model.model_fields if name != "spec_file"]
 
@@ -273,7 +315,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
 
 
 def load_builtin(name: str) -> DatasetSpec:
-    """The spec of a shipped dataset (`adult`, `compas`)."""
+    """The spec of a shipped dataset (`adult`, `compas`, `colored-mnist`, …)."""
     if name not in BUILTINS:
         raise SpecError(UNKNOWN_BUILTIN.format(name=name, builtins=", ".join(BUILTINS)))
     return load_spec(BUILTIN_DIR / name / "spec.yaml")

@@ -26,7 +26,7 @@ import pandas as pd
 from mlflow.models import Model, infer_signature
 
 from fairdistill import __version__, errors
-from fairdistill.audit import CHALLENGER, CHAMPION, HEADLINE, AuditOutcome
+from fairdistill.audit import CHALLENGER, CHAMPION, AuditOutcome
 from fairdistill.lake import folder_digest
 from fairdistill.settings import GenerationSettings
 
@@ -178,11 +178,10 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={version(name).split('+')[0]}" for name in packages]
 
 
-# The audit numbers a model version carries as tags (all of them are in its run's metrics).
+# The audit numbers a model version carries as tags (all of them are in its run's metrics), those
+# of the gate's classifier (`AuditOutcome.classifier`) first.
+CLASSIFIER_NUMBERS = ("tstr.{}.dpr", "tstr.{}.auroc", "trtr.{}.auroc")
 KEY_NUMBERS = (
-    f"tstr.{HEADLINE}.dpr",
-    f"tstr.{HEADLINE}.auroc",
-    f"trtr.{HEADLINE}.auroc",
     "data.synthetic.dpr",
     "privacy.exact_copy_rate",
     "fidelity.detection_auc",
@@ -193,9 +192,8 @@ KEY_NUMBERS = (
 def version_tags(outcome: AuditOutcome) -> dict[str, str]:
     """What a released model version carries: the gate's verdict and thresholds, the key audit
     numbers, and the dataset fingerprint, code version and run of the audit that released it."""
-    numbers = {
-        f"audit.{k}": f"{outcome.metrics[k]:.4f}" for k in KEY_NUMBERS if k in outcome.metrics
-    }
+    keys = [key.format(outcome.classifier) for key in CLASSIFIER_NUMBERS] + list(KEY_NUMBERS)
+    numbers = {f"audit.{k}": f"{outcome.metrics[k]:.4f}" for k in keys if k in outcome.metrics}
     names = {
         "fingerprint": "fingerprint",
         "code_version": "code_version",

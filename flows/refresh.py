@@ -22,6 +22,7 @@ from fairdistill.settings import (
     SamplerSettings,
     StudentSettings,
     TeacherSettings,
+    dataset_settings,
 )
 from fairdistill.spec import DatasetSpec, dataset_name, load_builtin
 from fairdistill.tracking import code_version
@@ -79,12 +80,13 @@ def run_name() -> str:
     on_cancellation=[finish_tracking],
 )
 def refresh(
-    dataset: DatasetSpec | Literal["adult", "compas"] = "adult",
-    teacher: TeacherSettings = TeacherSettings(),  # noqa: B008
-    student: StudentSettings = StudentSettings(),  # noqa: B008
-    sampler: SamplerSettings = SamplerSettings(),  # noqa: B008
-    generation: GenerationSettings = GenerationSettings(),  # noqa: B008
-    audit: AuditSettings = AuditSettings(),  # noqa: B008
+    dataset: DatasetSpec
+    | Literal["adult", "compas", "colored-mnist", "colored-mnist-mod3"] = "adult",
+    teacher: TeacherSettings | None = None,
+    student: StudentSettings | None = None,
+    sampler: SamplerSettings | None = None,
+    generation: GenerationSettings | None = None,
+    audit: AuditSettings | None = None,
 ):
     """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → audit →
     register_model → publish. The table is published only if it passes the audit gate; a rejected
@@ -92,8 +94,12 @@ def refresh(
     run under the dataset's lock, after `recover` has cleaned up what a refresh that died left
     behind.
 
+    A settings field not given takes the dataset's tuned value (a built-in's `settings.yaml`, e.g.
+    datasets/colored-mnist/settings.yaml) or the default (`fairdistill.settings.dataset_settings`).
+
     Args:
-        dataset: A built-in dataset (adult, compas) or a whole spec for your own data.
+        dataset: A built-in dataset (adult, compas, colored-mnist, colored-mnist-mod3) or a whole
+            spec for your own data.
         teacher: The teacher VAE and its training.
         student: The small student encoder distilled from the teacher.
         sampler: How new latent codes are drawn.
@@ -102,8 +108,13 @@ def refresh(
             table under its run id only.
     """
     dataset = load_builtin(dataset) if isinstance(dataset, str) else dataset
-    settings = RefreshSettings(
-        teacher=teacher, student=student, sampler=sampler, generation=generation, audit=audit
+    settings = dataset_settings(
+        dataset.name,
+        teacher=teacher,
+        student=student,
+        sampler=sampler,
+        generation=generation,
+        audit=audit,
     )
     # One refresh per dataset at a time: a second one waits here, then reuses the trained stages.
     with dataset_lock(
@@ -112,23 +123,30 @@ def refresh(
         recover(dataset.slug, abandoned)
         run_id = new_run_id()
         snapshot = ingest(dataset, run_id)
-        validation_report = validate(dataset, snapshot, sampler)
+        validation_report = validate(dataset, snapshot, settings.sampler)
         tracking_run_id = start_tracking(dataset, snapshot, settings)
         models = str(model_dir(dataset.slug, snapshot.fingerprint, settings.model_key()))
 
         models = encode(dataset, snapshot, models)
-        models = train_teacher(snapshot, models, teacher, tracking_run_id)
-        models = distill(snapshot, models, student, tracking_run_id)
-        models = fit_sampler(snapshot, models, sampler, tracking_run_id)
+        models = train_teacher(snapshot, models, settings.teacher, tracking_run_id)
+        models = distill(snapshot, models, settings.student, tracking_run_id)
+        models = fit_sampler(snapshot, models, settings.sampler, tracking_run_id)
         parts = generate.map(  # one task per shard: side by side on a Dask task runner
-            *map(unmapped, (snapshot, models, generation)),
-            shards(generation, snapshot),
+            *map(unmapped, (snapshot, models, settings.generation)),
+            shards(settings.generation, snapshot),
             unmapped(tracking_run_id),
         )
         table = merge_shards(snapshot, parts, tracking_run_id)
         run = run_identity(snapshot, models, tracking_run_id, settings)
         outcome = audit_synthetic_table(
-            dataset, snapshot, models, table, audit, configured_gate(), tracking_run_id, run
+            dataset,
+            snapshot,
+            models,
+            table,
+            settings.audit,
+            configured_gate(),
+            tracking_run_id,
+            run,
         )
         model_uri = register_model(dataset.slug, models, tracking_run_id, outcome)
         published = publish_synthetic_table(

@@ -20,14 +20,17 @@ import polars as pl
 import torch
 
 from fairdistill.codec import TabularCodec
+from fairdistill.images import ImageCodec
 from fairdistill.lake import atomic_write
 from fairdistill.settings import GenerationSettings, StudentSettings, TeacherSettings
 from models.decoding import decode_latent
 from models.device import torch_threads
 from models.samplers import SAMPLERS
-from models.student import StudentEncoder
-from models.teacher import TeacherVAE, as_tensor, head_spec
+from models.student import StudentEncoder, make_student
+from models.teacher import HeadLayout, TeacherVAE, as_tensor, head_spec
 from models.training import save_state
+
+Codec = TabularCodec | ImageCodec
 
 # The MLflow wrapper of the bundle, logged as code (`fairdistill.tracking.register_bundle`).
 PYFUNC_CODE = Path(__file__).with_name("pyfunc.py")
@@ -43,9 +46,9 @@ FILES = {
 
 @dataclass
 class FairDistillModel:
-    """The trained parts that turn a seed into fair synthetic rows."""
+    """The trained parts that turn a seed into fair synthetic rows (or images)."""
 
-    codec: TabularCodec
+    codec: Codec
     teacher: TeacherVAE
     student: StudentEncoder
     sampler: object
@@ -155,12 +158,14 @@ def _write_json(payload: dict, path: Path) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def save_codec(codec: TabularCodec, directory: str | Path) -> Path:
+def save_codec(codec: Codec, directory: str | Path) -> Path:
     return _write_json(codec.to_dict(), Path(directory) / FILES["codec"])
 
 
-def load_codec(directory: str | Path) -> TabularCodec:
-    return TabularCodec.from_dict(json.loads((Path(directory) / FILES["codec"]).read_text()))
+def load_codec(directory: str | Path) -> Codec:
+    """The saved codec: an `ImageCodec` when its state says ``kind: image``, else a table's."""
+    state = json.loads((Path(directory) / FILES["codec"]).read_text())
+    return (ImageCodec if state.get("kind") == ImageCodec.kind else TabularCodec).from_dict(state)
 
 
 def save_teacher(teacher: TeacherVAE, config: TeacherSettings, directory: str | Path) -> Path:
@@ -179,7 +184,9 @@ def load_teacher(directory: str | Path, device: str = "cpu") -> tuple[TeacherVAE
     path = Path(directory)
     meta = json.loads((path / FILES["teacher_config"]).read_text())
     config = TeacherSettings(**meta["config"])
-    teacher = TeacherVAE(meta["spec"], meta["s_dim"], config.latent_dim, config.hidden)
+    teacher = TeacherVAE(
+        meta["spec"], meta["s_dim"], config.latent_dim, config.hidden, config.channels
+    )
     teacher.settings = config
     teacher.load_state_dict(
         torch.load(path / FILES["teacher"], map_location=device, weights_only=True)
@@ -206,7 +213,11 @@ def load_student(
     path = Path(directory)
     meta = json.loads((path / FILES["student_config"]).read_text())
     config = StudentSettings(**meta["config"])
-    student = StudentEncoder(meta["x_dim"], meta["s_dim"], meta["latent_dim"], config.hidden)
+    # the student reads the teacher's layout (saved beside it): it picks the student's network
+    layout = HeadLayout(json.loads((path / FILES["teacher_config"]).read_text())["spec"])
+    student = make_student(
+        layout, meta["s_dim"], meta["latent_dim"], config.hidden, config.channels
+    )
     student.settings = config
     student.load_state_dict(
         torch.load(path / FILES["student"], map_location=device, weights_only=True)
@@ -243,7 +254,7 @@ def parts_digest(directory: str | Path) -> str:
 
 
 def build_model(
-    codec: TabularCodec,
+    codec: Codec,
     teacher: TeacherVAE,
     student: StudentEncoder,
     sampler,
@@ -251,7 +262,7 @@ def build_model(
     student_config: StudentSettings,
 ) -> FairDistillModel:
     """Assemble the bundle (a plain function for pipeline code); checks the parts fit together."""
-    if teacher.layout.spec != [tuple(x) for x in head_spec(codec.blocks_)]:
+    if teacher.layout.spec != HeadLayout(head_spec(codec.blocks_)).spec:
         raise ValueError(
             "the teacher was trained on another codec layout than the codec given; "
             "retrain it on `codec.encode(...)` output"

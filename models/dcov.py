@@ -141,6 +141,29 @@ PENALTIES: dict[str, Penalty] = {
 }
 
 
+def within_classes(penalty: Penalty, mu: Tensor, logvar: Tensor, s: Tensor, y: Tensor) -> Tensor:
+    """A penalty measured inside each label class: ``Σ_c (n_c / B) · penalty(rows of class c)``.
+
+    ``y`` is the rows' one-hot label; classes with fewer than two rows in the batch are skipped.
+    It targets Z ⊥ S | Y (the latent's counterpart of equalized odds) instead of Z ⊥ S: where the
+    data tie the label to s, Z ⊥ S would also remove what the latent knows about the label.
+    Ideal value 0.
+
+    >>> import torch
+    >>> s = torch.eye(2)[[0, 1, 0, 1]]
+    >>> y = torch.eye(2)[[0, 0, 1, 1]]
+    >>> mu = torch.tensor([[0.0], [0.0], [5.0], [5.0]])  # depends on y only
+    >>> float(within_classes(PENALTIES["dcov"], mu, mu, s, y))
+    0.0
+    """
+    total = mu.new_zeros(())
+    for members in y.T.bool():
+        if int(members.sum()) >= 2:
+            share = members.float().mean()
+            total = total + share * penalty(mu[members], logvar[members], s[members])
+    return total
+
+
 def get_penalty(name: str) -> Penalty:
     """The penalty registered under ``name`` (one of ``PENALTIES``)."""
     if name not in PENALTIES:

@@ -12,8 +12,9 @@ Modes (``P̂(s)`` = train group frequencies, ``p(·|z, s)`` = the shared decoder
 The label head's logits are divided by ``label_temperature`` (< 1 sharpens). Numerics are sampled
 from
 ``N(mean, exp(logvar))``, categoricals from their softmax, all through one seeded
-``torch.Generator``. The output is per-block values for `TabularCodec.decode_blocks` (indices /
-normal scores) and s indices.
+``torch.Generator``; an image block gives its mean, ``σ(logits)`` per pixel intensity. The output
+is per-block values for `TabularCodec.decode_blocks` (indices / normal scores; pixel intensities for
+`ImageCodec.decode_blocks`) and s indices.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def sample_blocks(
             values.append(sample_categorical(label[1], generator))
         elif kind == "categorical":
             values.append(sample_categorical(torch.softmax(out[:, cols], 1), generator))
+        elif kind == "image":  # the mean image: per-pixel noise would only add speckle
+            values.append(torch.sigmoid(out[:, cols]))
         else:
             mean, logvar = out[:, cols.start], out[:, cols.start + 1]
             std = (0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)).exp()
@@ -56,7 +59,11 @@ def sample_blocks(
 
 
 def all_group_outputs(decoder: Decoder, z: Tensor, n_groups: int) -> Tensor:
-    """``D(z, s')`` for every group s' in one batched pass: ``[K, n, out_dim]`` on the CPU."""
+    """``D(z, s')`` for every group s' in one batched pass: ``[K, n, out_dim]`` on the CPU. A
+    decoder with its own ``all_groups`` (the image decoder draws each structure map once) is
+    asked for it."""
+    if hasattr(decoder, "all_groups"):
+        return decoder.all_groups(z, n_groups).cpu()
     eye = torch.eye(n_groups, device=z.device)
     zz = z.repeat(n_groups, 1)
     ss = eye.repeat_interleave(len(z), 0)

@@ -28,6 +28,7 @@ import polars as pl
 import torch
 
 from fairdistill.codec import TabularCodec
+from fairdistill.images import ImageCodec
 from fairdistill.lake import write_parquet_chunks
 from fairdistill.metrics import duplicate_rate
 from fairdistill.settings import (
@@ -51,8 +52,19 @@ _COPY = "__fairdistill_copy__"
 _log = logging.getLogger(__name__)
 
 
-def fit_codec(train: pl.DataFrame, spec: DatasetSpec) -> TabularCodec:
-    """The reversible tabular codec of the spec's columns, fitted on the training rows."""
+def fit_codec(train: pl.DataFrame, spec: DatasetSpec) -> TabularCodec | ImageCodec:
+    """The reversible codec of the spec's columns, fitted on the training rows: a `TabularCodec`,
+    or an `ImageCodec` for an image dataset. Its layout picks the networks of every later stage."""
+    if spec.modality == "image":
+        size = spec.image_format
+        return ImageCodec(
+            spec.image[0],
+            spec.target,
+            spec.sensitive_columns,
+            size.height,
+            size.width,
+            size.channels,
+        ).fit(train)
     return TabularCodec(
         categorical=spec.categorical,
         numeric=spec.numeric,
@@ -64,7 +76,7 @@ def fit_codec(train: pl.DataFrame, spec: DatasetSpec) -> TabularCodec:
 
 
 def fit_teacher(
-    codec: TabularCodec,
+    codec: TabularCodec | ImageCodec,
     x: np.ndarray,
     s: np.ndarray,
     settings: TeacherSettings,
@@ -163,6 +175,7 @@ def synthetic_rows(
     if exclude is None:
         yield from model.generate(rows, settings)
         return
+    exclude = exclude.select(model.codec.columns_)  # not an image snapshot's `_source`
     allowed = math.floor(duplicate_rate(exclude) * rows)
     known = exclude.group_by(exclude.columns).len(_COPY)  # how often train holds each row
     produced, copies, withheld = 0, 0, []

@@ -18,9 +18,17 @@ import torch
 from torch import Tensor, nn
 
 from fairdistill.settings import StudentSettings
-from models.dcov import get_penalty
 from models.device import resolve_device
-from models.teacher import Encoder, TeacherVAE, as_tensor, reconstruction_loss, reparameterize
+from models.teacher import (
+    Encoder,
+    HeadLayout,
+    TeacherVAE,
+    as_tensor,
+    independence_penalty,
+    make_encoder,
+    reconstruction_loss,
+    reparameterize,
+)
 from models.training import fit_loop
 
 
@@ -29,6 +37,16 @@ class StudentEncoder(Encoder):
 
     def __init__(self, x_dim: int, s_dim: int, latent_dim: int = 12, hidden: Sequence[int] = (64,)):
         super().__init__(x_dim, s_dim, latent_dim, hidden)
+
+
+def make_student(
+    layout: HeadLayout, s_dim: int, latent_dim: int, hidden: Sequence[int], channels: Sequence[int]
+) -> nn.Module:
+    """The student network of a layout: a `StudentEncoder` MLP for tables, a small `ConvEncoder`
+    (``channels``, ``hidden``) for images."""
+    if layout.image_shape is None:
+        return StudentEncoder(layout.x_dim, s_dim, latent_dim, hidden)
+    return make_encoder(layout, s_dim, latent_dim, hidden, channels)
 
 
 def mean_matching_loss(mu_s: Tensor, mu_t: Tensor) -> Tensor:
@@ -70,7 +88,7 @@ def student_loss_fn(
     student: StudentEncoder, teacher: TeacherVAE, config: StudentSettings
 ) -> Callable:
     """Per-batch ``quality + λ_u · utility`` as a dict of named terms."""
-    penalty = get_penalty(config.penalty)
+    penalty = independence_penalty(config, teacher.layout)
 
     def loss(batch, generator, round_):
         x, s, mu_t, logvar_t = batch
@@ -78,7 +96,7 @@ def student_loss_fn(
         z = reparameterize(mu, logvar, generator)
         terms = {
             "match": mean_matching_loss(mu, mu_t),
-            "penalty": penalty(mu, logvar, s),
+            "penalty": penalty(mu, logvar, s, x),
             "kl": gaussian_kl(mu_t, logvar_t, mu, logvar),
             "recon": reconstruction_loss(x, teacher.decoder(z, s), teacher.layout),
         }
@@ -104,7 +122,7 @@ def distill(
     on_round: Callable[[dict], None] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
 ) -> tuple[StudentEncoder, list[dict]]:
-    """Distil the frozen teacher's encoder into a `StudentEncoder` (the decoder stays shared,
+    """Distil the frozen teacher's encoder into a student (`make_student`; the decoder stays shared,
     frozen).
 
     Same loop as `train_teacher` (callback, early stopping, checkpoints, progress bar, seeded).
@@ -121,7 +139,8 @@ def distill(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         latent = mu_t.shape[1]
-        student = StudentEncoder(xt.shape[1], st.shape[1], latent, config.hidden).to(device)
+        student = make_student(teacher.layout, st.shape[1], latent, config.hidden, config.channels)
+        student = student.to(device)
     student.settings = config  # as resolved for this table: what `save_student` records
     history = fit_loop(
         student,

@@ -21,42 +21,40 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fairdistill.settings import TeacherSettings
-from models.dcov import get_penalty
+from fairdistill.settings import TeacherSettings, TrainingSettings
+from models.conv import ConvDecoder, ConvEncoder
+from models.dcov import get_penalty, within_classes
 from models.device import resolve_device
+from models.layers import LOGVAR_MAX, LOGVAR_MIN, mlp
 from models.training import fit_loop, gaussian_noise
-
-LOGVAR_MIN, LOGVAR_MAX = -7.0, 4.0
-
-
-def mlp(sizes: Sequence[int]) -> nn.Sequential:
-    """Linear layers of the given sizes with ReLU between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 class HeadLayout:
     """Where each codec block sits in x and in the decoder output.
 
     Built from ``[(kind, width), ...]`` (``head_spec(codec.blocks_)``). A categorical block of
-    width c takes c logits; a numeric block takes 2 outputs (mean, log-variance).
+    width c takes c logits; a numeric block takes 2 outputs (mean, log-variance); an image block
+    ``(kind, width, (C, H, W))`` takes one logit per pixel intensity. ``image_shape`` is that
+    shape, or None for a table: it picks the networks (`make_encoder`, `make_decoder`).
     """
 
     def __init__(self, spec: Sequence[Sequence]):
-        self.spec = [(str(kind), int(width)) for kind, width in spec]
+        self.spec = [_entry(*entry) for entry in spec]
         self.categorical: list[tuple[slice, slice]] = []  # (x slice, output slice)
+        self.images: list[tuple[slice, slice]] = []
         self.heads: list[tuple[str, slice]] = []  # per block, in order: output slice
+        self.image_shape: tuple[int, ...] | None = None
+        self.target: slice | None = None  # the label block's columns of x
         num_x, num_out, x_pos, out_pos = [], [], 0, 0
-        for kind, width in self.spec:
-            if kind == "categorical":
-                self.categorical.append(
-                    (slice(x_pos, x_pos + width), slice(out_pos, out_pos + width))
-                )
+        for kind, width, *extra in self.spec:
+            if kind in ("categorical", "image"):
+                pair = (slice(x_pos, x_pos + width), slice(out_pos, out_pos + width))
+                (self.images if kind == "image" else self.categorical).append(pair)
                 self.heads.append((kind, slice(out_pos, out_pos + width)))
+                if extra and extra[0] == "target":
+                    self.target = pair[0]
+                elif extra:
+                    self.image_shape = extra[0]
                 out_pos += width
             else:
                 num_x.append(x_pos)
@@ -69,15 +67,61 @@ class HeadLayout:
         self.num_mean = torch.tensor(num_out, dtype=torch.long)
         self.num_logvar = self.num_mean + 1
 
+        if self.images and (
+            len(self.images) > 1 or len(self.spec) != 2 or self.spec[0][0] != "image"
+        ):
+            raise ValueError(f"an image layout is one image block then the label block, got {spec}")
+
     def numeric(self, out: Tensor) -> tuple[Tensor, Tensor]:
         """Means and clamped log-variances of the numeric heads, ``[n, n_numeric]`` each."""
         logvar = out[:, self.num_logvar.to(out.device)].clamp(LOGVAR_MIN, LOGVAR_MAX)
         return out[:, self.num_mean.to(out.device)], logvar
 
 
+def _entry(kind: str, width: int, extra: Sequence[int] | str | None = None) -> tuple:
+    """One block of a layout as a canonical tuple: ``(kind, width)``, or ``(kind, width, extra)``
+    with ``extra`` an image block's ``(C, H, W)`` or ``"target"`` for the label block."""
+    if extra is None:
+        return (str(kind), int(width))
+    return (str(kind), int(width), extra if isinstance(extra, str) else tuple(extra))
+
+
 def head_spec(blocks) -> list[list]:
-    """``[[kind, width], ...]`` of codec blocks: the JSON-able layout the models are built from."""
-    return [[b.kind, b.stop - b.start] for b in blocks]
+    """``[[kind, width], ...]`` of codec blocks (an image block adds its ``(C, H, W)``, the label
+    block ``"target"``): the JSON-able layout the models are built from."""
+    extra = {"target": ["target"]}
+    return [
+        [b.kind, b.stop - b.start, *([tuple(b.shape)] if b.shape else extra.get(b.role, []))]
+        for b in blocks
+    ]
+
+
+def make_encoder(
+    layout: HeadLayout,
+    s_dim: int,
+    latent_dim: int,
+    hidden: Sequence[int],
+    channels: Sequence[int],
+) -> nn.Module:
+    """The encoder network of a layout: an MLP `Encoder` for tables, a `ConvEncoder` for images."""
+    if layout.image_shape is None:
+        return Encoder(layout.x_dim, s_dim, latent_dim, hidden)
+    return ConvEncoder(layout.image_shape, layout.x_dim, s_dim, latent_dim, channels, hidden)
+
+
+def make_decoder(
+    layout: HeadLayout,
+    s_dim: int,
+    latent_dim: int,
+    hidden: Sequence[int],
+    channels: Sequence[int],
+) -> nn.Module:
+    """The decoder network of a layout: an MLP `Decoder` for tables, a `ConvDecoder` (image and
+    label head) for images. Both return ``[n, layout.out_dim]`` in the layout's order."""
+    if layout.image_shape is None:
+        return Decoder(latent_dim, s_dim, layout.out_dim, hidden)
+    label_width = layout.spec[1][1]
+    return ConvDecoder(layout.image_shape, latent_dim, s_dim, label_width, channels, hidden)
 
 
 class Encoder(nn.Module):
@@ -105,7 +149,8 @@ class Decoder(nn.Module):
 
 
 class TeacherVAE(nn.Module):
-    """FairDisCo teacher: an `Encoder` and the shared `Decoder`."""
+    """FairDisCo teacher: an encoder and the shared decoder, MLPs for tables and convolutional
+    networks for images (chosen from the layout: `make_encoder`, `make_decoder`)."""
 
     def __init__(
         self,
@@ -113,11 +158,12 @@ class TeacherVAE(nn.Module):
         s_dim: int,
         latent_dim: int = 12,
         hidden: Sequence[int] = (256, 256),
+        channels: Sequence[int] = (32, 64),
     ):
         super().__init__()
         self.layout = HeadLayout(spec)
-        self.encoder = Encoder(self.layout.x_dim, s_dim, latent_dim, hidden)
-        self.decoder = Decoder(latent_dim, s_dim, self.layout.out_dim, hidden)
+        self.encoder = make_encoder(self.layout, s_dim, latent_dim, hidden, channels)
+        self.decoder = make_decoder(self.layout, s_dim, latent_dim, hidden, channels)
 
     def forward(self, x: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
         return self.encoder(x, s)
@@ -133,11 +179,16 @@ def reconstruction_loss(x: Tensor, out: Tensor, layout: HeadLayout) -> Tensor:
 
     Categorical block: cross-entropy ``−log softmax(logits)[true class]``. Numeric block: Gaussian
     NLL
-    ``½ [log 2π + log σ² + (x − m)² / σ²]``. Ideal value: the data's conditional entropy.
+    ``½ [log 2π + log σ² + (x − m)² / σ²]``. Image block: the Bernoulli cross-entropy of each pixel
+    intensity x_p ∈ [0, 1], ``−Σ_p [x_p log σ(o_p) + (1 − x_p) log(1 − σ(o_p))]`` (Kingma &
+    Welling 2014, Appendix C.1). Ideal value: the data's conditional entropy.
     """
     total = x.new_zeros(x.shape[0])
     for xs, os_ in layout.categorical:
         total = total - (F.log_softmax(out[:, os_], 1) * x[:, xs]).sum(1)
+    for xs, os_ in layout.images:
+        bce = F.binary_cross_entropy_with_logits(out[:, os_], x[:, xs], reduction="none")
+        total = total + bce.sum(1)
     if len(layout.num_x):
         mean, logvar = layout.numeric(out)
         target = x[:, layout.num_x.to(x.device)]
@@ -158,9 +209,26 @@ def kl_to_prior(mu: Tensor, logvar: Tensor) -> Tensor:
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
 
 
+PENALTY_NEEDS_LABEL = (
+    "penalty_within: label needs the label block in the model's layout, and this model's layout "
+    "({spec}) does not mark one; retrain it, or set penalty_within: batch"
+)
+
+
+def independence_penalty(config: TrainingSettings, layout: HeadLayout) -> Callable:
+    """``penalty(μ, log σ², s, x)``: the config's penalty over the batch (Z ⊥ S), or inside each
+    label class of x (Z ⊥ S | Y, `models.dcov.within_classes`) with ``penalty_within: label``."""
+    penalty = get_penalty(config.penalty)
+    if config.penalty_within == "batch":
+        return lambda mu, logvar, s, x: penalty(mu, logvar, s)
+    if layout.target is None:
+        raise ValueError(PENALTY_NEEDS_LABEL.format(spec=layout.spec))
+    return lambda mu, logvar, s, x: within_classes(penalty, mu, logvar, s, x[:, layout.target])
+
+
 def teacher_loss_fn(model: TeacherVAE, config: TeacherSettings) -> Callable:
     """The per-batch loss ``recon + w_KL·KL + β·penalty(μ, log σ², s)`` as a dict of named terms."""
-    penalty = get_penalty(config.penalty)
+    penalty = independence_penalty(config, model.layout)
 
     def loss(batch, generator, round_):
         x, s = batch
@@ -169,7 +237,7 @@ def teacher_loss_fn(model: TeacherVAE, config: TeacherSettings) -> Callable:
         terms = {
             "recon": reconstruction_loss(x, model.decoder(z, s), model.layout),
             "kl": kl_to_prior(mu, logvar),
-            "penalty": penalty(mu, logvar, s),
+            "penalty": penalty(mu, logvar, s, x),
         }
         terms["total"] = (
             terms["recon"] + config.kl_weight * terms["kl"] + config.beta * terms["penalty"]
@@ -218,9 +286,12 @@ def train_teacher(
     device = resolve_device(config.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = TeacherVAE(spec, s.shape[1], config.latent_dim, config.hidden).to(device)
+        model = TeacherVAE(spec, s.shape[1], config.latent_dim, config.hidden, config.channels)
+        model = model.to(device)
     model.settings = config  # as resolved for this table: what `save_teacher` records
     data = (as_tensor(x, device), as_tensor(s, device))
+    if model.layout.image_shape is not None:  # images are mostly background: start at the means
+        model.decoder.start_at_means(*data)
     history = fit_loop(
         model,
         teacher_loss_fn(model, config),

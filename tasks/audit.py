@@ -13,6 +13,7 @@ from fairdistill.report import write_audit
 from fairdistill.settings import AuditSettings, GateThresholds, configured_gate_from_environment
 from fairdistill.spec import DatasetSpec
 from models.bundle import FairDistillModel
+from models.image_audit import image_audit_parts
 from tasks.reporting import log_stage
 
 
@@ -27,7 +28,7 @@ def configured_gate() -> GateThresholds:
         return configured_gate_from_environment()
     with get_client(sync_client=True) as client:
         parameters = client.read_deployment(deployment.id).parameters
-    return AuditSettings.model_validate(parameters.get("audit", {})).gate
+    return AuditSettings.model_validate(parameters.get("audit") or {}).gate
 
 
 @task(name="audit")
@@ -46,18 +47,21 @@ def audit(
     started = time.perf_counter()
     train, holdout = pl.read_parquet(snapshot.train_path), pl.read_parquet(snapshot.holdout_path)
     synthetic = pl.read_parquet(table_path)
-    latents = FairDistillModel.load(model_dir).encode_latent(holdout)
-    outcome = run_audit(
+    model = FairDistillModel.load(model_dir)
+    measure, write = run_audit, write_audit
+    if spec.modality == "image":  # the image audit and report: the same gate, files and release
+        measure, write = image_audit_parts(model, settings.seed)
+    outcome = measure(
         train,
         holdout,
         synthetic,
         spec,
         settings,
-        holdout_latents=latents,
+        holdout_latents=model.encode_latent(holdout),
         run=run,
         configured_gate=configured,
     )
-    files = write_audit(outcome, Path(table_path).parent, spec, train, synthetic)
+    files = write(outcome, Path(table_path).parent, spec, train, synthetic)
     tracking.log_audit(tracking_run_id, outcome.metrics, list(files))
     tracking.set_tags(tracking_run_id, tracking.gate_tags(outcome))
     verdict = "passed" if outcome.passed else "FAILED: " + "; ".join(outcome.failures)

@@ -21,7 +21,7 @@ from pathlib import Path
 from prefect import get_run_logger
 
 import models
-from fairdistill import codec, lake
+from fairdistill import codec, images, lake
 from models.bundle import FILES
 from tasks.reporting import log_stage
 
@@ -46,11 +46,13 @@ def stage_files(stage: str) -> list[str]:
 
 @functools.cache
 def training_code() -> str:
-    """sha256 over the sources that decide the trained parts: `models/`, the codec, these tasks."""
+    """sha256 over the sources that decide the trained parts: `models/`, the codecs (tables and
+    images), these tasks."""
     here = Path(__file__).parent
     sources = [
         *sorted(Path(models.__file__).parent.glob("*.py")),
         Path(codec.__file__),
+        Path(images.__file__),
         here / "encode.py",
         here / "train.py",
     ]

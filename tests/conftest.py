@@ -4,7 +4,10 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
+from PIL import Image
 
 # Before Prefect, GX or MLflow are imported anywhere: nothing of a test run lands in the project.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="fairdistill-tests-"))
@@ -51,3 +54,39 @@ def fast_settings():
     from fairdistill.settings import load_settings
 
     return load_settings(DATA / "fast.yaml")
+
+
+@pytest.fixture(scope="session")
+def image_folder():
+    """`image_folder(folder, labels, sizes=None)`: a folder of PNG files (6×5 RGB unless `sizes`
+    says otherwise) and a CSV naming each file with its label and colour; returns its spec."""
+    return make_image_folder
+
+
+def make_image_folder(folder: Path, labels: list, sizes: list | None = None):
+    """A folder of PNG files and a CSV naming each file with its label and colour."""
+    from fairdistill.spec import parse_spec
+
+    sizes = sizes or [(6, 5)] * len(labels)
+    names = []
+    for i, (height, width) in enumerate(sizes):
+        pixels = np.full((height, width, 3), 10 * i % 256, np.uint8)
+        names.append(f"img/{i:03d}.png")
+        (folder / "img").mkdir(exist_ok=True)
+        Image.fromarray(pixels).save(folder / names[-1])
+    colours = np.array(["red", "green", "blue"])[np.arange(len(labels)) % 3]
+    pl.DataFrame({"file": names, "label": labels, "colour": colours}).write_csv(
+        folder / "images.csv"
+    )
+    spec = {
+        "name": "tiny-images",
+        "source": str(folder / "images.csv"),
+        "target": "label",
+        "positive_label": "1",
+        "sensitive": [{"column": "colour", "privileged": "red"}],
+        "image": ["file"],
+        "image_format": {"height": 6, "width": 5},
+        "min_rows": 10,
+        "min_group_rows": 1,
+    }
+    return parse_spec(spec, "test")

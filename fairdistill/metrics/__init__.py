@@ -8,6 +8,8 @@
 - `privacy`: exact-copy rate, rare training values reproduced, distance to closest record against
   the holdout.
 - `leakage`: AUROC of s from latent means.
+- `images`: accuracy per group, the group-balanced resample, Fréchet distance, precision/recall and
+  pixel-space privacy, for the image audit (`models.image_audit`).
 - `bootstrap`: percentile intervals over resampled test rows.
 - `tables`: the one Polars → pandas conversion, the seeded subsample, the fixed embedding.
 """
@@ -36,6 +38,13 @@ from fairdistill.metrics.fidelity import (
     marginal_similarity,
     total_variation_distance,
 )
+from fairdistill.metrics.images import (
+    accuracy_per_group,
+    balanced_resample,
+    frechet_distance,
+    pixel_privacy,
+    precision_recall,
+)
 from fairdistill.metrics.leakage import latent_leakage_auroc
 from fairdistill.metrics.manifold import (
     alpha_precision_beta_recall,
@@ -62,10 +71,12 @@ from fairdistill.metrics.utility import (
 __all__ = [
     "Predictions",
     "TableEmbedding",
+    "accuracy_per_group",
     "alpha_precision_beta_recall",
     "as_groups",
     "association_matrix",
     "association_similarity",
+    "balanced_resample",
     "bootstrap_ci",
     "closest_record_distances",
     "correlation_ratio",
@@ -84,13 +95,16 @@ __all__ = [
     "exact_copy_rate",
     "rare_values_reproduced",
     "fit_predict",
+    "frechet_distance",
     "group_rates",
     "intersectional_groups",
     "ks_statistic",
     "latent_leakage_auroc",
     "make_classifier",
     "marginal_similarity",
+    "pixel_privacy",
     "positive_rates",
+    "precision_recall",
     "prediction_fairness",
     "score_predictions",
     "subsample",

@@ -14,7 +14,7 @@ from fairdistill.audit import (
     run_audit,
 )
 from fairdistill.ingest import read_dataset
-from fairdistill.report import render_html, summary_markdown, write_audit
+from fairdistill.report import render_html, summary_markdown, summary_paragraph, write_audit
 from fairdistill.settings import AuditSettings, GateThresholds
 from fairdistill.spec import load_spec
 
@@ -154,3 +154,22 @@ def test_a_pass_under_a_looser_gate_says_it_is_published_as_a_challenger(loans):
     assert "> **Published under its run id only, not as the champion**" in markdown
     assert "min_model_dpr 0.0 (configured: 0.8)" in markdown
     assert '<div class="box box-warn">' in render_html(outcome, spec, train, synthetic)
+
+
+def test_an_image_audit_is_summarised_with_its_cnn_rows():
+    metrics = {
+        **{k.replace("hgb", "cnn"): v for k, v in GOOD.items()},
+        "tstr.cnn.accuracy": 0.85,
+        "fair_reference.cnn.accuracy": 0.9,
+        "fidelity.frechet_distance": 1.5,
+    }
+    checks = check_gate(metrics, THRESHOLDS, classifier="cnn")
+    outcome = AuditOutcome(metrics, checks, AuditSettings(), modality="image")
+    assert outcome.classifier == "cnn" and outcome.passed
+    markdown = summary_markdown(outcome, "audit")
+    assert "| Accuracy, beside the fair reference | 0.850 | 0.900 | higher is better |" in markdown
+    assert "| Fréchet distance (real vs synthetic" in markdown
+    assert "AUROC | 0.880 | 0.920 |" in markdown and "Marginal similarity" not in markdown
+    assert "A small CNN trained on its synthetic table scores AUROC 0.880" in summary_paragraph(
+        outcome, "colored-mnist"
+    )

@@ -117,3 +117,14 @@ def test_the_configured_gate_outside_a_deployment_comes_from_the_environment(mon
     monkeypatch.setenv("FAIRDISTILL_CONFIGURED_GATE", '{"max_auroc_drop": -1}')
     with pytest.raises(SettingsError, match="FAIRDISTILL_CONFIGURED_GATE: max_auroc_drop"):
         configured_gate_from_environment()
+
+
+def test_a_built_in_dataset_starts_from_its_tuned_settings_and_given_fields_win():
+    from fairdistill.settings import TeacherSettings, dataset_settings, tuned_settings_file
+
+    tuned = dataset_settings("colored-mnist")
+    assert tuned_settings_file("colored-mnist-mod3") == tuned_settings_file("colored-mnist")
+    assert (tuned.teacher.kl_weight, tuned.generation.mode) == (0.02, "counterfactual")
+    given = dataset_settings("colored-mnist", teacher=TeacherSettings(steps=300), audit=None)
+    assert (given.teacher.steps, given.teacher.kl_weight) == (300, 0.02)  # one field replaced
+    assert dataset_settings("adult") == dataset_settings("no-such-dataset") == RefreshSettings()

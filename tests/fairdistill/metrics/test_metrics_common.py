@@ -25,10 +25,12 @@ X = RNG.normal(size=(60, 3))
 
 # One call per public function: (positional args, keyword args). A new metric needs an entry here.
 CASES = {
+    "accuracy_per_group": ((Y, PRED), dict(sensitive=S)),
     "alpha_precision_beta_recall": ((X, X + 0.1), {}),
     "as_groups": ((np.c_[S, S],), {}),
     "association_similarity": ((TABLE, OTHER), COLS),
     "association_matrix": ((TABLE,), COLS),
+    "balanced_resample": ((Y,), dict(sensitive=S, random_state=0)),
     "bootstrap_ci": (
         (M.score_predictions, Y, SCORE),
         dict(sensitive=S, n_resamples=20, random_state=0),
@@ -52,13 +54,16 @@ CASES = {
     "equalized_odds_ratio": ((Y, PRED), dict(sensitive=S)),
     "exact_copy_rate": ((TABLE, OTHER), {}),
     "fit_predict": ((TABLE, OTHER), dict(**FIT, model="hgb", random_state=0)),
+    "frechet_distance": ((X, X + 0.1), {}),
     "group_rates": ((Y, PRED), dict(sensitive=S)),
     "intersectional_groups": ((S, S), {}),
     "ks_statistic": ((X[:, 0], X[:, 1]), {}),
     "latent_leakage_auroc": ((X[:, :2], S[:60]), dict(random_state=0)),
     "make_classifier": (("hgb", ["c"], ["x"]), dict(random_state=0)),
     "marginal_similarity": ((TABLE, OTHER), COLS),
+    "pixel_privacy": ((X, X + 0.1, X + 0.2), {}),
     "positive_rates": ((Y,), dict(sensitive=S)),
+    "precision_recall": ((X, X + 0.1), {}),
     "rare_values_reproduced": ((TABLE, OTHER), dict(columns=["c"], min_count=50)),
     "prediction_fairness": ((Y, PRED), dict(sensitive=S)),
     "score_predictions": ((Y, SCORE), dict(sensitive=S)),
