@@ -127,14 +127,17 @@ def test_outside_a_deployment_the_configured_gate_is_the_default():
 def test_a_model_is_registered_once_and_only_when_it_passed(stages):
     from mlflow import MlflowClient
 
+    # A name of its own: a flow test of the same seed may have registered these very parts as
+    # fairdistill-loans, and that version would rightly be reused.
+    name = "loans-registered-once"
     with disable_run_logger():
-        first = register_model.fn("loans", stages["models"], stages["tracking"], stages["outcome"])
-        again = register_model.fn("loans", stages["models"], stages["tracking"], stages["outcome"])
+        first = register_model.fn(name, stages["models"], stages["tracking"], stages["outcome"])
+        again = register_model.fn(name, stages["models"], stages["tracking"], stages["outcome"])
         rejected = AuditOutcome({}, [GateCheck("model_dpr", 0.5, 1.0, "≥", False)], AuditSettings())
-        nothing = register_model.fn("loans", stages["models"], stages["tracking"], rejected)
-    assert first == again == "models:/fairdistill-loans/1" and nothing == ""
-    assert len(MlflowClient().search_model_versions("name = 'fairdistill-loans'")) == 1
-    version = MlflowClient().get_model_version("fairdistill-loans", "1")
+        nothing = register_model.fn(name, stages["models"], stages["tracking"], rejected)
+    assert first == again == f"models:/fairdistill-{name}/1" and nothing == ""
+    assert len(MlflowClient().search_model_versions(f"name = 'fairdistill-{name}'")) == 1
+    version = MlflowClient().get_model_version(f"fairdistill-{name}", "1")
     run = MlflowClient().get_run(stages["tracking"])
     # the model is logged in the run's experiment, where the run's artifacts are
     logged = MlflowClient().get_logged_model(version.source.removeprefix("models:/"))
@@ -181,7 +184,7 @@ def test_publish_as_champion_then_challenger_then_reject(stages, tmp_path, monke
     assert latest_link("synthetic", "loans").resolve() == Path(champion.table).parent
     # the same model version was champion already: it keeps its alias and its champion's tags
     version = MlflowClient().get_model_version_by_alias("fairdistill-loans", "champion")
-    assert str(version.version) == "1" and version.aliases == ["champion"]
+    assert uri == f"models:/fairdistill-loans/{version.version}" and version.aliases == ["champion"]
     assert version.tags["fairdistill.release"] == CHAMPION
     assert "is @champion already (the same trained model)" in challenger.message
     assert "Released as champion by a refresh of loans" in version.description
