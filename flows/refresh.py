@@ -35,7 +35,7 @@ from tasks.publish import publish_synthetic_table
 from tasks.recover import recover
 from tasks.register import register_model
 from tasks.tracking import finish_tracking, start_tracking
-from tasks.train import distill, fit_sampler, train_teacher
+from tasks.train import calibrate_labels, distill, fit_sampler, train_teacher
 from tasks.validate import validate
 
 
@@ -86,8 +86,8 @@ def refresh(
     generation: GenerationSettings = GenerationSettings(),  # noqa: B008
     audit: AuditSettings = AuditSettings(),  # noqa: B008
 ):
-    """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → audit →
-    register_model → publish. The table is published only if it passes the audit gate; a rejected
+    """ingest → validate → encode → train_teacher → distill → fit_sampler → calibrate_labels →
+    generate → audit → register_model → publish. The table is published only if it passes the audit gate; a rejected
     table ends the run Failed with one message that says what failed and what to try. The stages
     run under the dataset's lock, after `recover` has cleaned up what a refresh that died left
     behind.
@@ -120,6 +120,7 @@ def refresh(
         models = train_teacher(snapshot, models, teacher, tracking_run_id)
         models = distill(snapshot, models, student, tracking_run_id)
         models = fit_sampler(snapshot, models, sampler, tracking_run_id)
+        models = calibrate_labels(dataset, snapshot, models, sampler, tracking_run_id)
         parts = generate.map(  # one task per shard: side by side on a Dask task runner
             *map(unmapped, (snapshot, models, generation)),
             shards(generation, snapshot),
@@ -128,7 +129,15 @@ def refresh(
         table = merge_shards(snapshot, parts, tracking_run_id)
         run = run_identity(snapshot, models, tracking_run_id, settings)
         outcome = audit_synthetic_table(
-            dataset, snapshot, models, table, audit, configured_gate(), tracking_run_id, run
+            dataset,
+            snapshot,
+            models,
+            table,
+            audit,
+            configured_gate(),
+            tracking_run_id,
+            run,
+            generation.criterion,
         )
         model_uri = register_model(dataset.slug, models, tracking_run_id, outcome)
         published = publish_synthetic_table(

@@ -21,7 +21,8 @@ from pathlib import Path
 from prefect import get_run_logger
 
 import models
-from fairdistill import codec, lake
+from fairdistill import codec, dependencies, fair_labels, lake
+from fairdistill.metrics import utility
 from models.bundle import FILES
 from tasks.reporting import log_stage
 
@@ -31,6 +32,7 @@ STAGE_PARTS = {
     "train_teacher": ("teacher_config", "teacher"),
     "distill": ("student_config", "student"),
     "fit_sampler": ("sampler",),
+    "calibrate_labels": ("labels",),
 }
 STALE = (
     "%s: %s in %s changed since it was written (a sha256 differs or the file is gone); retraining"
@@ -46,11 +48,15 @@ def stage_files(stage: str) -> list[str]:
 
 @functools.cache
 def training_code() -> str:
-    """sha256 over the sources that decide the trained parts: `models/`, the codec, these tasks."""
+    """sha256 over the sources that decide the trained parts: `models/`, the codec and its
+    dependencies, the label math and the classifiers it calibrates through, these tasks."""
     here = Path(__file__).parent
     sources = [
         *sorted(Path(models.__file__).parent.glob("*.py")),
         Path(codec.__file__),
+        Path(dependencies.__file__),
+        Path(fair_labels.__file__),
+        Path(utility.__file__),
         here / "encode.py",
         here / "train.py",
     ]

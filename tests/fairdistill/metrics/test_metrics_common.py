@@ -58,6 +58,7 @@ CASES = {
     "latent_leakage_auroc": ((X[:, :2], S[:60]), dict(random_state=0)),
     "make_classifier": (("hgb", ["c"], ["x"]), dict(random_state=0)),
     "marginal_similarity": ((TABLE, OTHER), COLS),
+    "out_of_fold_scores": ((TABLE,), dict(**FIT, random_state=0)),
     "positive_rates": ((Y,), dict(sensitive=S)),
     "rare_values_reproduced": ((TABLE, OTHER), dict(columns=["c"], min_count=50)),
     "prediction_fairness": ((Y, PRED), dict(sensitive=S)),
@@ -76,6 +77,7 @@ HELPERS = {
     "subsample",
     "to_pandas",
     "fit_predict",
+    "out_of_fold_scores",
 }
 FUNCTIONS = sorted(n for n in M.__all__ if inspect.isfunction(getattr(M, n)))
 DOCUMENTED = [*FUNCTIONS, "TableEmbedding"]
