@@ -23,6 +23,7 @@ from models import pipeline
 from models.bundle import (
     FairDistillModel,
     load_codec,
+    load_sampler,
     load_student,
     load_teacher,
     save_labels,
@@ -153,7 +154,17 @@ def calibrate_labels(
     if reuse("calibrate_labels", model_dir):
         return model_dir
     started = time.perf_counter()
-    model = FairDistillModel.load(model_dir)
+    teacher, teacher_settings = load_teacher(model_dir)
+    student, student_settings = load_student(model_dir)
+    # the parts this stage is built from, not a labels file it is about to replace
+    model = FairDistillModel(
+        load_codec(model_dir),
+        teacher,
+        student,
+        load_sampler(model_dir),
+        teacher_settings,
+        student_settings,
+    )
     train = pl.read_parquet(snapshot.train_path)
     labels = pipeline.fit_label_calibration(model, train, spec, settings)
     save_labels(labels, model_dir)
