@@ -16,6 +16,8 @@ from pathlib import Path
 from fairdistill.environment import configure_environment
 
 EXIT_OK, EXIT_CRASH, EXIT_USER_ERROR, EXIT_GATE_FAILED = 0, 1, 2, 3
+# The modes that decode one row per given row (repair): not counterfactual.
+ONE_ROW_MODES = ("dp", "eo", "faithful")
 
 
 def _location(path: str) -> str:
@@ -44,15 +46,20 @@ def _generation_from_args(args: argparse.Namespace, **fixed):
 
 
 def print_key_numbers(m: dict[str, float], file=sys.stdout) -> None:
-    """The headline of an audit: synthetic-trained classifier on the real holdout vs real-trained
-    (gradient-boosted trees for tables, the audit's CNN for images)."""
+    """The headline of an audit: the gate's classifier on the real holdout (gradient-boosted trees
+    for tables, the audit's CNN for images), trained on the synthetic table, on the fair reference
+    (real train, labels made fair by the run's criterion) and on real train; then the table's own
+    label parity and its copies of training rows."""
     from fairdistill.audit import GATE_CLASSIFIER
 
     c = next(c for c in GATE_CLASSIFIER.values() if f"tstr.{c}.dpr" in m)
+    nan = float("nan")
+    print("  classifier trained on     AUROC    DPR    EOR   (on the real holdout)", file=file)
+    for prefix, name in (("tstr", "synthetic"), ("fair", "fair reference"), ("trtr", "real")):
+        auroc, dpr, eor = (m.get(f"{prefix}.{c}.{k}", nan) for k in ("auroc", "dpr", "eor"))
+        print(f"  {name:<24}{auroc:6.3f} {dpr:6.3f} {eor:6.3f}", file=file)
     print(
-        f"  model-level DPR {m[f'tstr.{c}.dpr']:.3f} (real {m[f'trtr.{c}.dpr']:.3f}) · "
-        f"TSTR AUROC {m[f'tstr.{c}.auroc']:.3f} (real {m[f'trtr.{c}.auroc']:.3f}) · "
-        f"data DPR {m['data.synthetic.dpr']:.3f} (real {m['data.real.dpr']:.3f}) · "
+        f"  data DPR {m['data.synthetic.dpr']:.3f} (real {m['data.real.dpr']:.3f}) · "
         f"exact copies {m['privacy.exact_copy_rate']:.1%}",
         file=file,
     )
@@ -125,7 +132,7 @@ def generate(args: argparse.Namespace) -> int:
 
 def repair(args: argparse.Namespace) -> int:
     """A fair twin of given rows (not privacy-preserving: row i comes from input row i)."""
-    settings = _generation_from_args(args, mode="label-fair")
+    settings = _generation_from_args(args)
     from fairdistill.ingest import read_table
     from fairdistill.lake import write_parquet
     from fairdistill.spec import load_spec
@@ -163,7 +170,9 @@ def audit(args: argparse.Namespace) -> int:
         from models.image_audit import image_audit_parts
 
         run_audit, write_audit = image_audit_parts()
-    outcome = run_audit(**tables, spec=spec, settings=settings, run=run)
+    outcome = run_audit(
+        **tables, spec=spec, settings=settings, run=run, criterion=args.criterion
+    )
     numbers, report = write_audit(outcome, out, spec, tables["train"], tables["synthetic"])
     print(summary_markdown(outcome, f"audit of {Path(args.synthetic).name}"))
     print(f"report: {report}\nnumbers: {numbers}")
@@ -184,14 +193,14 @@ def stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _decode_options(command: argparse.ArgumentParser, modes: bool = True) -> None:
-    from fairdistill.settings import DECODE_MODES
-
+def _decode_options(command: argparse.ArgumentParser, modes: tuple[str, ...]) -> None:
     command.add_argument("--seed", type=int, help="seed of sampling and decoding (default 0)")
-    if modes:
-        command.add_argument(
-            "--mode", choices=DECODE_MODES, help="decode mode (default label-fair)"
-        )
+    command.add_argument(
+        "--mode",
+        choices=modes,
+        help="decode mode (default dp: labels with equal positive rates across groups; eo: "
+        "labels for equalized odds; faithful: the data's bias)",
+    )
     command.add_argument("--fairness", type=float, help="the label dial λ in [0, 1] (default 1)")
     command.add_argument(
         "--label-temperature", type=float, help="< 1 sharpens the label (default 1)"
@@ -199,6 +208,8 @@ def _decode_options(command: argparse.ArgumentParser, modes: bool = True) -> Non
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fairdistill.settings import CRITERIA, DECODE_MODES
+
     parser = argparse.ArgumentParser(
         prog="fairdistill",
         description=__doc__,
@@ -245,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--config", help="YAML settings; its `audit` section sets the gate")
     check.add_argument("--seed", type=int, help="seed of the audit (default: the settings')")
+    check.add_argument(
+        "--criterion",
+        choices=CRITERIA,
+        default="dp",
+        help="the fairness criterion the table was made for: dp (demographic parity, default) or "
+        "eo (equalized odds); it picks the gate's fairness ratio and the fair reference",
+    )
     check.set_defaults(handler=audit)
 
     more = commands.add_parser(
@@ -262,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the model's training rows (its run's lake/raw/<dataset>/<run_id>/train.parquet): "
         "rows unique in it are never copied, common ones at most as often as real data repeats them",
     )
-    _decode_options(more)
+    _decode_options(more, DECODE_MODES)
     more.set_defaults(handler=generate)
 
     twin = commands.add_parser(
@@ -272,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     twin.add_argument("--spec", required=True, help="the dataset spec the rows follow")
     twin.add_argument("--input", required=True, help="rows to repair (CSV or Parquet)")
     twin.add_argument("--out", default="repaired.parquet", help="Parquet file to write")
-    _decode_options(twin, modes=False)
+    _decode_options(twin, ONE_ROW_MODES)
     twin.set_defaults(handler=repair)
 
     commands.add_parser(

@@ -105,6 +105,9 @@ def fd_train(spec, train, seed, params, model_dir: Path | None) -> tuple[object,
         sampler = pipeline.fit_sampler(student, x, s, settings.sampler)
     stages["sampler"] = (c.wall, c.cpu)
     model = FairDistillModel(codec, teacher, student, sampler, teacher.settings, student.settings)
+    with Clock() as c:
+        model.labels = pipeline.fit_label_calibration(model, train, spec, settings.sampler)
+    stages["labels"] = (c.wall, c.cpu)
     info = {
         "stages": stages,
         "rounds_teacher": len(hist_t),
@@ -128,7 +131,7 @@ def sampler_params(sampler) -> int:
 def run_fairdistill(spec, train, holdout, job) -> dict:
     """The default pipeline or one of its ablations (``job["params"]["variant"]``)."""
     from models.bundle import FairDistillModel, latent_means
-    from models.pipeline import fit_sampler, synthetic_rows
+    from models.pipeline import fit_label_calibration, fit_sampler, synthetic_rows
 
     one_thread()
     seed, params = job["seed"], job["params"]
@@ -141,23 +144,30 @@ def run_fairdistill(spec, train, holdout, job) -> dict:
         with Clock() as c:
             model, info = fd_train(spec, train, seed, params, model_dir)
         train_wall, train_cpu = c.wall, c.cpu
-        sampler_wall, sampler_cpu = info["stages"]["sampler"]
+        sampler_wall, sampler_cpu = (
+            a + b for a, b in zip(info["stages"]["sampler"], info["stages"]["labels"], strict=True)
+        )
     else:  # decode-only ablation of the default model of this seed (trained by its own run)
         model = FairDistillModel.load(model_dir)
         info = json.loads((model_dir / "bench_stages.json").read_text())
         x, s = model.codec.encode(train)
         if variant == "reuse":  # the default sampler as trained (decode-setting ablations)
-            sampler_wall, sampler_cpu = info["stages"]["sampler"]
+            sampler_wall, sampler_cpu = (
+                a + b
+                for a, b in zip(info["stages"]["sampler"], info["stages"]["labels"], strict=True)
+            )
         else:  # "refit-sampler" (another sampler) or "teacher-only" (no distillation)
-            with Clock() as c:
+            with Clock() as c:  # the labels are calibrated on the sampler's codes: again
                 encoder = model.teacher.encoder if variant == "teacher-only" else model.student
                 model.sampler = fit_sampler(encoder, x, s, settings.sampler)
+                model.labels = fit_label_calibration(model, train, spec, settings.sampler)
             sampler_wall, sampler_cpu = c.wall, c.cpu
         # Train cost of this variant = the stages it needs, as measured when they were trained.
         needed = ["encode", "teacher"] + ([] if variant == "teacher-only" else ["student"])
         train_wall = sum(info["stages"][k][0] for k in needed) + sampler_wall
         train_cpu = sum(info["stages"][k][1] for k in needed) + sampler_cpu
         out["train_cost_note"] = "stages reused from the default run of this seed"
+    # sampler_fit_s: the latent sampler and the label calibration fitted on its codes
     out |= {"train_wall_s": train_wall, "train_cpu_s": train_cpu, "sampler_fit_s": sampler_wall}
     out |= {f"stage_{k}_s": v[0] for k, v in info["stages"].items()}
     out |= {"rounds_teacher": info["rounds_teacher"], "rounds_student": info["rounds_student"]}
@@ -388,7 +398,9 @@ RUNNERS = {
 
 def main(job: dict, out_path: Path) -> dict:
     from fairdistill.audit import audit_table
+    from fairdistill.settings import GenerationSettings
 
+    mode = job["params"].get("generation", {}).get("mode", "dp")  # peers: judged by dp
     spec = load_builtin(job["dataset"])
     train, holdout, fingerprint = read_dataset(spec)
     result = {k: job[k] for k in ("dataset", "method", "seed", "profile")}
@@ -411,6 +423,7 @@ def main(job: dict, out_path: Path) -> dict:
                 random_state=job["seed"],
                 n_resamples=job["n_resamples"],
                 holdout_latents=latents,
+                criterion=GenerationSettings(mode=mode).criterion,
             )
     result["audit_wall_s"] = c.wall
     result["job_wall_s"] = total.wall

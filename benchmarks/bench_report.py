@@ -30,6 +30,7 @@ ABLATIONS = (
     "fairdistill",
     "fd-teacher-only",
     "fd-faithful",
+    "fd-eo",
     "fd-beta-0",
     "fd-sampler-ddpm",
     "fd-sampler-prior",
@@ -40,17 +41,18 @@ LAMBDA_SWEEP = [
     ("fd-lambda-0.8", 0.8),
     ("fairdistill", 1.0),
 ]
-BETA_SWEEP = [
+BETA_SWEEP = [  # the dcor penalty's weight
     ("fd-beta-0", 0.0),
-    ("fd-beta-10", 10.0),
-    ("fairdistill", 50.0),
-    ("fd-beta-200", 200.0),
+    ("fd-beta-3", 3.0),
+    ("fairdistill", 10.0),
+    ("fd-beta-30", 30.0),
 ]
 LABELS = {
     "real": "real train (ceiling)",
     "fairdistill": "fairdistill (default)",
     "fd-teacher-only": "teacher only (no distillation)",
     "fd-faithful": "faithful decoding",
+    "fd-eo": "eo labels (equalized odds)",
     "fd-beta-0": "β = 0 (teacher and student)",
     "fd-sampler-ddpm": "sampler: latent DDPM",
     "fd-sampler-prior": "sampler: N(0, I) prior",
@@ -335,6 +337,7 @@ def paper_claims(summary, dataset) -> list[str]:
 ABLATION_COLORS = {
     "fd-teacher-only": "tab:purple",
     "fd-faithful": "tab:brown",
+    "fd-eo": "tab:pink",
     "fd-sampler-ddpm": "tab:cyan",
     "fd-sampler-prior": "tab:olive",
 }
@@ -365,6 +368,7 @@ def plot_frontier(summary, datasets, path: Path) -> None:
         "ctgan": "v",
         "fd-teacher-only": "P",
         "fd-faithful": "X",
+        "fd-eo": "*",
         "fd-sampler-ddpm": "d",
         "fd-sampler-prior": "h",
     }
@@ -397,6 +401,7 @@ def plot_frontier(summary, datasets, path: Path) -> None:
         for method in (
             "fd-teacher-only",
             "fd-faithful",
+            "fd-eo",
             "fd-sampler-ddpm",
             "fd-sampler-prior",
             *PEERS,

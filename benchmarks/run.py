@@ -35,7 +35,7 @@ DATASETS = ("adult", "compas")
 PROFILES = {
     "full": {
         "seeds": [0, 1, 2],
-        "sweep_seeds": [0, 1, 2],  # λ 0/0.5/0.8 and β 10/200
+        "sweep_seeds": [0, 1, 2],  # λ 0/0.5/0.8 and β 3/30
         "n_resamples": 50,
         "fd": {},  # the library's defaults (TrainConfig, DistillConfig, SamplerConfig, ...)
         # TabFairGAN's README: 200 epochs, the last 50 for fairness, λ 0.5, batch 256.
@@ -106,6 +106,12 @@ def method_table(settings: dict) -> list[dict]:
             **reuse,
         },
         {
+            "method": "fd-eo",
+            "kind": "fairdistill",
+            "params": fd(settings, "reuse", generation={"mode": "eo"}),
+            **reuse,
+        },
+        {
             "method": "fd-sampler-ddpm",
             "kind": "fairdistill",
             "params": fd(settings, "refit-sampler", sampler={"name": "ddpm"}),
@@ -123,7 +129,7 @@ def method_table(settings: dict) -> list[dict]:
             "params": fd(settings, teacher={"beta": 0.0}, student={"beta": 0.0}),
         },
     ]
-    # Sweeps (curves on the frontier plot); λ = 1 and β = 50 are the default run itself.
+    # Sweeps (curves on the frontier plot); λ = 1 and β = 10 (dcor) are the default run itself.
     for lam in (0.0, 0.5, 0.8):
         rows.append(
             {
@@ -134,7 +140,7 @@ def method_table(settings: dict) -> list[dict]:
                 **reuse,
             }
         )
-    for beta in (10.0, 200.0):
+    for beta in (3.0, 30.0):
         rows.append(
             {
                 "method": f"fd-beta-{beta:g}",

@@ -1,9 +1,15 @@
 """The audit: every number about a synthetic table, and the gate that decides publishing.
 
-`audit_table` is a pure function of three tables (real train, real holdout, synthetic) and a spec; it
-returns a flat mapping of stable dotted names (`tstr.hgb.dpr`, `fidelity.detection_auc`, …) to floats,
-ready for MLflow, `audit.json` and the report. `check_gate` compares that mapping with thresholds;
-`run_audit` does both and returns an `AuditOutcome`: the numbers, the checks and the verdict.
+`audit_table` is a pure function of three tables (real train, real holdout, synthetic), a spec and
+the fairness criterion the table was made for; it returns a flat mapping of stable dotted names
+(`tstr.hgb.dpr`, `fair.hgb.auroc`, `fidelity.detection_auc`, …) to floats, ready for MLflow,
+`audit.json` and the report. `check_gate` compares that mapping with thresholds; `run_audit` does
+both and returns an `AuditOutcome`: the numbers, the checks and the verdict.
+
+Three tables train the same classifiers, all scored on the real holdout: the synthetic table
+(TSTR), real train (TRTR) and the *fair reference*, real train whose labels were made fair by the
+criterion (`fair_reference_table`). TRTR − fair is the price of fairness on this data, fair − TSTR
+the price of synthesis; the gate charges only the second.
 Images are audited by `models.image_audit` (it needs torch), which gives `run_audit` its own numbers
 and gate; both audits start from `audited_rows`.
 """
@@ -16,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
+from fairdistill.dependencies import dependency_rates, functional_dependencies
+from fairdistill.fair_labels import fair_reference_labels
 from fairdistill.metrics import (
     association_similarity,
     bootstrap_ci,
@@ -28,12 +36,13 @@ from fairdistill.metrics import (
     fit_predict,
     latent_leakage_auroc,
     marginal_similarity,
+    out_of_fold_scores,
     positive_rates,
     rare_values_reproduced,
     score_predictions,
     subsample,
 )
-from fairdistill.settings import AuditSettings, GateThresholds
+from fairdistill.settings import AuditSettings, Criterion, GateThresholds
 from fairdistill.spec import DatasetSpec
 
 CLASSIFIERS = ("hgb", "logistic")
@@ -44,6 +53,21 @@ CI_METRICS = ("auroc", "accuracy", "f1", "dpr", "dpd", "eor", "eod")
 # audit (`models.image_audit`) trains a small CNN.
 GATE_CLASSIFIER = {"table": HEADLINE, "image": "cnn"}
 ROLES = ("train", "holdout", "synthetic")
+# The fairness ratio each criterion is judged by (a key of `score_predictions`), and its check.
+CRITERION_RATIO = {"dp": "dpr", "eo": "eor"}
+FAIRNESS_CHECK = {"dp": "model_dpr", "eo": "model_eor"}
+
+
+def classifier_columns(spec: DatasetSpec) -> dict:
+    """The audit classifiers' columns, as `fit_predict` keywords: the sensitive columns are
+    features too (a classifier needs s to cancel the proxies of s in real rows, DESIGN §4)."""
+    return {
+        "target": spec.target,
+        "positive_label": spec.positive_label,
+        "sensitive": spec.sensitive_columns,
+        "categorical": spec.categorical,
+        "numeric": [*spec.numeric, *spec.datetime],
+    }
 
 
 def comparable(table: pl.DataFrame, spec: DatasetSpec) -> pl.DataFrame:
@@ -115,13 +139,7 @@ def model_utility(
     n_resamples: int,
 ) -> dict[str, float]:
     """Each classifier fitted on `train`, scored on the real holdout, with bootstrap intervals."""
-    columns = {
-        "target": spec.target,
-        "positive_label": spec.positive_label,
-        "sensitive": spec.sensitive_columns,
-        "categorical": spec.categorical,
-        "numeric": [*spec.numeric, *spec.datetime],
-    }
+    columns = classifier_columns(spec)
     metrics = {}
     for model in CLASSIFIERS:
         p = fit_predict(train, holdout, **columns, model=model, random_state=random_state)
@@ -142,6 +160,62 @@ def model_utility(
                     f"{prefix}.{model}.{key}.ci_low": low,
                     f"{prefix}.{model}.{key}.ci_high": high,
                 }
+    return metrics
+
+
+def fair_reference_table(
+    train: pl.DataFrame, spec: DatasetSpec, criterion: Criterion, *, random_state: int
+) -> pl.DataFrame:
+    """Real train with its labels made fair by ``criterion``: the fair reference's table.
+
+    Out-of-fold scores of the headline classifier (5 folds, seeded) rank the rows inside each
+    group; `fairdistill.fair_labels.fair_reference_labels` shifts each group's log-odds (``dp``:
+    to the pooled positive rate; ``eo``: to equalized-odds cut-offs) and changes only the labels
+    that shift asks for: labels already fair by the criterion come back unchanged, and the fair
+    reference is then TRTR. Deterministic given ``random_state``. A changed label becomes the
+    positive label or the most frequent other class. ``train`` has the target as text
+    (`comparable`).
+    """
+    columns = classifier_columns(spec)
+    score, y, groups = out_of_fold_scores(
+        train, **columns, model=HEADLINE, random_state=random_state
+    )
+    names, s_index = np.unique(groups, return_inverse=True)
+    fair = fair_reference_labels(
+        score, y, s_index, len(names), criterion, random_state=random_state
+    )
+    positive = str(spec.positive_label)
+    others = train.filter(pl.col(spec.target) != positive)[spec.target]
+    negative = others.mode().sort()[0] if others.len() else f"not {positive}"
+    relabelled = pl.Series(np.where(fair == 1, positive, negative), dtype=pl.String)
+    changed = pl.Series(fair != y)
+    return train.with_columns(
+        pl.when(changed).then(relabelled).otherwise(pl.col(spec.target)).alias(spec.target)
+    )
+
+
+def dependency_fidelity(
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    synthetic: pl.DataFrame,
+    spec: DatasetSpec,
+    *,
+    random_state: int,
+) -> dict[str, float]:
+    """The functional dependencies that hold in the real train rows (the codec's rule,
+    `fairdistill.dependencies`) and the share of rows where each holds in the real holdout and in
+    the synthetic table: ``fidelity.fd.<A>-><B>.real`` / ``.synthetic`` (ideal: 1, as in real)."""
+    dependencies = functional_dependencies(
+        train,
+        [*spec.categorical, *spec.numeric, spec.target, *spec.sensitive_columns],
+        exclude_dependents=[spec.target, *spec.sensitive_columns],
+        min_pair_rows=spec.min_category_rows,
+        random_state=random_state,
+    )
+    metrics = {}
+    for role, table in (("real", holdout), ("synthetic", synthetic)):
+        rates = dependency_rates(table, dependencies)
+        metrics |= {f"fidelity.fd.{name}.{role}": rate for name, rate in rates.items()}
     return metrics
 
 
@@ -179,13 +253,15 @@ def audit_table(
     n_resamples: int = 200,
     holdout_latents: np.ndarray | None = None,
     max_rows: int | None = 100_000,
+    criterion: Criterion = "dp",
 ) -> dict[str, float]:
     """Every audit number of a synthetic table against the real train and holdout.
 
     Data-level fairness of both tables; TSTR (synthetic → real holdout) beside TRTR (real train →
-    real holdout) with logistic regression and gradient-boosted trees, with bootstrap intervals over
-    the holdout rows; fidelity; privacy; and, given the student's latent means of the holdout rows,
-    latent leakage (AUROC of s from μ; 0.5 = none).
+    real holdout) and the fair reference of ``criterion`` (`fair_reference_table` → real holdout),
+    with logistic regression and gradient-boosted trees, with bootstrap intervals over the holdout
+    rows; fidelity, functional dependencies included; privacy; and, given the student's latent
+    means of the holdout rows, latent leakage (AUROC of s from μ; 0.5 = none).
 
     Exact-copy rates use every row (a hash join); everything else at most ``max_rows`` rows of each
     table, drawn with the seed (``rows.audited.*`` says how many), so the audit's time and memory do
@@ -210,7 +286,10 @@ def audit_table(
     utility = {"random_state": random_state, "n_resamples": n_resamples}
     metrics |= model_utility(synthetic, holdout, spec, "tstr", **utility)
     metrics |= model_utility(train, holdout, spec, "trtr", **utility)
+    fair = fair_reference_table(train, spec, criterion, random_state=random_state)
+    metrics |= model_utility(fair, holdout, spec, "fair", **utility)
     metrics |= fidelity_and_privacy(train, holdout, synthetic, spec, random_state=random_state)
+    metrics |= dependency_fidelity(train, holdout, synthetic, spec, random_state=random_state)
     if holdout_latents is not None:
         groups = holdout.select(spec.sensitive_columns).to_pandas()
         metrics["latent.leakage_auroc"] = latent_leakage_auroc(
@@ -251,34 +330,43 @@ class GateCheck:
 def check_gate(
     metrics: dict[str, float],
     gate: GateThresholds,
+    criterion: Criterion = "dp",
     *,
     classifier: str = HEADLINE,
-    reference: tuple[str, str] | None = None,
 ) -> list[GateCheck]:
     """Each threshold of the gate against the audit numbers; NaN never passes.
 
-    Thresholds: `min_model_dpr` (TSTR DPR of the headline classifier ≥), `max_auroc_drop` (TSTR AUROC
-    ≥ TRTR AUROC − drop), `max_copy_rate_excess` (the synthetic table's copy rate of training rows ≤
-    the holdout's, a fresh real sample's, + excess: no more memorisation than real data shows).
-    ``classifier`` names the classifier the checks read (the image audit's: ``cnn``), ``reference``
-    the (key, name) of the AUROC the TSTR AUROC is held to (default: TRTR AUROC).
+    - ``model_dpr`` (``dp``) or ``model_eor`` (``eo``): the criterion's fairness ratio of the
+      gate's classifier trained on the synthetic table ≥ `min_fairness_ratio`;
+    - ``tstr_auroc``: its AUROC ≥ the fair reference's AUROC − `max_auroc_gap` (the same classifier
+      on real train with labels made fair by the criterion: what fairness itself costs is not
+      charged to the synthetic table; where an audit has no fair reference, TRTR's AUROC);
+    - ``exact_copy_rate``: the synthetic table's copy rate of training rows ≤ the holdout's (a
+      fresh real sample's) + `max_copy_rate_excess`: no more memorisation than real data shows.
+
+    ``classifier`` names the classifier the checks read (the image audit's: ``cnn``).
     """
-    dpr = metrics[f"tstr.{classifier}.dpr"]
+    ratio = CRITERION_RATIO[criterion]
     auroc = metrics[f"tstr.{classifier}.auroc"]
-    reference_key, reference_name = reference or (f"trtr.{classifier}.auroc", "TRTR AUROC")
-    reference_auroc = metrics[reference_key]
-    floor = reference_auroc - gate.max_auroc_drop
+    reference_name = "fair reference AUROC"
+    if (reference := metrics.get(f"fair.{classifier}.auroc")) is None:
+        reference_name, reference = "TRTR AUROC", metrics[f"trtr.{classifier}.auroc"]
     copies = metrics["privacy.exact_copy_rate"]
     most_copies = metrics["privacy.holdout_copy_rate"] + gate.max_copy_rate_excess
     checks = [
-        ("model_dpr", dpr, gate.min_model_dpr, "≥", "audit.gate.min_model_dpr"),
+        (
+            FAIRNESS_CHECK[criterion],
+            metrics[f"tstr.{classifier}.{ratio}"],
+            gate.min_fairness_ratio,
+            "≥",
+            "audit.gate.min_fairness_ratio",
+        ),
         (
             "tstr_auroc",
             auroc,
-            floor,
+            reference - gate.max_auroc_gap,
             "≥",
-            f"{reference_name} {reference_auroc:.3f} − audit.gate.max_auroc_drop "
-            f"{gate.max_auroc_drop:g}",
+            f"{reference_name} {reference:.3f} − audit.gate.max_auroc_gap {gate.max_auroc_gap:g}",
         ),
         (
             "exact_copy_rate",
@@ -322,6 +410,7 @@ class AuditOutcome:
     run: dict = field(default_factory=dict)
     configured_gate: GateThresholds = field(default_factory=GateThresholds)
     modality: str = "table"
+    criterion: Criterion = "dp"
 
     @property
     def classifier(self) -> str:
@@ -352,6 +441,7 @@ class AuditOutcome:
         """The content of `audit.json`."""
         return {
             "run": self.run,
+            "criterion": self.criterion,
             "metrics": self.metrics,
             "thresholds": self.settings.model_dump(),
             "configured_gate": self.configured_gate.model_dump(),
@@ -372,11 +462,13 @@ def run_audit(
     holdout_latents: np.ndarray | None = None,
     run: dict | None = None,
     configured_gate: GateThresholds | None = None,
+    criterion: Criterion = "dp",
     measure=audit_table,
     gate=check_gate,
 ) -> AuditOutcome:
-    """Audit a synthetic table (`audit_table`) and check the gate: the outcome of one audit.
-    `configured_gate` (default: the default thresholds) decides whether a pass is a champion.
+    """Audit a synthetic table (`audit_table`) made for the fairness ``criterion`` and check the
+    gate by it: the outcome of one audit. `configured_gate` (default: the default thresholds)
+    decides whether a pass is a champion.
 
     ``measure`` and ``gate`` are the audit's numbers and its gate: the image audit passes its own
     (`models.image_audit.run_image_audit`)."""
@@ -390,7 +482,8 @@ def run_audit(
         n_resamples=settings.bootstrap_resamples,
         holdout_latents=holdout_latents,
         max_rows=settings.max_rows,
+        criterion=criterion,
     )
-    checks = gate(metrics, settings.gate)
+    checks = gate(metrics, settings.gate, criterion)
     configured = configured_gate or GateThresholds()
-    return AuditOutcome(metrics, checks, settings, run or {}, configured, spec.modality)
+    return AuditOutcome(metrics, checks, settings, run or {}, configured, spec.modality, criterion)

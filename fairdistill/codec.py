@@ -11,6 +11,10 @@ Unseen values at encode time (a category, or a sensitive combination, not met in
 most frequent train category: encoding never fails on new data. Never FairDisCo's lossy binning
 (DESIGN §3).
 
+Functional dependencies: a column that determines another in ≥ 99.5% of the training rows
+(``education`` → ``education_num``) is found at fit time (``dependencies_``) and the dependent
+column is rewritten from it in every decoded frame (`fairdistill.dependencies`).
+
 Rare values: a feature category seen in fewer than ``min_category_rows`` training rows is not kept
 (it encodes as the column's most frequent category), so the decoder can never write it: a value
 that singles out a few people (a unique name, a 200,000-character cell) never reaches a synthetic
@@ -25,6 +29,8 @@ from typing import Literal
 import numpy as np
 import polars as pl
 from scipy.special import ndtr, ndtri
+
+from fairdistill.dependencies import Dependency, enforce_dependencies, functional_dependencies
 
 NOT_FITTED = "this TabularCodec is not fitted yet; call `fit(frame)` before `{method}`"
 COLUMN_MISSING = (
@@ -204,8 +210,8 @@ class TabularCodec:
 
     # ------------------------------------------------------------------ fit
     def fit(self, frame: pl.DataFrame) -> TabularCodec:
-        """Learn categories, quantile tables, missing indicators and sensitive groups from
-        ``frame``."""
+        """Learn categories, quantile tables, missing indicators, sensitive groups and functional
+        dependencies from ``frame``."""
         self._check_columns(frame)
         names = [*self.categorical, self.target, *self.numeric, *self.datetime, *self.sensitive]
         self.columns_ = [c for c in frame.columns if c in set(names)]
@@ -228,6 +234,13 @@ class TabularCodec:
         groups = frame.group_by(self.sensitive).len().sort(self.sensitive, nulls_last=True)
         self.groups_ = groups.select(self.sensitive).rows()
         self.group_freq_ = (groups["len"].to_numpy() / frame.height).tolist()
+        self.dependencies_ = functional_dependencies(
+            frame,
+            [*self.categorical, *self.numeric, self.target, *self.sensitive],
+            exclude_dependents=[self.target, *self.sensitive],
+            min_pair_rows=self.min_category_rows,
+            random_state=self.random_state,
+        )
         self._build_layout()
         return self
 
@@ -351,7 +364,8 @@ class TabularCodec:
         numeric.
 
         Numerics are mapped back through the quantile table, clipped to the train range, rounded for
-        integer columns; a row whose "is missing" block says True gets a null.
+        integer columns; a row whose "is missing" block says True gets a null. Then each dependent
+        column of ``dependencies_`` is rewritten from its determinant.
         """
         self._check_fitted("decode_blocks")
         out: dict[str, pl.Series] = {}
@@ -376,7 +390,8 @@ class TabularCodec:
         for i, col in enumerate(self.sensitive):
             dtype = _dtype_from_dict(self.dtypes_[col])
             out[col] = pl.Series(col, [g[i] for g in self.groups_], dtype).gather(s_index)
-        return pl.DataFrame([out[c] for c in self.columns_])
+        frame = pl.DataFrame([out[c] for c in self.columns_])
+        return enforce_dependencies(frame, self.dependencies_)
 
     def _decode_number(
         self, col: str, z: np.ndarray, dtype: pl.DataType, missing: np.ndarray | None
@@ -410,6 +425,7 @@ class TabularCodec:
         "steps_",
         "groups_",
         "group_freq_",
+        "dependencies_",
     )
 
     def to_dict(self) -> dict:
@@ -431,17 +447,20 @@ class TabularCodec:
         fitted = {k: getattr(self, k) for k in self._FITTED}
         fitted["quantiles_"] = {k: v.tolist() for k, v in self.quantiles_.items()}
         fitted["groups_"] = [list(g) for g in self.groups_]
+        fitted["dependencies_"] = [d.to_dict() for d in self.dependencies_]
         return {"params": params, "fitted": fitted, "blocks": [asdict(b) for b in self.blocks_]}
 
     @classmethod
     def from_dict(cls, state: dict) -> TabularCodec:
         """Rebuild a fitted codec from `to_dict` output."""
         codec = cls(**state["params"])
-        # Codecs saved before steps_ existed decode without rounding onto a step.
-        fitted = {"steps_": {}, **state["fitted"]}
+        # Codecs saved before steps_ (dependencies_) existed decode without rounding onto a step
+        # (without rewriting dependent columns).
+        fitted = {"steps_": {}, "dependencies_": [], **state["fitted"]}
         for key in cls._FITTED:
             setattr(codec, key, fitted[key])
         codec.quantiles_ = {k: np.asarray(v, dtype=np.float64) for k, v in codec.quantiles_.items()}
         codec.groups_ = [tuple(g) for g in codec.groups_]
+        codec.dependencies_ = [Dependency(**d) for d in codec.dependencies_]
         codec._build_layout()
         return codec

@@ -202,14 +202,47 @@ GATE_FAILED = (
     "(`latest` and @champion stay where they were); the table and its report are in {folder} "
     "(report: {report}). What to try: {advice}"
 )
-# What to try, per failed check of the gate (`fairdistill.audit.check_gate` names them).
+# What to try, per failed check of the gate (`fairdistill.audit.check_gate` names them); filled in by
+# `fairdistill.report.what_to_try` with the audit's numbers: {rows} training rows, the criterion's
+# {ratio} (DPR or EOR), the fair reference's {fair_ratio} and {fair_auroc}, TRTR's {trtr_auroc}.
+_COPIES = (
+    "raise teacher.kl_weight (a smoother latent space copies fewer training rows) or change "
+    "generation.seed"
+)
 GATE_ADVICE = {
-    "model_dpr": "raise teacher.beta (a stronger independence penalty) or generation.fairness "
-    "toward 1 (labels decoded independent of the sensitive attribute)",
-    "tstr_auroc": "train longer (teacher.steps, student.steps) or lower generation.fairness "
-    "below 1, which trades fairness back for utility",
-    "exact_copy_rate": "raise teacher.kl_weight (a smoother latent space copies fewer training "
-    "rows) or change generation.seed",
+    "model_dpr": "the labels are made for equal positive rates (generation.mode dp at "
+    "generation.fairness 1), yet a classifier trained on the table still tells the groups apart "
+    "through the features: raise teacher.beta and student.beta (the independence penalty) or "
+    "teacher.steps (the label calibration corrects through a classifier trained on the table, and "
+    "better features make its correction carry over); the fair reference reaches {ratio} "
+    "{fair_ratio} on this holdout",
+    "model_eor": "the labels are made for equalized odds (generation.mode eo at generation.fairness "
+    "1) through a classifier trained on the table, and its cut-offs carry over only as well as the "
+    "features: raise teacher.steps, or teacher.beta and student.beta; the fair reference reaches "
+    "{ratio} {fair_ratio} on this holdout (a table cannot beat what real rows allow)",
+    "tstr_auroc": "the synthetic features are a weaker copy of the real ones: raise teacher.steps "
+    "and student.steps (the training budget), or teacher.latent_dim; lowering generation.fairness "
+    "below 1 trades fairness back for utility. The fair reference reaches AUROC {fair_auroc} "
+    "(real labels: {trtr_auroc})",
+    "exact_copy_rate": _COPIES,
+}
+# The same for a table under {min_rows} training rows, where other settings matter.
+GATE_ADVICE_SMALL_TABLE = {
+    "model_dpr": "with {rows} training rows the holdout's groups are small and their {ratio} is "
+    "noisy (the fair reference itself reaches {fair_ratio}), and below {min_rows} rows the label "
+    "calibration skips its correction through a classifier (too few real rows to estimate it): "
+    "if the reference is near the threshold, set this deployment's own "
+    "audit.gate.min_fairness_ratio to what the data allows; else raise teacher.beta and "
+    "student.beta",
+    "model_eor": "with {rows} training rows the holdout's groups are small and their {ratio} is "
+    "noisy (the fair reference itself reaches {fair_ratio}): if the reference is near the "
+    "threshold, set this deployment's own audit.gate.min_fairness_ratio to what the data allows; "
+    "else raise teacher.steps",
+    "tstr_auroc": "a table of {rows} rows is learnt in small batches (teacher.batch_size defaults "
+    "to a tenth of the rows): raise teacher.steps and student.steps so each row is seen more "
+    "often, or set teacher.hidden smaller (a small table overfits a wide network). The fair "
+    "reference reaches AUROC {fair_auroc} (real labels: {trtr_auroc})",
+    "exact_copy_rate": _COPIES,
 }
 GATE_ADVICE_ANY = (
     "if the thresholds do not suit this data, set the deployment's own `audit.gate` in "
@@ -237,6 +270,17 @@ MODEL_TAMPERED = (
     "refusing to load {uri}: {problem}. Loading a model runs its code artifact (pyfunc.py), so "
     "fairdistill loads only models whose files match the sha256 recorded at registration; register "
     "it again with a refresh (or restore its artifacts from a backup)"
+)
+
+
+class ModelError(FairdistillError):
+    """A trained model cannot do what was asked of it."""
+
+
+NO_LABEL_OFFSETS = (
+    "this model has no label offsets for decode mode {mode!r} (it was trained before the label "
+    "calibration stage existed, or built without `models.pipeline.fit_label_calibration`); "
+    "train it again with a refresh, or choose mode 'faithful' or 'counterfactual'"
 )
 
 

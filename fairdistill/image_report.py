@@ -23,7 +23,7 @@ from fairdistill.spec import DatasetSpec  # noqa: E402
 
 SETS = (
     ("trtr", "real train", plots.REAL),
-    ("fair_reference", "fair reference", "#55a868"),
+    ("fair", "fair reference", "#55a868"),
     ("tstr", "synthetic", plots.SYNTHETIC),
 )
 PER_ROW = 10

@@ -1,7 +1,8 @@
 """The audit report's figures, each returned as a base64 PNG to inline in the page.
 
-P(y=1|s) real vs synthetic; the fairness–utility point of each classifier (TSTR vs TRTR) with a line
-per gate threshold; marginals of key columns; association heatmaps, real vs synthetic.
+P(y=1|s) real vs synthetic; the fairness–utility point of each classifier (TSTR, the fair reference
+and TRTR) with a line per gate threshold; marginals of key columns; association heatmaps, real vs
+synthetic.
 """
 
 from __future__ import annotations
@@ -16,13 +17,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from fairdistill.audit import CLASSIFIERS, GateCheck  # noqa: E402
+from fairdistill.audit import CLASSIFIERS, CRITERION_RATIO, GateCheck  # noqa: E402
 from fairdistill.metrics import association_matrix  # noqa: E402
 from fairdistill.spec import DatasetSpec  # noqa: E402
 
-REAL, SYNTHETIC, GATE = "#4c72b0", "#dd8452", "#cf222e"
+REAL, SYNTHETIC, FAIR, GATE = "#4c72b0", "#dd8452", "#55a868", "#cf222e"
 # Which axis of the fairness–utility plot a check's threshold is drawn on; other checks are listed.
-CHECK_AXES = {"model_dpr": "x", "tstr_auroc": "y"}
+CHECK_AXES = {"model_dpr": "x", "model_eor": "x", "tstr_auroc": "y"}
+# The tables classifiers are trained on (audit prefixes), as the plot names and colours them.
+TRAINED_ON = {
+    "trtr": ("real", REAL),
+    "fair": ("fair reference", FAIR),
+    "tstr": ("synthetic", SYNTHETIC),
+}
+RATIO_NAMES = {"dpr": "demographic parity ratio", "eor": "equalized-odds ratio"}
 
 
 def png(figure) -> str:
@@ -50,23 +58,25 @@ def positive_rates(metrics: dict[str, float]) -> str:
     return png(fig)
 
 
-def fairness_utility(metrics: dict[str, float], checks: list[GateCheck]) -> str:
-    """Each classifier's (DPR, AUROC) on the real holdout, trained on real or synthetic rows, with
-    a line per gate threshold on these axes; other checks are listed in a corner."""
+def fairness_utility(metrics: dict[str, float], checks: list[GateCheck], criterion: str) -> str:
+    """Each classifier's (fairness ratio of the criterion, AUROC) on the real holdout, trained on
+    real train, on the fair reference (real train with labels made fair by the criterion) or on
+    the synthetic table, with a line per gate threshold on these axes; other checks are listed
+    in a corner."""
+    ratio = CRITERION_RATIO[criterion]
     fig, ax = plt.subplots(figsize=(8.5, 4), layout="constrained")
     for model, marker in zip(CLASSIFIERS, ("o", "s"), strict=True):
-        for kind, color in (("trtr", REAL), ("tstr", SYNTHETIC)):
-            dpr, auroc = metrics[f"{kind}.{model}.dpr"], metrics[f"{kind}.{model}.auroc"]
-            xerr = _error(metrics, f"{kind}.{model}.dpr")
-            yerr = _error(metrics, f"{kind}.{model}.auroc")
+        for kind, (name, color) in TRAINED_ON.items():
+            if f"{kind}.{model}.auroc" not in metrics:
+                continue
             ax.errorbar(
-                dpr,
-                auroc,
-                xerr=xerr,
-                yerr=yerr,
+                metrics[f"{kind}.{model}.{ratio}"],
+                metrics[f"{kind}.{model}.auroc"],
+                xerr=_error(metrics, f"{kind}.{model}.{ratio}"),
+                yerr=_error(metrics, f"{kind}.{model}.auroc"),
                 fmt=marker,
                 color=color,
-                label=f"{'synthetic' if kind == 'tstr' else 'real'} → holdout ({model})",
+                label=f"{name} → holdout ({model})",
             )
     for check in checks:
         label = f"gate: {check.name} {check.rule} {check.threshold:.3f}\n= {check.origin}"
@@ -79,7 +89,7 @@ def fairness_utility(metrics: dict[str, float], checks: list[GateCheck]) -> str:
             verdict = "pass" if check.passed else "FAIL"
             ax.plot([], [], " ", label=f"{label}: {check.value:.3f}, {verdict}")
     ax.set_xlim(-0.03, 1.05)
-    ax.set_xlabel("demographic parity ratio of predictions (1 = fair; right is better)")
+    ax.set_xlabel(f"{RATIO_NAMES[ratio]} of predictions ({criterion}; 1 = fair, right is better)")
     ax.set_ylabel("AUROC on the real holdout (up is better)")
     ax.set_title("Fairness vs utility")
     fig.legend(fontsize=7, loc="outside right upper")

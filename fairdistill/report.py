@@ -17,6 +17,7 @@ from fairdistill import plots
 from fairdistill.audit import (
     CHALLENGER,
     CHAMPION,
+    CRITERION_RATIO,
     GATE_CLASSIFIER,
     HEADLINE,
     REJECTED,
@@ -24,7 +25,8 @@ from fairdistill.audit import (
     GateCheck,
     comparable,
 )
-from fairdistill.errors import GATE_ADVICE, GATE_ADVICE_ANY, GATE_FAILED
+from fairdistill.errors import GATE_ADVICE, GATE_ADVICE_ANY, GATE_ADVICE_SMALL_TABLE, GATE_FAILED
+from fairdistill.fair_labels import PROXY_MIN_ROWS
 from fairdistill.lake import atomic_write, write_json
 from fairdistill.spec import DatasetSpec
 
@@ -32,30 +34,24 @@ HIGHER, LOWER, HALF = "higher is better", "lower is better", "closer to 0.5 is b
 # What each check of the gate measures, in words (`fairdistill.audit.check_gate` names them).
 CHECK_NAMES = {
     "model_dpr": "demographic parity ratio of a classifier trained on the synthetic table",
+    "model_eor": "equalized-odds ratio of a classifier trained on the synthetic table",
     "tstr_auroc": "AUROC of that classifier on the real holdout",
     "exact_copy_rate": "share of synthetic rows identical to a training row",
 }
+# (label, metric, better): classifiers trained on the synthetic table, on the fair reference (real
+# train with labels made fair by the run's criterion) and on real train, scored on the real holdout
+# (the gate's classifier: gradient-boosted trees for tables).
 FAIR = "higher is better (1 = fair)"
 PREDICTION_DPR = "Demographic parity ratio of predictions (min/max positive rate over groups)"
-PREDICTION_EOR = "Equalized-odds ratio of predictions"
-LABEL_DPR = "Demographic parity ratio of the labels in the table"
-
-
-def classifier_row(label: str, metric: str, better: str, classifier: str, reference="trtr"):
-    """A headline row: ``metric`` of ``classifier`` trained on the synthetic rows beside the same
-    classifier trained on the ``reference`` rows (real train)."""
-    return (label, f"tstr.{classifier}.{metric}", f"{reference}.{classifier}.{metric}", better)
-
-
-# (label, synthetic-side key, real-side key, better): classifiers trained on each table, scored on
-# the real holdout (gradient-boosted trees, the gate's classifier).
+PREDICTION_EOR = "Equalized-odds ratio of predictions (TPR and FPR, min/max over groups)"
 HEADLINE_ROWS = [
-    classifier_row(PREDICTION_DPR, "dpr", FAIR, HEADLINE),
-    classifier_row("AUROC", "auroc", HIGHER, HEADLINE),
-    classifier_row(PREDICTION_EOR, "eor", FAIR, HEADLINE),
-    classifier_row("Accuracy", "accuracy", HIGHER, HEADLINE),
-    (LABEL_DPR, "data.synthetic.dpr", "data.real.dpr", FAIR),
+    (PREDICTION_DPR, "dpr", FAIR),
+    (PREDICTION_EOR, "eor", FAIR),
+    ("AUROC", "auroc", HIGHER),
+    ("Accuracy", "accuracy", HIGHER),
+    ("F1", "f1", HIGHER),
 ]
+TRAINED_ON = (("tstr", "synthetic"), ("fair", "fair reference"), ("trtr", "real"))
 # (key, label, better): fidelity, privacy and leakage of the synthetic table.
 DETAIL_ROWS = [
     ("fidelity.marginal", "Marginal similarity (1 − TVD or 1 − KS, mean over columns)", HIGHER),
@@ -83,15 +79,11 @@ CNN = GATE_CLASSIFIER["image"]
 # The same for images (`models.image_audit`): the audit's CNN, also beside the fair reference (real
 # train resampled so that the label is independent of the group, when every group has every label).
 IMAGE_HEADLINE_ROWS = [
-    classifier_row(PREDICTION_DPR, "dpr", FAIR, CNN),
-    classifier_row("Accuracy", "accuracy", HIGHER, CNN),
-    classifier_row(
-        "Accuracy, beside the fair reference", "accuracy", HIGHER, CNN, "fair_reference"
-    ),
-    classifier_row("AUROC", "auroc", HIGHER, CNN),
-    classifier_row("Accuracy gap between groups", "accuracy_gap", LOWER, CNN),
-    classifier_row(PREDICTION_EOR, "eor", FAIR, CNN),
-    (LABEL_DPR, "data.synthetic.dpr", "data.real.dpr", FAIR),
+    (PREDICTION_DPR, "dpr", FAIR),
+    ("Accuracy", "accuracy", HIGHER),
+    ("AUROC", "auroc", HIGHER),
+    ("Accuracy gap between groups", "accuracy_gap", LOWER),
+    (PREDICTION_EOR, "eor", FAIR),
 ]
 _DETAIL = {row[0]: row for row in DETAIL_ROWS}
 IMAGE_DETAIL_ROWS = [
@@ -177,9 +169,22 @@ def release_lines(outcome: AuditOutcome) -> list[str]:
 
 
 def what_to_try(outcome: AuditOutcome) -> list[str]:
-    """Advice for each failed check of the gate, then for the thresholds themselves."""
+    """Advice for each failed check of the gate (for a table under `PROXY_MIN_ROWS` training rows,
+    the small table's own), then for the thresholds themselves."""
+    m = outcome.metrics
+    rows = int(m.get("rows.train", 0))
+    advice = GATE_ADVICE_SMALL_TABLE if rows < PROXY_MIN_ROWS else GATE_ADVICE
+    ratio = CRITERION_RATIO[outcome.criterion]
+    values = {
+        "rows": rows,
+        "min_rows": f"{PROXY_MIN_ROWS:,}",
+        "ratio": ratio.upper(),
+        "fair_ratio": _fmt(m.get(f"fair.{outcome.classifier}.{ratio}")),
+        "fair_auroc": _fmt(m.get(f"fair.{outcome.classifier}.auroc")),
+        "trtr_auroc": _fmt(m.get(f"trtr.{outcome.classifier}.auroc")),
+    }
     failed = [check.name for check in outcome.checks if not check.passed]
-    return [f"{name}: {GATE_ADVICE[name]}" for name in failed if name in GATE_ADVICE] + [
+    return [f"{name}: {advice[name].format(**values)}" for name in failed if name in advice] + [
         GATE_ADVICE_ANY
     ]
 
@@ -213,19 +218,33 @@ def summary_markdown(outcome: AuditOutcome, title: str, links: dict[str, str] | 
     ]
     lines += ["", *release_lines(outcome), ""]
     lines += [
-        "| classifier on the real holdout, trained on: | synthetic | real (reference) | better |",
-        "|---|---|---|---|",
+        f"Fairness criterion: `{outcome.criterion}`. The fair reference is real train with its "
+        f"labels made fair by that criterion: real → fair reference is the price of fairness on "
+        f"this data, fair reference → synthetic the price of synthesis.",
+        "",
+        "| classifier on the real holdout, trained on: | synthetic | fair reference | real | better |",
+        "|---|---|---|---|---|",
     ]
-    lines += [
-        f"| {label} | {_fmt(metrics.get(ours))}{_interval(metrics, ours)} | "
-        f"{_fmt(metrics.get(ref))} | {better} |"
-        for label, ours, ref, better in headline
-    ]
+    for label, key, better in headline:
+        cells = [f"{prefix}.{outcome.classifier}.{key}" for prefix, _ in TRAINED_ON]
+        values = " | ".join(f"{_fmt(metrics.get(c))}{_interval(metrics, c)}" for c in cells)
+        lines.append(f"| {label} | {values} | {better} |")
+    data = ("data.synthetic.dpr", "data.real.dpr")
+    lines.append(
+        "| Demographic parity ratio of the labels in the table | "
+        f"{_fmt(metrics.get(data[0]))} | – | {_fmt(metrics.get(data[1]))} | {FAIR} |"
+    )
     lines += ["", "| fidelity, privacy, leakage | value | better |", "|---|---|---|"]
     lines += [
         f"| {label} | {_fmt(metrics[key])} | {better} |"
         for key, label, better in details
         if key in metrics
+    ]
+    lines += [
+        f"| Rows where {name.replace('->', ' determines ')} (found in train), real holdout / "
+        f"synthetic | {_fmt(metrics.get(f'fidelity.fd.{name}.real'))} / "
+        f"{_fmt(metrics[key])} | higher is better (1 = kept, as in real) |"
+        for name, key in dependency_keys(metrics)
     ]
     if links:
         lines += ["", "| where | |", "|---|---|"]
@@ -233,10 +252,21 @@ def summary_markdown(outcome: AuditOutcome, title: str, links: dict[str, str] | 
     return "\n".join(lines) + "\n"
 
 
+def dependency_keys(metrics: dict[str, float]) -> list[tuple[str, str]]:
+    """``(A->B, its synthetic metric)`` of each functional dependency the audit reports."""
+    prefix, suffix = "fidelity.fd.", ".synthetic"
+    return [
+        (key[len(prefix) : -len(suffix)], key)
+        for key in metrics
+        if key.startswith(prefix) and key.endswith(suffix)
+    ]
+
+
 def summary_paragraph(outcome: AuditOutcome, dataset: str) -> str:
     """One paragraph on what an audit found and released (a model version's description)."""
     m, run, gate, c = outcome.metrics, outcome.run, outcome.settings.gate, outcome.classifier
     thresholds = ", ".join(f"{k} {v:g}" for k, v in gate.model_dump().items())
+    ratio = CRITERION_RATIO[outcome.criterion]
     looser = (
         f", looser than the configured gate in {', '.join(outcome.looser_thresholds)}"
         if outcome.looser_thresholds
@@ -245,10 +275,13 @@ def summary_paragraph(outcome: AuditOutcome, dataset: str) -> str:
     return (
         f"Released as {outcome.release} by a refresh of {dataset} (lake run {run.get('run_id')}, "
         f"MLflow run {run.get('mlflow_run_id')}). A {CLASSIFIER_NAMES[c]} trained on its "
-        f"synthetic table scores AUROC {_fmt(m.get(f'tstr.{c}.auroc'))} on the real holdout "
-        f"at demographic parity ratio {_fmt(m.get(f'tstr.{c}.dpr'))}, against AUROC "
-        f"{_fmt(m.get(f'trtr.{c}.auroc'))} at {_fmt(m.get(f'trtr.{c}.dpr'))} when "
-        f"trained on the real table. The audit gate {'passed' if outcome.passed else 'failed'} "
+        f"synthetic table ({outcome.criterion}) scores AUROC "
+        f"{_fmt(m.get(f'tstr.{c}.auroc'))} on the real holdout at {ratio.upper()} "
+        f"{_fmt(m.get(f'tstr.{c}.{ratio}'))}, against AUROC "
+        f"{_fmt(m.get(f'fair.{c}.auroc'))} at {_fmt(m.get(f'fair.{c}.{ratio}'))} "
+        f"when trained on real rows with labels made fair by the same criterion, and "
+        f"{_fmt(m.get(f'trtr.{c}.auroc'))} at {_fmt(m.get(f'trtr.{c}.{ratio}'))} "
+        f"when trained on the real table. The audit gate {'passed' if outcome.passed else 'failed'} "
         f"under {thresholds}{looser}. Dataset fingerprint {run.get('fingerprint')}, code "
         f"{run.get('code_version')}."
     )
@@ -283,6 +316,8 @@ def _markdown_table_to_html(markdown: str) -> str:
         elif line.startswith("**"):
             verdict = "pass" if "PASSED" in line else "fail"
             out.append(f'<p class="verdict {verdict}">{html.escape(line.strip("*"))}</p>')
+        elif line.strip():
+            out.append(f"<p>{_code(line)}</p>")
     return "\n".join(out)
 
 
@@ -342,8 +377,10 @@ def render_html(
     figures = [
         ("Who gets the positive outcome", plots.positive_rates(metrics)),
         (
-            "Fairness and utility of classifiers trained on each table (95% bootstrap intervals)",
-            plots.fairness_utility(metrics, outcome.checks),
+            "Fairness and utility of classifiers trained on each table (95% bootstrap intervals): "
+            "real → fair reference is the price of fairness, fair reference → synthetic the price "
+            "of synthesis",
+            plots.fairness_utility(metrics, outcome.checks, outcome.criterion),
         ),
         ("Marginals of key columns", plots.marginals(train, synthetic, spec)),
         ("Associations between columns", plots.associations(train, synthetic, spec)),

@@ -36,7 +36,7 @@ from tasks.publish import publish_synthetic_table
 from tasks.recover import recover
 from tasks.register import register_model
 from tasks.tracking import finish_tracking, start_tracking
-from tasks.train import distill, fit_sampler, train_teacher
+from tasks.train import calibrate_labels, distill, fit_sampler, train_teacher
 from tasks.validate import validate
 
 
@@ -88,9 +88,9 @@ def refresh(
     generation: GenerationSettings | None = None,
     audit: AuditSettings | None = None,
 ):
-    """ingest → validate → encode → train_teacher → distill → fit_sampler → generate → audit →
-    register_model → publish. The table is published only if it passes the audit gate; a rejected
-    table ends the run Failed with one message that says what failed and what to try. The stages
+    """ingest → validate → encode → train_teacher → distill → fit_sampler → calibrate_labels →
+    generate → audit → register_model → publish. The table is published only if it passes the
+    audit gate; a rejected table ends the run Failed with one message that says what failed and what to try. The stages
     run under the dataset's lock, after `recover` has cleaned up what a refresh that died left
     behind.
 
@@ -131,6 +131,7 @@ def refresh(
         models = train_teacher(snapshot, models, settings.teacher, tracking_run_id)
         models = distill(snapshot, models, settings.student, tracking_run_id)
         models = fit_sampler(snapshot, models, settings.sampler, tracking_run_id)
+        models = calibrate_labels(dataset, snapshot, models, settings.sampler, tracking_run_id)
         parts = generate.map(  # one task per shard: side by side on a Dask task runner
             *map(unmapped, (snapshot, models, settings.generation)),
             shards(settings.generation, snapshot),
@@ -147,6 +148,7 @@ def refresh(
             configured_gate(),
             tracking_run_id,
             run,
+            settings.generation.criterion,
         )
         model_uri = register_model(dataset.slug, models, tracking_run_id, outcome)
         published = publish_synthetic_table(

@@ -1,4 +1,5 @@
-"""`FairDistillModel`: codec + teacher (encoder, shared decoder) + student + sampler as one object.
+"""`FairDistillModel`: codec + teacher (encoder, shared decoder) + student + sampler + label
+calibration as one object.
 
 ``generate(n, seed)`` yields synthetic Polars frames chunk by chunk; ``repair(frame)`` decodes real
 rows' student latents fairly (a fair twin: NOT privacy-preserving, rows map one-to-one to people);
@@ -23,6 +24,7 @@ from fairdistill.codec import TabularCodec
 from fairdistill.images import ImageCodec
 from fairdistill.lake import atomic_write
 from fairdistill.settings import GenerationSettings, StudentSettings, TeacherSettings
+from models.calibration import LabelCalibration
 from models.decoding import decode_latent
 from models.device import torch_threads
 from models.samplers import SAMPLERS
@@ -39,6 +41,7 @@ FILES = {
     "student_config": "student.json",
     "codec": "codec.json",
     "sampler": "sampler.json",
+    "labels": "labels.json",
     "teacher": "teacher.pt",
     "student": "student.pt",
 }
@@ -54,6 +57,8 @@ class FairDistillModel:
     sampler: object
     teacher_config: TeacherSettings = field(default_factory=TeacherSettings)
     student_config: StudentSettings = field(default_factory=StudentSettings)
+    # The label offsets of the `dp` and `eo` modes (`models.calibration`); None before that stage.
+    labels: LabelCalibration | None = None
 
     def __post_init__(self):
         self.teacher.eval()
@@ -71,6 +76,7 @@ class FairDistillModel:
         self, z: np.ndarray, options: GenerationSettings, g: torch.Generator, s_index=None
     ) -> pl.DataFrame:
         zt = as_tensor(z, self._device())
+        offsets = self.labels.offsets(options.mode) if self.labels is not None else None
         with torch_threads("generate"):  # large batched passes: every core
             values, s_idx = decode_latent(
                 self.teacher.decoder,
@@ -81,6 +87,7 @@ class FairDistillModel:
                 options,
                 g,
                 s_index,
+                label_offsets=offsets,
             )
         return self.codec.decode_blocks(values, s_idx)
 
@@ -119,10 +126,12 @@ class FairDistillModel:
         return self._decode(self.encode_latent(frame), settings, generator, s_index)
 
     def save(self, directory: str | Path) -> Path:
-        """Write every part into ``directory`` (the files of `FILES`)."""
+        """Write every part into ``directory`` (the files of `FILES`; the labels once fitted)."""
         save_codec(self.codec, directory)
         save_teacher(self.teacher, self.teacher_config, directory)
         save_student(self.student, self.student_config, directory)
+        if self.labels is not None:
+            save_labels(self.labels, directory)
         return save_sampler(self.sampler, directory)
 
     @classmethod
@@ -137,6 +146,7 @@ class FairDistillModel:
             load_sampler(directory),
             teacher_config,
             student_config,
+            load_labels(directory),
         )
 
 
@@ -234,6 +244,17 @@ def load_sampler(directory: str | Path):
     return SAMPLERS[state["name"]].from_dict(state)
 
 
+def save_labels(labels: LabelCalibration, directory: str | Path) -> Path:
+    return _write_json(labels.to_dict(), Path(directory) / FILES["labels"])
+
+
+def load_labels(directory: str | Path) -> LabelCalibration | None:
+    """The label calibration saved beside the model; None for a model saved without one (its
+    `dp` and `eo` modes then say so)."""
+    path = Path(directory) / FILES["labels"]
+    return LabelCalibration.from_dict(json.loads(path.read_text())) if path.is_file() else None
+
+
 def parts_digest(directory: str | Path) -> str:
     """SHA-256 over the trained parts (the files of `FILES`, in their order): two folders with the
     same digest hold the same model, whichever run trained or reused it.
@@ -260,6 +281,7 @@ def build_model(
     sampler,
     teacher_config: TeacherSettings,
     student_config: StudentSettings,
+    labels: LabelCalibration | None = None,
 ) -> FairDistillModel:
     """Assemble the bundle (a plain function for pipeline code); checks the parts fit together."""
     if teacher.layout.spec != HeadLayout(head_spec(codec.blocks_)).spec:
@@ -267,4 +289,6 @@ def build_model(
             "the teacher was trained on another codec layout than the codec given; "
             "retrain it on `codec.encode(...)` output"
         )
-    return FairDistillModel(codec, teacher, student, sampler, teacher_config, student_config)
+    return FairDistillModel(
+        codec, teacher, student, sampler, teacher_config, student_config, labels
+    )

@@ -3,6 +3,9 @@
 Each penalty has the signature ``penalty(mu, logvar, s_onehot) -> scalar tensor`` (≥ 0, ideal 0) so
 the training loops select one by name from `PENALTIES`:
 
+- ``"dcor"`` (default): the squared sample distance correlation of Székely et al. (2007) between the
+  latent means μ and s: dCov² normalised by the distance variances, in [0, 1] and invariant to the
+  latent's scale and the group shares, so one β suits every table;
 - ``"fairdisco"``: FairDisCo's closed-form distance covariance V² between the Gaussian-smoothed
   aggregated posterior and s (the paper's method; it acts on the posteriors, so raising β mostly
   widens them);
@@ -108,9 +111,38 @@ def sample_distance_covariance(mu: Tensor, s_onehot: Tensor) -> Tensor:
     >>> round(float(sample_distance_covariance(torch.tensor([[0.0], [2.0]]), s)), 4)
     0.7071
     """
+    return _dcov_from_distances(_pairwise_distance(mu), s_onehot.to(mu.dtype))
+
+
+def _dcov_from_distances(a: Tensor, s_onehot: Tensor) -> Tensor:
+    s_c = s_onehot - s_onehot.mean(0, keepdim=True)
+    return -math.sqrt(2) * (s_c * (a @ s_c)).sum() / a.shape[0] ** 2
+
+
+def distance_correlation(mu: Tensor, s_onehot: Tensor) -> Tensor:
+    """Squared sample distance correlation dCor²_n(μ, s) (Székely, Rizzo & Bakirov 2007, Def. 4).
+
+    ``dCor² = dCov²(μ, s) / √(dVar²(μ) · dVar²(s))``, with ``dVar²(μ) = (1/B²) Σ_ij A_ij²`` (A the
+    double-centred distance matrix of μ) and, for one-hot s (``b = √2 (11ᵀ − S Sᵀ)``, so
+    ``H b H = −√2 S_c S_cᵀ`` and ``S_cᵀ S_c = B (diag p − p pᵀ)``), ``dVar²(s) = 2 ‖diag p −
+    p pᵀ‖²_F`` with ``p`` the group shares in the batch.
+
+    In [0, 1], 0 iff μ ⊥ s in the limit, and invariant to the scale of μ and to how the groups are
+    balanced: the raw dCov² of `sample_distance_covariance` grows with the latent's spread and the
+    group balance (COMPAS preferred β 10 and Adult β 50 with it), while β = 10 on dCor² suited both
+    and never collapsed a latent (research/RESULTS.md §4, issue #10). Ideal value 0.
+
+    >>> import torch
+    >>> s = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> round(float(distance_correlation(torch.tensor([[0.0], [1.0], [0.0], [1.0]]), s)), 4)
+    1.0
+    """
     a = _pairwise_distance(mu)
-    s_c = s_onehot.to(mu.dtype) - s_onehot.to(mu.dtype).mean(0, keepdim=True)
-    return -math.sqrt(2) * (s_c * (a @ s_c)).sum() / mu.shape[0] ** 2
+    s = s_onehot.to(mu.dtype)
+    p = s.mean(0)
+    dvar_s = 2 * (torch.diag(p) - p[:, None] * p[None, :]).pow(2).sum()
+    dvar_mu = _centre(a).pow(2).mean()
+    return _dcov_from_distances(a, s) / (dvar_mu * dvar_s).clamp_min(1e-12).sqrt()
 
 
 def hsic(mu: Tensor, s_onehot: Tensor) -> Tensor:
@@ -134,6 +166,7 @@ def _centre(k: Tensor) -> Tensor:
 Penalty = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 PENALTIES: dict[str, Penalty] = {
+    "dcor": lambda mu, logvar, s: distance_correlation(mu, s),
     "fairdisco": lambda mu, logvar, s: distance_covariance(mu, logvar, s),
     "dcov": lambda mu, logvar, s: sample_distance_covariance(mu, s),
     "hsic": lambda mu, logvar, s: hsic(mu, s),

@@ -1,17 +1,21 @@
-"""Decoding latent codes into rows, and where the marginalisation over s is applied (DESIGN §4).
+"""Decoding latent codes into rows, and where the fairness of the label is applied (DESIGN §4).
 
 Modes (``P̂(s)`` = train group frequencies, ``p(·|z, s)`` = the shared decoder's heads):
 
-- ``faithful``: ``s ~ P̂(s)``; every column, label included, ``~ p(·|z, s)``. Keeps the data's bias.
-- ``label-fair`` (default): ``s ~ P̂(s)``; features ``~ p(x|z, s)`` (coherent with s); label from
-  ``(1 − λ) p(y|z, s) + λ Σ_s' P̂(s') p(y|z, s')``; ``λ = fairness`` (1 by default).
-- ``all-fair``: every column from the mixture ``Σ_s' P̂(s') p(·|z, s')``; s drawn independently.
+- ``dp`` (default) and ``eo``: ONE decoder pass per row, with the row's own ``s ~ P̂(s)``; features
+  ``~ p(x|z, s)`` (coherent with s) and the label from the label head's logits shifted by the
+  group's offset: ``softmax(logits / T + λ · offsets[s])``, ``offsets`` ``[K, c]`` fitted with the
+  model for each criterion (`models.calibration`). For a binary label the offset is a shift
+  ``c_s`` of the positive class's log-odds, ``q = σ(logit p(y=1|z,s)/T + λ c_s)``: ``dp`` offsets
+  equalise P(y=1|s), ``eo`` offsets move each group's cut-off to its equalized-odds one. The
+  ranking of the rows inside a group is kept; λ = ``fairness``: 0 = the faithful label.
+- ``faithful``: the same pass without offsets; keeps the data's bias.
 - ``counterfactual``: each z decoded with every s (K rows per z, one after the other), features
-  ``~ p(x|z, s)``, one label per z shared by its K twins, drawn as in label-fair.
+  ``~ p(x|z, s)``, one label per z shared by its K twins, drawn from the mixture
+  ``Σ_s' P̂(s') p(y|z, s')``.
 
 The label head's logits are divided by ``label_temperature`` (< 1 sharpens). Numerics are sampled
-from
-``N(mean, exp(logvar))``, categoricals from their softmax, all through one seeded
+from ``N(mean, exp(logvar))``, categoricals from their softmax, all through one seeded
 ``torch.Generator``; an image block gives its mean, ``σ(logits)`` per pixel intensity. The output
 is per-block values for `TabularCodec.decode_blocks` (indices / normal scores; pixel intensities for
 `ImageCodec.decode_blocks`) and s indices.
@@ -23,7 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fairdistill.settings import GenerationSettings
+from fairdistill.errors import NO_LABEL_OFFSETS, ModelError
+from fairdistill.settings import LABEL_DIAL_MODES, GenerationSettings
 from models.teacher import LOGVAR_MAX, LOGVAR_MIN, Decoder, HeadLayout
 
 
@@ -70,22 +75,25 @@ def all_group_outputs(decoder: Decoder, z: Tensor, n_groups: int) -> Tensor:
     return decoder(zz, ss).reshape(n_groups, len(z), -1).cpu()
 
 
-def label_probabilities(
-    outs: Tensor, cols: slice, p_s: Tensor, temperature: float
-) -> tuple[Tensor, Tensor]:
-    """Per-group label probabilities ``[K, n, c]`` and their ``P̂(s')``-mixture ``[n, c]``."""
-    per_group = torch.softmax(outs[:, :, cols] / temperature, -1)
-    return per_group, torch.einsum("k,knc->nc", p_s, per_group)
-
-
-def _mixed_outputs(outs: Tensor, layout: HeadLayout, p_s: Tensor, g: torch.Generator) -> Tensor:
-    """Per row and block, the outputs of one group drawn from ``P̂(s)`` (all-fair's mixture)."""
-    n = outs.shape[1]
-    comps = torch.multinomial(p_s, n * len(layout.heads), replacement=True, generator=g)
-    comps = comps.reshape(n, len(layout.heads))
-    widths = torch.tensor([c.stop - c.start for _, c in layout.heads])
-    col_comp = comps.repeat_interleave(widths, dim=1)  # [n, out_dim]
-    return outs.gather(0, col_comp[None]).squeeze(0)
+def _counterfactual(
+    decoder: Decoder,
+    layout: HeadLayout,
+    z: Tensor,
+    p_s: Tensor,
+    target_index: int,
+    temperature: float,
+    g: torch.Generator,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each z in every group (``z0 s0, z0 s1, …``), one label per z from the ``P̂(s)``-mixture."""
+    n, k = len(z), len(p_s)
+    outs = all_group_outputs(decoder, z, k)
+    cols = layout.heads[target_index][1]
+    mixture = torch.einsum("k,knc->nc", p_s, torch.softmax(outs[:, :, cols] / temperature, -1))
+    y = sample_categorical(mixture, g)
+    flat = outs.transpose(0, 1).reshape(n * k, -1)
+    twins = torch.nn.functional.one_hot(y.repeat_interleave(k), mixture.shape[1]).float()
+    values = sample_blocks(flat, layout, g, label=(target_index, twins))
+    return [v.numpy() for v in values], np.tile(np.arange(k), n)
 
 
 @torch.no_grad()
@@ -98,6 +106,8 @@ def decode_latent(
     options: GenerationSettings | None = None,
     generator: torch.Generator | None = None,
     s_index: Tensor | None = None,
+    *,
+    label_offsets=None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Decode latent codes ``z`` ``[n, k]`` into per-block values and group indices.
 
@@ -113,7 +123,9 @@ def decode_latent(
         The decode mode, the fairness dial and the label temperature (other fields unused).
     generator : torch.Generator, seeded; all draws go through it.
     s_index : Tensor of shape (n,), optional
-        Given groups (used by `repair`) instead of draws from ``P̂(s)``; not for all-fair.
+        Given groups (used by `repair`) instead of draws from ``P̂(s)``; not for counterfactual.
+    label_offsets : array of shape (K, c), optional
+        The offsets of the label logits for the mode's criterion; required by ``dp`` and ``eo``.
 
     Returns
     -------
@@ -123,26 +135,21 @@ def decode_latent(
     options = options or GenerationSettings()
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     p_s = torch.as_tensor(np.asarray(p_s), dtype=torch.float32)
-    n, k = len(z), len(p_s)
-    outs = all_group_outputs(decoder, z, k)
-    label_cols = layout.heads[target_index][1]
-    per_group, fair = label_probabilities(outs, label_cols, p_s, options.label_temperature)
+    temperature = options.label_temperature
     if options.mode == "counterfactual":
-        y = sample_categorical(fair, g)
-        flat = outs.transpose(0, 1).reshape(n * k, -1)  # z0 s0, z0 s1, ...
-        twins = torch.nn.functional.one_hot(y.repeat_interleave(k), fair.shape[1]).float()
-        values = sample_blocks(flat, layout, g, label=(target_index, twins))
-        return [v.numpy() for v in values], np.tile(np.arange(k), n)
-    if s_index is None or options.mode == "all-fair":
+        return _counterfactual(decoder, layout, z, p_s, target_index, temperature, g)
+    n, k = len(z), len(p_s)
+    if s_index is None:
         s_index = torch.multinomial(p_s, n, replacement=True, generator=g)
     s_index = torch.as_tensor(s_index, dtype=torch.long)
-    if options.mode == "all-fair":
-        values = sample_blocks(
-            _mixed_outputs(outs, layout, p_s, g), layout, g, label=(target_index, fair)
-        )
-        return [v.numpy() for v in values], s_index.numpy()
-    rows = torch.arange(n)
-    lam = 0.0 if options.mode == "faithful" else options.fairness
-    p_label = (1 - lam) * per_group[s_index, rows] + lam * fair
-    values = sample_blocks(outs[s_index, rows], layout, g, label=(target_index, p_label))
+    s = torch.nn.functional.one_hot(s_index, k).to(device=z.device, dtype=z.dtype)
+    out = decoder(z, s).cpu()
+    logits = out[:, layout.heads[target_index][1]] / temperature
+    if options.mode in LABEL_DIAL_MODES:
+        if label_offsets is None:
+            raise ModelError(NO_LABEL_OFFSETS.format(mode=options.mode))
+        offsets = torch.as_tensor(np.asarray(label_offsets), dtype=logits.dtype)
+        logits = logits + options.fairness * offsets[s_index]
+    label = (target_index, torch.softmax(logits, 1))
+    values = sample_blocks(out, layout, g, label=label)
     return [v.numpy() for v in values], s_index.numpy()

@@ -6,7 +6,7 @@ the pure functions of `fairdistill.metrics`. Names are stable and dotted, as for
 
 - ``tstr.cnn.*``: a small CNN trained on the synthetic images, tested on the real holdout
   (accuracy, F1, AUROC, DPR/DPD/EOR/EOD with respect to s, accuracy per group and its gap);
-  ``trtr.cnn.*`` the same CNN trained on the real train images; ``fair_reference.cnn.*`` the same
+  ``trtr.cnn.*`` the same CNN trained on the real train images; ``fair.cnn.*`` the same
   CNN trained on real train resampled so that the label is independent of s (Kamiran & Calders
   2012), when every group has every label;
 - ``latent.leakage_auroc``: AUROC of s from the student's latent means of the holdout images;
@@ -52,7 +52,7 @@ from fairdistill.metrics.images import (
     precision_recall,
 )
 from fairdistill.report import write_audit
-from fairdistill.settings import GateThresholds, GenerationSettings
+from fairdistill.settings import Criterion, GateThresholds, GenerationSettings
 from fairdistill.spec import DatasetSpec
 from models.conv import feature_sizes
 from models.device import torch_threads
@@ -221,10 +221,14 @@ def audit_images(
     n_resamples: int = 200,
     holdout_latents: np.ndarray | None = None,
     max_rows: int | None = 100_000,
+    criterion: Criterion = "dp",
 ) -> dict[str, float]:
     """Every audit number of a set of synthetic images against the real train and holdout images
     (see the module docstring for the names), on at most ``max_rows`` images of each set drawn with
-    the seed (`fairdistill.audit.audited_rows`; copies are counted among those)."""
+    the seed (`fairdistill.audit.audited_rows`; copies are counted among those). Images are judged
+    by demographic parity (their fair reference is a label-balanced resample)."""
+    if criterion != "dp":
+        raise ValueError(f"images are audited for demographic parity (dp), not {criterion!r}")
     train, holdout, synthetic = (comparable(t, spec) for t in (train, holdout, synthetic))
     drawn = {"max_rows": max_rows, "random_state": random_state}
     metrics, (train, holdout, synthetic, holdout_latents) = audited_rows(
@@ -234,7 +238,7 @@ def audit_images(
     sets = {"tstr": fake, "trtr": real}
     balanced = balanced_resample(real[1], sensitive=real[2], random_state=random_state)
     if balanced is not None:
-        sets["fair_reference"] = (real[0][balanced], real[1][balanced], real[2][balanced])
+        sets["fair"] = (real[0][balanced], real[1][balanced], real[2][balanced])
     with torch_threads("train"):
         for prefix, (pixels, labels, _) in sets.items():
             scores = cnn_scores(pixels, labels, test[0], random_state=random_state)
@@ -256,14 +260,14 @@ def audit_images(
     return metrics
 
 
-def check_image_gate(metrics: dict[str, float], gate: GateThresholds) -> list[GateCheck]:
+def check_image_gate(
+    metrics: dict[str, float], gate: GateThresholds, criterion: Criterion = "dp"
+) -> list[GateCheck]:
     """`fairdistill.audit.check_gate` on the image audit's numbers: the CNN's DPR and AUROC, the
     AUROC held to the fair reference when there is one (real train whose labels are independent of
     s), else to the CNN on real train; copies are pixel-identical training images, against the
     holdout's."""
-    fair = f"fair_reference.{CLASSIFIER}.auroc"
-    reference = (fair, "fair reference AUROC") if fair in metrics else None
-    return check_gate(metrics, gate, classifier=CLASSIFIER, reference=reference)
+    return check_gate(metrics, gate, criterion, classifier=CLASSIFIER)
 
 
 run_image_audit = partial(run_audit, measure=audit_images, gate=check_image_gate)

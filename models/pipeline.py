@@ -1,4 +1,5 @@
-"""The whole generator in one call, one function per stage: encode → teacher → student → sampler.
+"""The whole generator in one call, one function per stage: encode → teacher → student → sampler →
+label calibration.
 
 The Prefect tasks wrap these stages (with caching, checkpoints and tracking) and the benchmarks call
 them too; in a notebook, without Prefect::
@@ -40,6 +41,7 @@ from fairdistill.settings import (
 )
 from fairdistill.spec import DatasetSpec
 from models.bundle import FairDistillModel, latent_means
+from models.calibration import LabelCalibration, calibrate_labels
 from models.device import torch_threads
 from models.samplers import make_sampler
 from models.student import StudentEncoder, distill
@@ -114,7 +116,16 @@ def fit_sampler(encoder: torch.nn.Module, x: np.ndarray, s: np.ndarray, settings
     """The latent sampler, fitted on an encoder's (the student's) latent means of the training rows."""
     with torch_threads("train"):
         latents = latent_means(encoder, x, s)
-        return make_sampler(settings.name, **settings.sampler_params()).fit(latents)
+        return make_sampler(settings.name, **settings.sampler_params(len(x))).fit(latents)
+
+
+def fit_label_calibration(
+    model: FairDistillModel, train: pl.DataFrame, spec: DatasetSpec, settings: SamplerSettings
+) -> LabelCalibration:
+    """The per-group label offsets of the `dp` and `eo` decode modes, fitted on a model whose
+    sampler is fitted (`models.calibration.calibrate_labels`), seeded by the sampler's seed."""
+    with torch_threads("train"):
+        return calibrate_labels(model, train, spec, seed=settings.seed)
 
 
 def fit_generator(
@@ -124,7 +135,8 @@ def fit_generator(
     *,
     on_round: OnRound | None = None,
 ) -> FairDistillModel:
-    """Fit codec, teacher, student and sampler on the training rows: a model that generates rows.
+    """Fit codec, teacher, student, sampler and label calibration on the training rows: a model that
+    generates rows.
 
     ``on_round(stage, losses)`` receives each round's losses of the ``"teacher"`` and ``"student"``.
     """
@@ -138,7 +150,9 @@ def fit_generator(
         teacher, x, s, settings.student, on_round=_for_stage(on_round, "student")
     )
     sampler = fit_sampler(student, x, s, settings.sampler)
-    return FairDistillModel(codec, teacher, student, sampler, teacher.settings, student.settings)
+    model = FairDistillModel(codec, teacher, student, sampler, teacher.settings, student.settings)
+    model.labels = fit_label_calibration(model, train, spec, settings.sampler)
+    return model
 
 
 def _for_stage(on_round: OnRound | None, stage: str) -> Callable[[dict], None] | None:

@@ -66,13 +66,26 @@ class GaussianMixtureSampler(_Sampler):
 
     name = "gmm"
 
-    def __init__(self, n_components: int = 20, max_iter: int = 200, random_state: int = 0):
+    def __init__(
+        self,
+        n_components: int = 20,
+        max_iter: int = 200,
+        random_state: int = 0,
+        fit_rows: int = 0,
+    ):
         self.n_components = n_components
         self.max_iter = max_iter
         self.random_state = random_state
+        self.fit_rows = fit_rows
 
     def fit(self, z: np.ndarray) -> GaussianMixtureSampler:
+        """EM on ``z``, or on a seeded sample of ``fit_rows`` of its rows when ``fit_rows`` > 0
+        (EM costs rows · components · k² per iteration; 10,000 codes fit Adult's mixture ≈ 4×
+        faster than its 32,561)."""
         z = np.asarray(z, dtype=np.float64)
+        if 0 < self.fit_rows < len(z):
+            rng = np.random.default_rng(self.random_state)
+            z = z[np.sort(rng.choice(len(z), self.fit_rows, replace=False))]
         gmm = GaussianMixture(
             self.n_components,
             covariance_type="full",

@@ -29,11 +29,12 @@ from models.teacher import (
     reconstruction_loss,
     reparameterize,
 )
-from models.training import fit_loop
+from models.training import fit_loop, sub_batch
 
 
 class StudentEncoder(Encoder):
-    """A small MLP ``[x, s] → (μ_S, log σ²_S)``; default one hidden layer of 64 units."""
+    """A small MLP ``[x, s] → (μ_S, log σ²_S)``: one hidden layer by default
+    (`StudentSettings.default_hidden`)."""
 
     def __init__(self, x_dim: int, s_dim: int, latent_dim: int = 12, hidden: Sequence[int] = (64,)):
         super().__init__(x_dim, s_dim, latent_dim, hidden)
@@ -96,7 +97,7 @@ def student_loss_fn(
         z = reparameterize(mu, logvar, generator)
         terms = {
             "match": mean_matching_loss(mu, mu_t),
-            "penalty": penalty(mu, logvar, s, x),
+            "penalty": penalty(*sub_batch(config.penalty_rows, mu, logvar, s, x)),
             "kl": gaussian_kl(mu_t, logvar_t, mu, logvar),
             "recon": reconstruction_loss(x, teacher.decoder(z, s), teacher.layout),
         }

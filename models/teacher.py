@@ -26,7 +26,7 @@ from models.conv import ConvDecoder, ConvEncoder
 from models.dcov import get_penalty, within_classes
 from models.device import resolve_device
 from models.layers import LOGVAR_MAX, LOGVAR_MIN, mlp
-from models.training import fit_loop, gaussian_noise
+from models.training import fit_loop, gaussian_noise, sub_batch
 
 
 class HeadLayout:
@@ -227,7 +227,8 @@ def independence_penalty(config: TrainingSettings, layout: HeadLayout) -> Callab
 
 
 def teacher_loss_fn(model: TeacherVAE, config: TeacherSettings) -> Callable:
-    """The per-batch loss ``recon + w_KL·KL + β·penalty(μ, log σ², s)`` as a dict of named terms."""
+    """The per-batch loss ``recon + w_KL·KL + β·penalty(μ, log σ², s)`` as a dict of named terms;
+    the penalty on the first ``penalty_rows`` rows of the (shuffled) batch."""
     penalty = independence_penalty(config, model.layout)
 
     def loss(batch, generator, round_):
@@ -237,7 +238,7 @@ def teacher_loss_fn(model: TeacherVAE, config: TeacherSettings) -> Callable:
         terms = {
             "recon": reconstruction_loss(x, model.decoder(z, s), model.layout),
             "kl": kl_to_prior(mu, logvar),
-            "penalty": penalty(mu, logvar, s, x),
+            "penalty": penalty(*sub_batch(config.penalty_rows, mu, logvar, s, x)),
         }
         terms["total"] = (
             terms["recon"] + config.kl_weight * terms["kl"] + config.beta * terms["penalty"]
@@ -245,6 +246,25 @@ def teacher_loss_fn(model: TeacherVAE, config: TeacherSettings) -> Callable:
         return terms
 
     return loss
+
+
+@torch.no_grad()
+def init_output_bias(model: TeacherVAE, x: np.ndarray) -> None:
+    """Start the decoder's heads at the data's marginals: each categorical head's last-layer bias
+    at its centred log-frequencies ``log P̂(c)`` (counts smoothed by ½), each numeric head's at the
+    column's mean and log-variance. The weights then learn only the dependence on (z, s), and rare
+    categories need no steps to reach their frequencies (detection AUC −0.01 to −0.02 at equal
+    steps, research/RESULTS.md §3)."""
+    bias = model.decoder.net[-1].bias
+    x = np.asarray(x, dtype=np.float64)
+    for columns, outputs in model.layout.categorical:
+        log_p = np.log(x[:, columns].sum(0) + 0.5)
+        bias[outputs] = torch.as_tensor(log_p - log_p.mean(), dtype=bias.dtype)
+    if len(model.layout.num_x):
+        numbers = x[:, model.layout.num_x.numpy()]
+        bias[model.layout.num_mean] = torch.as_tensor(numbers.mean(0), dtype=bias.dtype)
+        log_var = np.log(np.maximum(numbers.var(0), 1e-3))
+        bias[model.layout.num_logvar] = torch.as_tensor(log_var, dtype=bias.dtype)
 
 
 def as_tensor(a: np.ndarray | Tensor, device: torch.device) -> Tensor:
@@ -287,7 +307,9 @@ def train_teacher(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = TeacherVAE(spec, s.shape[1], config.latent_dim, config.hidden, config.channels)
-        model = model.to(device)
+    if model.layout.image_shape is None:
+        init_output_bias(model, x)
+    model = model.to(device)
     model.settings = config  # as resolved for this table: what `save_teacher` records
     data = (as_tensor(x, device), as_tensor(s, device))
     if model.layout.image_shape is not None:  # images are mostly background: start at the means

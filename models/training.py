@@ -59,6 +59,12 @@ def gaussian_noise(like: Tensor, generator: torch.Generator) -> Tensor:
     return torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device)
 
 
+def sub_batch(rows: int, *tensors: Tensor) -> tuple[Tensor, ...]:
+    """The first ``rows`` rows of each tensor (all of them when ``rows`` is 0 or at least the
+    batch): batches are drawn from a shuffle, so these are a random sub-batch."""
+    return tensors if rows <= 0 else tuple(t[:rows] for t in tensors)
+
+
 def _mean_logs(logs: list[dict[str, Tensor]]) -> dict[str, float]:
     return {k: float(sum(float(d[k]) for d in logs) / len(logs)) for k in logs[0]}
 

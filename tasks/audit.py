@@ -10,7 +10,12 @@ from fairdistill import tracking
 from fairdistill.audit import AuditOutcome, run_audit
 from fairdistill.ingest import Snapshot
 from fairdistill.report import write_audit
-from fairdistill.settings import AuditSettings, GateThresholds, configured_gate_from_environment
+from fairdistill.settings import (
+    AuditSettings,
+    Criterion,
+    GateThresholds,
+    configured_gate_from_environment,
+)
 from fairdistill.spec import DatasetSpec
 from models.bundle import FairDistillModel
 from models.image_audit import image_audit_parts
@@ -41,9 +46,12 @@ def audit(
     configured: GateThresholds,
     tracking_run_id: str,
     run: dict,
+    criterion: Criterion = "dp",
 ) -> AuditOutcome:
-    """Audit the synthetic table against the real train and holdout; write `audit.json` and
-    `report.html` beside the table; log every metric, the gate's verdict and the report to MLflow."""
+    """Audit the synthetic table, made for the fairness ``criterion``, against the real train and
+    holdout (beside TRTR, the fair reference of the criterion); write `audit.json` and
+    `report.html` beside the table; log every metric, the gate's verdict and the report to
+    MLflow."""
     started = time.perf_counter()
     train, holdout = pl.read_parquet(snapshot.train_path), pl.read_parquet(snapshot.holdout_path)
     synthetic = pl.read_parquet(table_path)
@@ -60,6 +68,7 @@ def audit(
         holdout_latents=model.encode_latent(holdout),
         run=run,
         configured_gate=configured,
+        criterion=criterion,
     )
     files = write(outcome, Path(table_path).parent, spec, train, synthetic)
     tracking.log_audit(tracking_run_id, outcome.metrics, list(files))

@@ -21,7 +21,8 @@ from pathlib import Path
 from prefect import get_run_logger
 
 import models
-from fairdistill import codec, images, lake
+from fairdistill import codec, dependencies, fair_labels, images, lake
+from fairdistill.metrics import utility
 from models.bundle import FILES
 from tasks.reporting import log_stage
 
@@ -31,6 +32,7 @@ STAGE_PARTS = {
     "train_teacher": ("teacher_config", "teacher"),
     "distill": ("student_config", "student"),
     "fit_sampler": ("sampler",),
+    "calibrate_labels": ("labels",),
 }
 STALE = (
     "%s: %s in %s changed since it was written (a sha256 differs or the file is gone); retraining"
@@ -47,12 +49,16 @@ def stage_files(stage: str) -> list[str]:
 @functools.cache
 def training_code() -> str:
     """sha256 over the sources that decide the trained parts: `models/`, the codecs (tables and
-    images), these tasks."""
+    images) and the table's dependencies, the label math and the classifiers it calibrates
+    through, these tasks."""
     here = Path(__file__).parent
     sources = [
         *sorted(Path(models.__file__).parent.glob("*.py")),
         Path(codec.__file__),
         Path(images.__file__),
+        Path(dependencies.__file__),
+        Path(fair_labels.__file__),
+        Path(utility.__file__),
         here / "encode.py",
         here / "train.py",
     ]

@@ -1,4 +1,5 @@
-"""The learning stages: train the teacher, distil the student, fit the latent sampler.
+"""The learning stages: train the teacher, distil the student, fit the latent sampler, calibrate the
+labels.
 
 Each reads the encoded training rows, trains one part with its `models.pipeline` stage function, saves
 it into the model folder, records its hash, and returns that folder, so the flow reads as a chain. A
@@ -17,11 +18,15 @@ from prefect.cache_policies import NO_CACHE
 from fairdistill import tracking
 from fairdistill.ingest import Snapshot
 from fairdistill.settings import SamplerSettings, StudentSettings, TeacherSettings
+from fairdistill.spec import DatasetSpec
 from models import pipeline
 from models.bundle import (
+    FairDistillModel,
     load_codec,
+    load_sampler,
     load_student,
     load_teacher,
+    save_labels,
     save_sampler,
     save_student,
     save_teacher,
@@ -132,6 +137,55 @@ def fit_sampler(
         "%s on %d latents",
         settings.name,
         len(x),
+        tracking_run_id=tracking_run_id,
+    )
+    return model_dir
+
+
+@task(name="calibrate_labels", cache_policy=NO_CACHE)
+def calibrate_labels(
+    spec: DatasetSpec,
+    snapshot: Snapshot,
+    model_dir: str,
+    settings: SamplerSettings,
+    tracking_run_id: str,
+) -> str:
+    """Fit the per-group label offsets of the `dp` and `eo` decode modes on the trained model."""
+    if reuse("calibrate_labels", model_dir):
+        return model_dir
+    started = time.perf_counter()
+    teacher, teacher_settings = load_teacher(model_dir)
+    student, student_settings = load_student(model_dir)
+    # the parts this stage is built from, not a labels file it is about to replace
+    model = FairDistillModel(
+        load_codec(model_dir),
+        teacher,
+        student,
+        load_sampler(model_dir),
+        teacher_settings,
+        student_settings,
+    )
+    train = pl.read_parquet(snapshot.train_path)
+    labels = pipeline.fit_label_calibration(model, train, spec, settings)
+    save_labels(labels, model_dir)
+    record("calibrate_labels", model_dir)
+    tracking.log_metrics(
+        tracking_run_id,
+        {
+            f"labels.{criterion}.shift.{group}": shift
+            for criterion, shifts in labels.shifts.items()
+            for group, shift in enumerate(shifts)
+        },
+    )
+    log_stage(
+        "calibrate_labels",
+        started,
+        "log-odds shifts per group: %s",
+        "; ".join(
+            f"{criterion} {' '.join(f'{s:+.2f}' for s in shifts)} "
+            f"({labels.proxy_steps[criterion]} proxy step(s))"
+            for criterion, shifts in labels.shifts.items()
+        ),
         tracking_run_id=tracking_run_id,
     )
     return model_dir

@@ -22,6 +22,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
@@ -161,6 +162,83 @@ def fit_predict(
     )
     groups = intersectional_groups(*(x_test[c].to_numpy() for c in sensitive))
     return Predictions(y_test, classifier.predict_proba(x_test)[:, 1], groups)
+
+
+def out_of_fold_scores(
+    table: pl.DataFrame,
+    *,
+    target: str,
+    positive_label,
+    sensitive: str | list[str],
+    categorical: list[str],
+    numeric: list[str],
+    model: Literal["logistic", "hgb"] = "hgb",
+    n_splits: int = 5,
+    random_state: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold P(y=1 | x, s) of every row of ``table``: each row scored by a classifier fitted
+    on the other folds (stratified, shuffled with ``random_state``; fewer folds when a class has
+    fewer than ``n_splits`` rows). The score a post-processing of real labels needs: it never saw
+    the row it scores.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        The real rows to score (the audit's real train).
+    target : str
+        The label column.
+    positive_label : object
+        The value of ``target`` counted as 1 (compared as a string).
+    sensitive : str or list of str
+        Sensitive column(s): features of the classifier and the rows' groups.
+    categorical : list of str
+        Other categorical feature columns.
+    numeric : list of str
+        Numeric and temporal feature columns.
+    model : {"logistic", "hgb"}
+        The classifier (see `make_classifier`).
+    n_splits : int
+        Folds (at most the rows of the rarer class, at least 2).
+    random_state : int
+        Seed of the folds' shuffle and of the classifier.
+
+    Returns
+    -------
+    score, y_true, sensitive
+        The scores, the labels in {0, 1} and the rows' group labels (intersections if several
+        sensitive columns), in the table's row order.
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"s": ["a", "b"] * 10, "x": list(range(20)), "y": [0] * 10 + [1] * 10})
+    >>> score, y, groups = out_of_fold_scores(t, target="y", positive_label=1, sensitive="s",
+    ...                                       categorical=[], numeric=["x"], model="logistic",
+    ...                                       random_state=0)
+    >>> bool(score[y == 1].mean() > score[y == 0].mean()), groups[:2].tolist()
+    (True, ['a', 'b'])
+    """
+    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
+    features = list(dict.fromkeys(c for c in [*sensitive, *categorical] if c != target))
+    x, y = _xy(
+        table,
+        target=target,
+        positive_label=positive_label,
+        features=features,
+        numeric=numeric,
+        role="training",
+    )
+    if np.unique(y).size < 2:
+        found = table[target].unique().to_list()
+        raise DataError(ONE_CLASS.format(target=target, found=found, positive_label=positive_label))
+    splits = max(2, min(n_splits, int(np.bincount(y).min())))
+    score = np.empty(len(y))
+    folds = StratifiedKFold(splits, shuffle=True, random_state=random_state)
+    for fit_rows, score_rows in folds.split(x, y):
+        classifier = make_classifier(model, features, numeric, random_state=random_state)
+        classifier.fit(x.iloc[fit_rows], y[fit_rows])
+        score[score_rows] = classifier.predict_proba(x.iloc[score_rows])[:, 1]
+    groups = intersectional_groups(*(x[c].to_numpy() for c in sensitive))
+    return score, y, groups
 
 
 def score_predictions(y_true, y_score, *, sensitive, threshold: float = 0.5) -> dict[str, float]:

@@ -34,9 +34,9 @@ SMALL = {
     "teacher": {"steps": 10, "rounds": 1, "hidden": [32, 32], "latent_dim": 4},
     "student": {"steps": 10, "rounds": 1, "hidden": [8]},
 }
-CONFIGURED = {"min_model_dpr": 0.0, "max_auroc_drop": 0.7, "max_copy_rate_excess": 0.0}
-STRICT = {**CONFIGURED, "min_model_dpr": 1.0, "max_auroc_drop": 0.0}
-LOOSER = {**CONFIGURED, "max_auroc_drop": 0.9}
+CONFIGURED = {"min_fairness_ratio": 0.0, "max_auroc_gap": 0.7, "max_copy_rate_excess": 0.0}
+STRICT = {**CONFIGURED, "min_fairness_ratio": 1.0, "max_auroc_gap": 0.0}
+LOOSER = {**CONFIGURED, "max_auroc_gap": 0.9}
 
 pytestmark = [
     pytest.mark.served,
@@ -288,7 +288,7 @@ def test_a_rejected_run_fails_with_one_message_and_moves_nothing(served, runs):
 def test_a_looser_gate_publishes_under_its_run_id_as_a_challenger(served, runs):
     flow_run, tracked, aliases, versions = runs["looser"]
     assert flow_run.state.is_completed()
-    assert "looser than the configured one (max_auroc_drop)" in flow_run.state.message
+    assert "looser than the configured one (max_auroc_gap)" in flow_run.state.message
     assert tracked.info.status == "FINISHED"
     assert tracked.data.tags["fairdistill.release"] == "challenger"
     assert aliases == {"champion": "1", "challenger": "2"} and len(versions) == 2

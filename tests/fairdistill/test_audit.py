@@ -1,6 +1,7 @@
 import json
 import math
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -11,58 +12,73 @@ from fairdistill.audit import (
     AuditOutcome,
     audit_table,
     check_gate,
+    fair_reference_table,
     run_audit,
 )
 from fairdistill.ingest import read_dataset
 from fairdistill.report import render_html, summary_markdown, summary_paragraph, write_audit
 from fairdistill.settings import AuditSettings, GateThresholds
-from fairdistill.spec import load_spec
+from fairdistill.spec import DatasetSpec, load_spec
 
-THRESHOLDS = GateThresholds(min_model_dpr=0.8, max_auroc_drop=0.05)
+THRESHOLDS = GateThresholds(min_fairness_ratio=0.8, max_auroc_gap=0.02)
 GOOD = {
     "tstr.hgb.dpr": 0.9,
+    "tstr.hgb.eor": 0.85,
     "tstr.hgb.auroc": 0.88,
+    "fair.hgb.auroc": 0.89,
     "trtr.hgb.auroc": 0.92,
     "privacy.exact_copy_rate": 0.02,
     "privacy.holdout_copy_rate": 0.02,  # a table that repeats itself: copies are natural
 }
 
 
-def test_gate_passes_when_every_threshold_holds():
-    outcome = AuditOutcome(GOOD, check_gate(GOOD, THRESHOLDS), AuditSettings())
-    assert [c.name for c in outcome.checks] == ["model_dpr", "tstr_auroc", "exact_copy_rate"]
+@pytest.mark.parametrize(("criterion", "fairness"), [("dp", "model_dpr"), ("eo", "model_eor")])
+def test_gate_passes_when_every_threshold_of_the_criterion_holds(criterion, fairness):
+    checks = check_gate(GOOD, THRESHOLDS, criterion)
+    outcome = AuditOutcome(GOOD, checks, AuditSettings(), criterion=criterion)
+    assert [c.name for c in outcome.checks] == [fairness, "tstr_auroc", "exact_copy_rate"]
     assert outcome.passed and outcome.failures == []
-    assert outcome.checks[1].threshold == pytest.approx(0.87)
+    assert outcome.checks[1].threshold == pytest.approx(0.87)  # fair reference − 0.02
 
 
 @pytest.mark.parametrize(
-    ("change", "failed"),
+    ("criterion", "change", "failed"),
     [
-        ({"tstr.hgb.dpr": 0.79}, "model_dpr"),
-        ({"tstr.hgb.dpr": math.nan}, "model_dpr"),
-        ({"tstr.hgb.auroc": 0.86}, "tstr_auroc"),
-        ({"privacy.exact_copy_rate": 0.03}, "exact_copy_rate"),
-        ({"privacy.holdout_copy_rate": 0.0}, "exact_copy_rate"),
+        ("dp", {"tstr.hgb.dpr": 0.79}, "model_dpr"),
+        ("dp", {"tstr.hgb.dpr": math.nan}, "model_dpr"),
+        ("eo", {"tstr.hgb.eor": 0.79}, "model_eor"),
+        ("eo", {"tstr.hgb.eor": math.nan}, "model_eor"),
+        ("dp", {"tstr.hgb.auroc": 0.86}, "tstr_auroc"),
+        ("eo", {"tstr.hgb.auroc": 0.86}, "tstr_auroc"),
+        ("dp", {"fair.hgb.auroc": 0.91}, "tstr_auroc"),  # the reference, not TRTR, sets the bar
+        ("dp", {"privacy.exact_copy_rate": 0.03}, "exact_copy_rate"),
+        ("eo", {"privacy.holdout_copy_rate": 0.0}, "exact_copy_rate"),
     ],
 )
-def test_gate_fails_on_each_threshold(change, failed):
-    outcome = AuditOutcome(GOOD, check_gate({**GOOD, **change}, THRESHOLDS), AuditSettings())
+def test_gate_fails_on_each_threshold_by_criterion(criterion, change, failed):
+    checks = check_gate({**GOOD, **change}, THRESHOLDS, criterion)
+    outcome = AuditOutcome(GOOD, checks, AuditSettings(), criterion=criterion)
     assert [c.name for c in outcome.checks if not c.passed] == [failed]
     assert not outcome.passed and outcome.release == REJECTED
     assert outcome.failures[0].startswith(f"{failed} ")
 
 
+@pytest.mark.parametrize(("criterion", "ignored"), [("dp", "tstr.hgb.eor"), ("eo", "tstr.hgb.dpr")])
+def test_the_gate_judges_only_the_criterion_of_the_run(criterion, ignored):
+    assert all(c.passed for c in check_gate({**GOOD, ignored: 0.1}, THRESHOLDS, criterion))
+
+
 def test_a_failure_says_by_how_much_and_where_the_threshold_comes_from():
     (auroc,) = [c for c in check_gate({**GOOD, "tstr.hgb.auroc": 0.86}, THRESHOLDS) if not c.passed]
-    assert auroc.origin == "TRTR AUROC 0.920 − audit.gate.max_auroc_drop 0.05"
+    assert auroc.origin == "fair reference AUROC 0.890 − audit.gate.max_auroc_gap 0.02"
     assert auroc.failure() == (
         "tstr_auroc 0.860, 0.010 below its threshold 0.870 "
-        "(TRTR AUROC 0.920 − audit.gate.max_auroc_drop 0.05)"
+        "(fair reference AUROC 0.890 − audit.gate.max_auroc_gap 0.02)"
     )
     (dpr,) = [c for c in check_gate({**GOOD, "tstr.hgb.dpr": math.nan}, THRESHOLDS) if not c.passed]
     assert (
         dpr.failure()
-        == "model_dpr could not be measured (needs ≥ 0.800 (audit.gate.min_model_dpr))"
+        == "model_dpr could not be measured (needs ≥ 0.800 (audit.gate.min_fairness_ratio))"
     )
 
 
@@ -70,11 +86,11 @@ def test_a_failure_says_by_how_much_and_where_the_threshold_comes_from():
     ("gate", "release"),
     [
         (GateThresholds(), CHAMPION),
-        (GateThresholds(min_model_dpr=0.85, max_auroc_drop=0.04), CHAMPION),  # stricter
-        (GateThresholds(max_auroc_drop=0.3), CHALLENGER),
-        (GateThresholds(min_model_dpr=0.5), CHALLENGER),
+        (GateThresholds(min_fairness_ratio=0.85, max_auroc_gap=0.01), CHAMPION),  # stricter
+        (GateThresholds(max_auroc_gap=0.3), CHALLENGER),
+        (GateThresholds(min_fairness_ratio=0.5), CHALLENGER),
         (GateThresholds(max_copy_rate_excess=0.01), CHALLENGER),
-        (GateThresholds(min_model_dpr=0.95), REJECTED),
+        (GateThresholds(min_fairness_ratio=0.95), REJECTED),
     ],
 )
 def test_only_a_pass_under_the_configured_gate_or_stricter_releases_a_champion(gate, release):
@@ -98,6 +114,7 @@ def test_audit_of_real_train_as_synthetic_hits_the_ceilings(loans):
     assert metrics["privacy.exact_copy_rate"] == 1.0
     assert metrics["data.synthetic.dpr"] == metrics["data.real.dpr"]
     assert metrics["tstr.hgb.auroc"] == metrics["trtr.hgb.auroc"]
+    assert metrics["fair.hgb.dpr"] > metrics["trtr.hgb.dpr"]  # the reference's labels are fair
     assert metrics["fidelity.marginal"] == pytest.approx(1.0)
     assert (
         metrics["tstr.hgb.auroc.ci_low"]
@@ -117,7 +134,8 @@ def test_report_renders_offline_with_every_plot(loans, tmp_path):
     assert "http://" not in page and "https://" not in page  # nothing loads from a CDN
     assert "Gate: FAILED" in page and "run_id: r1" in page
     assert '<div class="box box-fail"><p class="box-title">Not published — what to try</p>' in page
-    assert "TRTR AUROC" in page and "higher is better" in page
+    assert "fair reference AUROC" in page and "higher is better" in page
+    assert "Fairness criterion: <code>dp</code>" in page
     markdown = summary_markdown(outcome, "audit", {"MLflow run": "http://mlflow/#/runs/1"})
     assert "| exact_copy_rate | share of synthetic rows identical to a training row |" in markdown
     assert "> - exact_copy_rate: raise teacher.kl_weight" in markdown
@@ -129,7 +147,10 @@ def test_report_renders_offline_with_every_plot(loans, tmp_path):
     assert written["passed"] is False and written["run"] == {"run_id": "r1"}
     assert written["thresholds"]["bootstrap_resamples"] == 10
     assert [c["name"] for c in written["gate"]] == ["model_dpr", "tstr_auroc", "exact_copy_rate"]
-    assert written["release"] == REJECTED and written["configured_gate"]["min_model_dpr"] == 0.8
+    assert (
+        written["release"] == REJECTED and written["configured_gate"]["min_fairness_ratio"] == 0.8
+    )
+    assert written["criterion"] == "dp" and "fair.hgb.auroc" in written["metrics"]
     assert report.read_text() == page
 
 
@@ -144,15 +165,19 @@ def test_the_audit_works_on_bounded_samples_and_says_so(loans):
 def test_a_pass_under_a_looser_gate_says_it_is_published_as_a_challenger(loans):
     spec, train, holdout = loans
     synthetic = train.with_columns(pl.col("gender").shuffle(seed=0))
-    gate = GateThresholds(min_model_dpr=0.0, max_auroc_drop=1.0, max_copy_rate_excess=1.0)
+    gate = GateThresholds(min_fairness_ratio=0.0, max_auroc_gap=1.0, max_copy_rate_excess=1.0)
     outcome = run_audit(
         train, holdout, synthetic, spec, AuditSettings(bootstrap_resamples=0, gate=gate)
     )
     assert outcome.release == CHALLENGER
-    assert outcome.looser_thresholds == ["min_model_dpr", "max_auroc_drop", "max_copy_rate_excess"]
+    assert outcome.looser_thresholds == [
+        "min_fairness_ratio",
+        "max_auroc_gap",
+        "max_copy_rate_excess",
+    ]
     markdown = summary_markdown(outcome, "audit")
     assert "> **Published under its run id only, not as the champion**" in markdown
-    assert "min_model_dpr 0.0 (configured: 0.8)" in markdown
+    assert "min_fairness_ratio 0.0 (configured: 0.8)" in markdown
     assert '<div class="box box-warn">' in render_html(outcome, spec, train, synthetic)
 
 
@@ -160,16 +185,86 @@ def test_an_image_audit_is_summarised_with_its_cnn_rows():
     metrics = {
         **{k.replace("hgb", "cnn"): v for k, v in GOOD.items()},
         "tstr.cnn.accuracy": 0.85,
-        "fair_reference.cnn.accuracy": 0.9,
+        "fair.cnn.accuracy": 0.9,
         "fidelity.frechet_distance": 1.5,
     }
     checks = check_gate(metrics, THRESHOLDS, classifier="cnn")
     outcome = AuditOutcome(metrics, checks, AuditSettings(), modality="image")
     assert outcome.classifier == "cnn" and outcome.passed
     markdown = summary_markdown(outcome, "audit")
-    assert "| Accuracy, beside the fair reference | 0.850 | 0.900 | higher is better |" in markdown
+    assert "| Accuracy | 0.850 | 0.900 | – | higher is better |" in markdown
     assert "| Fréchet distance (real vs synthetic" in markdown
-    assert "AUROC | 0.880 | 0.920 |" in markdown and "Marginal similarity" not in markdown
-    assert "A small CNN trained on its synthetic table scores AUROC 0.880" in summary_paragraph(
+    assert "AUROC | 0.880 | 0.890 | 0.920 |" in markdown and "Marginal similarity" not in markdown
+    assert "A small CNN trained on its synthetic table (dp) scores AUROC 0.880" in summary_paragraph(
         outcome, "colored-mnist"
     )
+
+
+def test_what_to_try_names_the_settings_that_matter_for_the_table(loans):
+    """A small table's advice speaks of its batches and its noisy groups; a large one's of beta
+    and the step budget; both quote the fair reference."""
+    from fairdistill.report import what_to_try
+
+    failing = {**GOOD, "tstr.hgb.dpr": 0.5, "tstr.hgb.auroc": 0.5, "fair.hgb.dpr": 0.83}
+    for rows, says in ((450, "a table of 450 rows is learnt in small batches"), (30_000, "")):
+        metrics = {**failing, "rows.train": rows}
+        outcome = AuditOutcome(metrics, check_gate(metrics, THRESHOLDS), AuditSettings())
+        advice = what_to_try(outcome)
+        assert (
+            advice[0].startswith("model_dpr: ") and "reaches" in advice[0] and "0.830" in advice[0]
+        )
+        assert advice[1].startswith("tstr_auroc: ") and "teacher.steps" in advice[1]
+        assert "fair reference reaches AUROC 0.890" in advice[1]
+        assert says in advice[1]
+        assert ("below 2,000 rows" in advice[0]) == (rows < 2000)
+
+
+def fair_table(n: int = 4000, seed: int = 0, biased: bool = False) -> pl.DataFrame:
+    """x ~ N(0, 1), s ∈ {a, b} (40/60), y the top 30% of x + noise in EACH group (labels with
+    exactly equal group rates), or, ``biased``, shifted toward b."""
+    rng = np.random.default_rng(seed)
+    s = np.where(rng.random(n) < 0.4, "a", "b")
+    x = rng.normal(size=n)
+    signal = x + rng.normal(scale=0.7, size=n) + (1.5 * (s == "b") if biased else 0)
+    frame = pl.DataFrame({"x": x, "job": rng.choice(["u", "v"], n), "s": s, "signal": signal})
+    if biased:
+        return frame.with_columns(
+            (pl.col("signal") > pl.col("signal").quantile(0.7)).cast(pl.String).alias("y")
+        )
+    return frame.with_columns(
+        (pl.col("signal").rank().over("s") > 0.7 * pl.len().over("s")).cast(pl.String).alias("y")
+    )
+
+
+FAIR_SPEC = DatasetSpec(
+    name="toy",
+    source="toy.csv",
+    target="y",
+    positive_label="true",
+    sensitive=[{"column": "s", "privileged": "b"}],
+    categorical=["job"],
+    numeric=["x"],
+)
+
+
+def test_the_fair_reference_is_trtr_when_the_labels_are_already_fair():
+    train, holdout = fair_table(seed=5), fair_table(seed=6)
+    metrics = audit_table(train, holdout, train, FAIR_SPEC, n_resamples=0, criterion="dp")
+    fair = {k[5:]: v for k, v in metrics.items() if k.startswith("fair.")}
+    assert fair == {k[5:]: v for k, v in metrics.items() if k.startswith("trtr.")}
+    assert fair_reference_table(train, FAIR_SPEC, "dp", random_state=3).equals(train)
+
+
+@pytest.mark.parametrize("criterion", ["dp", "eo"])
+def test_the_fair_reference_is_deterministic_and_fair_by_its_criterion(criterion):
+    train = fair_table(seed=5, biased=True)  # not the labels' seed: the draws would correlate
+    first = fair_reference_table(train, FAIR_SPEC, criterion, random_state=0)
+    assert first.equals(fair_reference_table(train, FAIR_SPEC, criterion, random_state=0))
+    assert not first.equals(fair_reference_table(train, FAIR_SPEC, criterion, random_state=1))
+    assert first.drop("y").equals(train.drop("y"))  # only labels change
+    rates = first.group_by("s").agg((pl.col("y") == "true").mean()).sort("s")["y"].to_list()
+    real = train.group_by("s").agg((pl.col("y") == "true").mean()).sort("s")["y"].to_list()
+    if criterion == "dp":
+        assert rates[0] == pytest.approx(rates[1], abs=0.03) and real[1] - real[0] > 0.3
+    else:  # equal error rates, not equal positive rates: the bias in y stays partly
+        assert real[1] - real[0] > rates[1] - rates[0] > 0.1

@@ -46,8 +46,12 @@ def test_defaults_form_a_whole_refresh():
         ({"trainer": {}}, "'trainer' is not a known setting"),
         ({"generation": {"mode": "faithful", "fairness": 0.5}}, "fairness applies only to mode(s)"),
         (
-            {"audit": {"gate": {"min_model_dpr": 2}}},
-            "audit.gate.min_model_dpr: Input should be less",
+            {"generation": {"mode": "label-fair"}},
+            "generation.mode: Input should be 'dp', 'eo', 'faithful' or 'counterfactual'",
+        ),
+        (
+            {"audit": {"gate": {"min_fairness_ratio": 2}}},
+            "audit.gate.min_fairness_ratio: Input should be less",
         ),
     ],
 )
@@ -83,12 +87,35 @@ def test_an_empty_file_means_the_defaults(tmp_path):
 
 def test_fast_settings_file_loads(data_dir):
     settings = load_settings(data_dir / "fast.yaml")
-    assert settings.teacher.rounds == 2 and settings.audit.gate.min_model_dpr == 0.0
+    assert settings.teacher.rounds == 2 and settings.audit.gate.min_fairness_ratio == 0.0
 
 
 def test_decode_options_are_the_generation_fields_a_model_needs():
-    options = GenerationSettings(mode="all-fair", label_temperature=0.5).decode_options()
-    assert options == {"mode": "all-fair", "fairness": 1.0, "label_temperature": 0.5}
+    options = GenerationSettings(mode="eo", fairness=0.5, label_temperature=0.5).decode_options()
+    assert options == {"mode": "eo", "fairness": 0.5, "label_temperature": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("mode", "criterion"),
+    [("dp", "dp"), ("eo", "eo"), ("faithful", "dp"), ("counterfactual", "dp")],
+)
+def test_the_audit_criterion_follows_the_decode_mode(mode, criterion):
+    assert GenerationSettings(mode=mode).criterion == criterion
+    assert GenerationSettings().mode == "dp"
+
+
+def test_the_default_network_follows_the_table():
+    """Two layers of the encoded width (a power of two in [128, 256]); the student one layer of
+    7/16 of it; the mixture a component per 250 rows in [4, 20]."""
+    from fairdistill.settings import SamplerSettings, StudentSettings, TeacherSettings
+
+    assert TeacherSettings().for_table(4_938, 13).hidden == [128, 128]
+    assert TeacherSettings().for_table(32_561, 107).hidden == [128, 128]
+    assert TeacherSettings().for_table(32_561, 400).hidden == [256, 256]
+    assert StudentSettings().for_table(32_561, 107).hidden == [56]
+    assert TeacherSettings(hidden=[7]).for_table(100, 400).hidden == [7]
+    assert [SamplerSettings().components(n) for n in (300, 4_938, 32_561)] == [4, 19, 20]
+    assert SamplerSettings(n_components=3).components(32_561) == 3
 
 
 def test_the_form_schema_carries_bounds_and_choices():
@@ -103,7 +130,7 @@ def test_the_form_schema_carries_bounds_and_choices():
 def test_every_gate_threshold_says_which_way_is_stricter():
     """`GateThresholds.looser_than` reads the direction from the name: min_… or max_…."""
     assert all(name.startswith(("min_", "max_")) for name in GateThresholds.model_fields)
-    loose = GateThresholds(min_model_dpr=0.0, max_auroc_drop=1.0, max_copy_rate_excess=1.0)
+    loose = GateThresholds(min_fairness_ratio=0.0, max_auroc_gap=1.0, max_copy_rate_excess=1.0)
     assert loose.looser_than(GateThresholds()) == list(GateThresholds.model_fields)
     assert GateThresholds().looser_than(loose) == []
 
@@ -112,10 +139,10 @@ def test_the_configured_gate_outside_a_deployment_comes_from_the_environment(mon
     from fairdistill.settings import GateThresholds, configured_gate_from_environment
 
     assert configured_gate_from_environment() == GateThresholds()
-    monkeypatch.setenv("FAIRDISTILL_CONFIGURED_GATE", '{"max_auroc_drop": 0.07}')
-    assert configured_gate_from_environment() == GateThresholds(max_auroc_drop=0.07)
-    monkeypatch.setenv("FAIRDISTILL_CONFIGURED_GATE", '{"max_auroc_drop": -1}')
-    with pytest.raises(SettingsError, match="FAIRDISTILL_CONFIGURED_GATE: max_auroc_drop"):
+    monkeypatch.setenv("FAIRDISTILL_CONFIGURED_GATE", '{"max_auroc_gap": 0.07}')
+    assert configured_gate_from_environment() == GateThresholds(max_auroc_gap=0.07)
+    monkeypatch.setenv("FAIRDISTILL_CONFIGURED_GATE", '{"max_auroc_gap": -1}')
+    with pytest.raises(SettingsError, match="FAIRDISTILL_CONFIGURED_GATE: max_auroc_gap"):
         configured_gate_from_environment()
 
 

@@ -65,6 +65,7 @@ STAGES = (
     "train_teacher",
     "distill",
     "fit_sampler",
+    "calibrate_labels",
     "register_model",
     "generate",
     "audit",
@@ -241,7 +242,8 @@ def plant_pickles(home: Home) -> Path:
         for index in range(3):
             (folder / f"{index:032x}").write_text(json.dumps(record))
     models = next((home.lake / "models" / "loans").iterdir())
-    for name in ("teacher.pt", "student.pt", "teacher.ckpt", "student.ckpt", "sampler.json"):
+    parts = ("teacher.pt", "student.pt", "teacher.ckpt", "student.ckpt", "sampler.json")
+    for name in (*parts, "labels.json"):
         (models / name).write_bytes(payload)
     return marker
 

@@ -114,7 +114,7 @@ def test_a_model_version_that_passed_a_looser_gate_is_challenger(result):
     assert released.aliases == [CHALLENGER]
     assert released.tags["fairdistill.gate"] == "passed"
     assert released.tags["fairdistill.gate.looser_than_configured"] == (
-        "min_model_dpr, max_auroc_drop, max_copy_rate_excess"
+        "min_fairness_ratio, max_auroc_gap, max_copy_rate_excess"
     )
     assert released.tags["fingerprint"] == result.fingerprint
     assert float(released.tags["audit.tstr.hgb.auroc"]) == pytest.approx(
@@ -169,13 +169,13 @@ def test_failed_gate_ends_failed_with_one_message_and_the_table_under_rejected(
     from mlflow import MlflowClient
 
     strict = AuditSettings(
-        bootstrap_resamples=0, gate=GateThresholds(min_model_dpr=1.0, max_auroc_drop=0.0)
+        bootstrap_resamples=0, gate=GateThresholds(min_fairness_ratio=1.0, max_auroc_gap=0.0)
     )
     state = refresh(dataset=adult_subset, **{**fast, "audit": strict}, return_state=True)
     assert state.is_failed()
     assert re.match(
         r"the synthetic table of adult failed the audit gate: model_dpr \d\.\d{3}, \d\.\d{3} "
-        r"below its threshold 1\.000 \(audit\.gate\.min_model_dpr\); tstr_auroc",
+        r"below its threshold 1\.000 \(audit\.gate\.min_fairness_ratio\); tstr_auroc",
         state.message,
     )
     with pytest.raises(GateFailed):
@@ -262,13 +262,13 @@ def test_cli_gate_failure_exits_3_with_the_numbers_and_publishes_nothing(
     strict.write_text(
         (data_dir / "fast.yaml")
         .read_text()
-        .replace("min_model_dpr: 0.0", "min_model_dpr: 1.0")
-        .replace("max_auroc_drop: 1.0", "max_auroc_drop: 0.0")
+        .replace("min_fairness_ratio: 0.0", "min_fairness_ratio: 1.0")
+        .replace("max_auroc_gap: 1.0", "max_auroc_gap: 0.0")
     )
     code, _, err = cli(["refresh", "--spec", str(data_dir / "loans.yaml"), "--config", str(strict)])
     assert code == EXIT_GATE_FAILED
     assert "fairdistill: gate failed: the synthetic table of loans failed the audit gate" in err
-    assert "model-level DPR" in err and "TSTR AUROC" in err
+    assert "classifier trained on     AUROC    DPR    EOR" in err and "fair reference" in err
     assert "Traceback" not in err
     assert not (lake / "synthetic" / "loans" / "latest").exists()
 

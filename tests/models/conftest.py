@@ -8,6 +8,7 @@ import torch
 
 from fairdistill.codec import TabularCodec
 from fairdistill.settings import StudentSettings, TeacherSettings
+from fairdistill.spec import DatasetSpec
 
 torch.set_num_threads(1)
 
@@ -27,6 +28,26 @@ def biased_frame(n: int = 1500, seed: int = 0) -> pl.DataFrame:
             "sex": np.where(male, "M", "F"),
             "income": np.where(y, ">50K", "<=50K"),
         }
+    )
+
+
+@pytest.fixture(scope="session")
+def make_biased_frame():
+    """`biased_frame` itself, for tests that need another size or seed."""
+    return biased_frame
+
+
+@pytest.fixture(scope="session")
+def toy_spec() -> DatasetSpec:
+    """The spec of `biased_frame`."""
+    return DatasetSpec(
+        name="toy",
+        source="toy.parquet",
+        target="income",
+        positive_label=">50K",
+        sensitive=[{"column": "sex", "privileged": "M"}],
+        categorical=["job"],
+        numeric=["hours"],
     )
 
 

@@ -7,13 +7,14 @@ import torch
 
 from fairdistill.settings import GenerationSettings as G
 from models.bundle import FILES, FairDistillModel, build_model, parts_digest
+from models.calibration import calibrate_labels
 from models.samplers import GaussianMixtureSampler
 from models.student import distill
 from models.teacher import head_spec, train_teacher
 
 
 @pytest.fixture(scope="module")
-def model(toy, teacher_cfg, student_cfg):
+def model(toy, toy_spec, teacher_cfg, student_cfg):
     _, codec, x, s = toy
     tcfg, scfg = teacher_cfg(rounds=15, beta=10.0), student_cfg(rounds=8, beta=10.0)
     teacher, _ = train_teacher(x, s, head_spec(codec.blocks_), tcfg)
@@ -21,7 +22,9 @@ def model(toy, teacher_cfg, student_cfg):
     with torch.no_grad():
         mu, _ = student(torch.as_tensor(x), torch.as_tensor(s))
     sampler = GaussianMixtureSampler(n_components=3).fit(mu.numpy())
-    return build_model(codec, teacher, student, sampler, tcfg, scfg)
+    model = build_model(codec, teacher, student, sampler, tcfg, scfg)
+    model.labels = calibrate_labels(model, toy[0], toy_spec, seed=0)
+    return model
 
 
 def positive_rates(frame: pl.DataFrame) -> dict[str, float]:
@@ -38,14 +41,23 @@ def test_real_data_is_biased(toy):
     assert dpr(toy[0]) < 0.4
 
 
-def test_label_fair_is_fair_and_faithful_keeps_bias(model):
+def test_dp_is_fair_and_faithful_keeps_bias(model):
     fair = pl.concat(model.generate(8000, G(seed=1, chunk_size=3000)))
     faithful = pl.concat(model.generate(8000, G(seed=1, mode="faithful")))
     assert fair.height == faithful.height == 8000
     assert dpr(fair) > 0.9
     assert dpr(faithful) < 0.5
-    all_fair = pl.concat(model.generate(8000, G(seed=1, mode="all-fair")))
-    assert dpr(all_fair) > 0.9
+
+
+def test_a_model_without_label_offsets_says_what_to_do(model):
+    from dataclasses import replace
+
+    from fairdistill.errors import ModelError
+
+    bare = replace(model, labels=None)
+    with pytest.raises(ModelError, match="no label offsets for decode mode 'dp'"):
+        next(bare.generate(10))
+    assert next(bare.generate(10, G(mode="faithful"))).height == 10
 
 
 def test_generate_is_deterministic_and_typed(model, toy):
@@ -77,6 +89,7 @@ def test_save_load_round_trip(model, tmp_path):
     b = pl.concat(loaded.generate(500, G(seed=2)))
     assert a.equals(b)
     assert loaded.teacher_config == model.teacher_config
+    assert loaded.labels == model.labels
 
 
 def test_the_parts_digest_names_the_model_not_the_folder(model, tmp_path):
@@ -86,4 +99,8 @@ def test_the_parts_digest_names_the_model_not_the_folder(model, tmp_path):
     assert parts_digest(first) == parts_digest(second)  # the same model, saved twice
     sampler = second / FILES["sampler"]
     sampler.write_text(sampler.read_text().replace("0", "1", 1))
+    assert parts_digest(first) != parts_digest(second)
+    model.save(second)
+    labels = second / FILES["labels"]
+    labels.write_text(labels.read_text().replace("1", "2", 1))
     assert parts_digest(first) != parts_digest(second)

@@ -152,7 +152,28 @@ def test_penalties_have_gradients(tiny):
 
 
 def test_registry():
-    assert set(PENALTIES) == {"fairdisco", "dcov", "hsic", "none"}
+    assert set(PENALTIES) == {"dcor", "fairdisco", "dcov", "hsic", "none"}
     assert float(get_penalty("none")(torch.ones(3, 2), torch.zeros(3, 2), onehot([0, 1, 0]))) == 0.0
     with pytest.raises(ValueError, match="unknown penalty 'mmd'"):
         get_penalty("mmd")
+
+
+def test_distance_correlation_matches_its_definition_and_is_scale_free():
+    """dCor² against the double-centred matrices of Székely et al. (2007) built directly, and
+    unchanged when the latent is scaled or the groups rebalanced."""
+    from models.dcov import distance_correlation
+
+    torch.manual_seed(0)
+    s = torch.nn.functional.one_hot(torch.randint(0, 3, (200,)), 3).double()
+    mu = torch.randn(200, 4).double() + s @ torch.randn(3, 4).double()
+
+    def centre(d):
+        return d - d.mean(0, keepdim=True) - d.mean(1, keepdim=True) + d.mean()
+
+    a, b = centre(torch.cdist(mu, mu)), centre(torch.cdist(s, s))
+    expected = (a * b).mean() / ((a * a).mean() * (b * b).mean()).sqrt()
+    assert float(distance_correlation(mu, s)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(distance_correlation(10 * mu, s)) == pytest.approx(float(expected), rel=1e-6)
+    assert 0 < float(expected) < 1
+    independent = torch.randn(200, 4).double()
+    assert float(distance_correlation(independent, s)) < 0.1 * float(expected)

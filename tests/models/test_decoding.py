@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from fairdistill.errors import ModelError
 from fairdistill.settings import GenerationSettings
 from models.decoding import decode_latent
 from models.teacher import HeadLayout
@@ -15,6 +16,14 @@ P_S = [0.4, 0.6]
 FAIR = 0.4 * 0.1 + 0.6 * 0.9  # Σ_s' P(s') P(y=1|s') = 0.58
 LAYOUT = HeadLayout([["categorical", 2], ["numeric", 1], ["categorical", 2]])  # job, hours, label
 N = 20000
+
+
+def logit(p):
+    return math.log(p / (1 - p))
+
+
+# dp offsets worked by hand: logit(0.1) + c₀ = logit(0.58) = logit(0.9) + c₁ (positive class 1)
+DP_OFFSETS = [[0.0, logit(FAIR) - logit(0.1)], [0.0, logit(FAIR) - logit(0.9)]]
 
 
 class BiasedDecoder(nn.Module):
@@ -27,7 +36,7 @@ class BiasedDecoder(nn.Module):
         return torch.stack([zero, 4 * (2 * male - 1), z[:, 0], zero, zero, label], 1)
 
 
-def run(mode, seed=0, n=N, **kw):
+def run(mode, seed=0, n=N, offsets=DP_OFFSETS, **kw):
     values, s = decode_latent(
         BiasedDecoder(),
         LAYOUT,
@@ -36,6 +45,7 @@ def run(mode, seed=0, n=N, **kw):
         2,
         GenerationSettings(mode=mode, **kw),
         torch.Generator().manual_seed(seed),
+        label_offsets=offsets,
     )
     return values, s
 
@@ -51,35 +61,43 @@ def test_faithful_keeps_the_bias():
     assert float((s == 1).mean()) == pytest.approx(0.6, abs=0.02)
 
 
-def test_label_fair_equalises_label_keeps_features_coherent():
-    values, s = run("label-fair")
+def test_dp_offsets_equalise_the_label_and_keep_features_coherent():
+    values, s = run("dp")
     assert rate(values, s, 2, 0) == pytest.approx(FAIR, abs=0.02)
     assert rate(values, s, 2, 1) == pytest.approx(FAIR, abs=0.02)
     sig4 = 1 / (1 + math.exp(-4))
-    assert rate(values, s, 0, 1) == pytest.approx(sig4, abs=0.01)
+    assert rate(values, s, 0, 1) == pytest.approx(sig4, abs=0.01)  # features keep their own s
     assert rate(values, s, 0, 0) == pytest.approx(1 - sig4, abs=0.01)
 
 
-def test_all_fair_equalises_every_column():
-    values, s = run("all-fair")
-    job = 0.4 * (1 - 1 / (1 + math.exp(-4))) + 0.6 / (1 + math.exp(-4))
-    for group in (0, 1):
-        assert rate(values, s, 2, group) == pytest.approx(FAIR, abs=0.02)
-        assert rate(values, s, 0, group) == pytest.approx(job, abs=0.02)
-
-
-def test_fairness_dial_interpolates():
-    values, s = run("label-fair", fairness=0.5)
-    assert rate(values, s, 2, 0) == pytest.approx(0.5 * 0.1 + 0.5 * FAIR, abs=0.02)
-    assert rate(values, s, 2, 1) == pytest.approx(0.5 * 0.9 + 0.5 * FAIR, abs=0.02)
-    values, s = run("label-fair", fairness=0.0)
+def test_eo_is_the_same_pass_with_its_own_offsets():
+    values, s = run("eo", offsets=[[0.0, 0.0], [0.0, logit(0.5) - logit(0.9)]])
     assert rate(values, s, 2, 0) == pytest.approx(0.1, abs=0.02)
+    assert rate(values, s, 2, 1) == pytest.approx(0.5, abs=0.02)
 
 
-def test_label_temperature_sharpens():
-    values, s = run("label-fair", label_temperature=0.5)
+def test_fairness_dial_scales_the_offsets():
+    values, s = run("dp", fairness=0.5)
+    halfway = 1 / (1 + math.exp(-(logit(0.1) + 0.5 * DP_OFFSETS[0][1])))  # σ(logit p + λ·c)
+    assert rate(values, s, 2, 0) == pytest.approx(halfway, abs=0.02)
+    values, s = run("dp", fairness=0.0)
+    assert rate(values, s, 2, 0) == pytest.approx(0.1, abs=0.02)
+    assert rate(values, s, 2, 1) == pytest.approx(0.9, abs=0.02)
+
+
+def test_label_temperature_sharpens_before_the_offset():
+    values, s = run("faithful", label_temperature=0.5)
     p0, p1 = 0.01 / (0.01 + 0.81), 0.81 / (0.81 + 0.01)  # softmax(2·logits)
-    assert rate(values, s, 2, 0) == pytest.approx(0.4 * p0 + 0.6 * p1, abs=0.02)
+    assert rate(values, s, 2, 0) == pytest.approx(p0, abs=0.01)
+    assert rate(values, s, 2, 1) == pytest.approx(p1, abs=0.01)
+
+
+@pytest.mark.parametrize("mode", ["dp", "eo"])
+def test_the_criterion_modes_need_the_models_offsets(mode):
+    with pytest.raises(ModelError, match=f"no label offsets for decode mode '{mode}'"):
+        run(mode, offsets=None)
+    run("faithful", offsets=None)  # faithful and counterfactual need none
+    run("counterfactual", offsets=None, n=10)
 
 
 def test_counterfactual_twins_share_a_fair_label():
@@ -92,7 +110,7 @@ def test_counterfactual_twins_share_a_fair_label():
 
 
 def test_numerics_are_sampled_with_their_variance():
-    values, _ = run("label-fair")
+    values, _ = run("dp")
     assert float(values[1].mean()) == pytest.approx(0.0, abs=0.03)
     assert float(values[1].std()) == pytest.approx(1.0, abs=0.03)
 
@@ -108,11 +126,12 @@ def test_given_groups_are_kept():
         GenerationSettings(),
         torch.Generator().manual_seed(0),
         s_index=given,
+        label_offsets=DP_OFFSETS,
     )
     np.testing.assert_array_equal(s, given.numpy())
 
 
-@pytest.mark.parametrize("mode", ["faithful", "label-fair", "all-fair", "counterfactual"])
+@pytest.mark.parametrize("mode", ["faithful", "dp", "eo", "counterfactual"])
 def test_deterministic_given_seed(mode):
     a, sa = run(mode, seed=5, n=500)
     b, sb = run(mode, seed=5, n=500)

@@ -126,12 +126,12 @@ def test_the_image_gate_holds_the_cnn_to_the_fair_reference_when_there_is_one():
         "privacy.exact_copy_rate": 0.0,
         "privacy.holdout_copy_rate": 0.0,
     }
-    gate = GateThresholds(max_auroc_drop=0.05)
+    gate = GateThresholds(max_auroc_gap=0.05)
     assert all(check.passed for check in check_image_gate(metrics, gate))
     (failed,) = [
         check
-        for check in check_image_gate({**metrics, "fair_reference.cnn.auroc": 0.95}, gate)
+        for check in check_image_gate({**metrics, "fair.cnn.auroc": 0.95}, gate)
         if not check.passed
     ]
     assert failed.name == "tstr_auroc" and failed.threshold == pytest.approx(0.90)
-    assert failed.origin == "fair reference AUROC 0.950 − audit.gate.max_auroc_drop 0.05"
+    assert failed.origin == "fair reference AUROC 0.950 − audit.gate.max_auroc_gap 0.05"

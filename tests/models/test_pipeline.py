@@ -4,19 +4,8 @@ import polars as pl
 import pytest
 
 from fairdistill.settings import GenerationSettings, RefreshSettings
-from fairdistill.spec import DatasetSpec
 from models import pipeline
 from models.bundle import FairDistillModel
-
-SPEC = DatasetSpec(
-    name="toy",
-    source="toy.parquet",
-    target="income",
-    positive_label=">50K",
-    sensitive=[{"column": "sex", "privileged": "M"}],
-    categorical=["job"],
-    numeric=["hours"],
-)
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +16,10 @@ def settings(teacher_cfg, student_cfg):
 
 
 @pytest.fixture(scope="module")
-def fitted(toy, settings):
+def fitted(toy, toy_spec, settings):
     rounds = []
     model = pipeline.fit_generator(
-        toy[0], SPEC, settings, on_round=lambda stage, losses: rounds.append(stage)
+        toy[0], toy_spec, settings, on_round=lambda stage, losses: rounds.append(stage)
     )
     return model, rounds
 
@@ -39,19 +28,20 @@ def test_fit_generator_returns_a_model_that_generates(fitted, toy):
     model, rounds = fitted
     assert isinstance(model, FairDistillModel)
     assert rounds == ["teacher"] * 3 + ["student"] * 2
+    assert set(model.labels.shifts) == {"dp", "eo"} and len(model.labels.shifts["dp"]) == 2
     rows = pl.concat(model.generate(300))
     assert rows.height == 300 and rows.schema == toy[0].schema
 
 
-def test_fit_generator_is_deterministic_given_the_seeds(fitted, toy, settings):
-    again = pipeline.fit_generator(toy[0], SPEC, settings)
+def test_fit_generator_is_deterministic_given_the_seeds(fitted, toy, toy_spec, settings):
+    again = pipeline.fit_generator(toy[0], toy_spec, settings)
     a, b = (pl.concat(m.generate(500, GenerationSettings(seed=7))) for m in (fitted[0], again))
     assert a.equals(b)
 
 
-def test_each_stage_is_a_function(toy, settings):
+def test_each_stage_is_a_function(toy, toy_spec, settings):
     frame = toy[0]
-    codec = pipeline.fit_codec(frame, SPEC)
+    codec = pipeline.fit_codec(frame, toy_spec)
     x, s = codec.encode(frame)
     teacher, history = pipeline.fit_teacher(codec, x, s, settings.teacher)
     assert len(history) == settings.teacher.rounds
@@ -59,6 +49,10 @@ def test_each_stage_is_a_function(toy, settings):
     sampler = pipeline.fit_sampler(student, x, s, settings.sampler)
     assert sampler.sample(10).shape == (10, settings.teacher.latent_dim)
     assert pipeline.encode_rate(student, x, s) > 0
+    model = FairDistillModel(codec, teacher, student, sampler)
+    labels = pipeline.fit_label_calibration(model, frame, toy_spec, settings.sampler)
+    assert labels.positive_index == codec.target_block_.categories.index(">50K")
+    assert labels.proxy_steps == {"dp": 0, "eo": 3}  # 1,500 rows: too few for the dp proxy
 
 
 def test_synthetic_rows_drop_the_excluded_rows(fitted, toy):

@@ -113,3 +113,17 @@ def test_documented_parameters_match_signature():
         for name in line.split(":")[0].split(",")
     }
     assert documented == set(inspect.signature(train_teacher).parameters)
+
+
+def test_the_decoder_starts_at_the_marginals(toy):
+    """Each categorical head's initial bias gives the training frequencies (smoothed by ½)."""
+    from models.teacher import init_output_bias
+
+    _, codec, x, s = toy
+    model = TeacherVAE(head_spec(codec.blocks_), s.shape[1], 4, [8])
+    init_output_bias(model, x)
+    bias = model.decoder.net[-1].bias.detach()
+    for columns, outputs in model.layout.categorical:
+        counts = torch.as_tensor(x[:, columns].sum(0) + 0.5)
+        expected = (counts / counts.sum()).float()
+        assert torch.softmax(bias[outputs], 0) == pytest.approx(expected, abs=1e-5)

@@ -20,7 +20,7 @@ from tasks.generate import generate, merge_shards, shards
 from tasks.ingest import ingest
 from tasks.publish import publish_synthetic_table
 from tasks.register import register_model
-from tasks.train import distill, fit_sampler, train_teacher
+from tasks.train import calibrate_labels, distill, fit_sampler, train_teacher
 from tasks.validate import validate
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -43,6 +43,7 @@ def stages(data_dir, fast_settings, tmp_path_factory):
         train_teacher.fn(snapshot, models, fast_settings.teacher, run)
         distill.fn(snapshot, models, fast_settings.student, run)
         fit_sampler.fn(snapshot, models, fast_settings.sampler, run)
+        calibrate_labels.fn(spec, snapshot, models, fast_settings.sampler, run)
         generation = fast_settings.generation.model_copy(
             update={"shard_rows": 1_000, "rows": 2_500}
         )
@@ -161,7 +162,7 @@ def test_publish_as_champion_then_challenger_then_reject(stages, tmp_path, monke
         looser = AuditOutcome(
             outcome.metrics,
             outcome.checks,
-            AuditSettings(gate=GateThresholds(max_auroc_drop=0.5)),
+            AuditSettings(gate=GateThresholds(max_auroc_gap=0.5)),
             configured_gate=GateThresholds(),
         )
         challenger = publish_synthetic_table.fn(
@@ -169,8 +170,8 @@ def test_publish_as_champion_then_challenger_then_reject(stages, tmp_path, monke
         )
         failed = AuditOutcome(
             outcome.metrics,
-            [GateCheck("model_dpr", 0.5, 1.0, "≥", False, "audit.gate.min_model_dpr")],
-            AuditSettings(gate=GateThresholds(min_model_dpr=1.0)),
+            [GateCheck("model_dpr", 0.5, 1.0, "≥", False, "audit.gate.min_fairness_ratio")],
+            AuditSettings(gate=GateThresholds(min_fairness_ratio=1.0)),
         )
         rejected = publish_synthetic_table.fn(
             "loans", "run-c", str(staged(tmp_path / "c")), failed, "", run
@@ -180,7 +181,7 @@ def test_publish_as_champion_then_challenger_then_reject(stages, tmp_path, monke
     assert challenger.release == CHALLENGER and challenger.folder == str(
         lake / "synthetic" / "loans" / "run-b"
     )
-    assert "looser than the configured one (max_auroc_drop)" in challenger.message
+    assert "looser than the configured one (max_auroc_gap)" in challenger.message
     assert latest_link("synthetic", "loans").resolve() == Path(champion.table).parent
     # the same model version was champion already: it keeps its alias and its champion's tags
     version = MlflowClient().get_model_version_by_alias("fairdistill-loans", "champion")
@@ -192,10 +193,11 @@ def test_publish_as_champion_then_challenger_then_reject(stages, tmp_path, monke
     assert rejected.release == REJECTED
     assert rejected.message.startswith(
         "the synthetic table of loans failed the audit gate: model_dpr 0.500, 0.500 below its "
-        "threshold 1.000 (audit.gate.min_model_dpr). It was not published"
+        "threshold 1.000 (audit.gate.min_fairness_ratio). It was not published"
     )
     assert f"report: {lake}/rejected/loans/run-c/report.html" in rejected.message
-    assert "What to try: model_dpr: raise teacher.beta" in rejected.message
+    # a table of 451 training rows gets the advice of a small table
+    assert "What to try: model_dpr: with 451 training rows the holdout's groups" in rejected.message
     assert (lake / "rejected" / "loans" / "run-c" / "synthetic.parquet").exists()
 
 
@@ -210,7 +212,7 @@ def test_training_stages_keep_no_prefect_result():
     """Prefect never reads a stored result for them: a result file names its own deserializer."""
     from prefect.cache_policies import NO_CACHE
 
-    for stage in (encode, train_teacher, distill, fit_sampler):
+    for stage in (encode, train_teacher, distill, fit_sampler, calibrate_labels):
         assert stage.cache_policy is NO_CACHE and not stage.persist_result
 
 
@@ -238,6 +240,13 @@ def test_each_stage_reports_its_time_and_peak_memory_to_mlflow(stages):
     from mlflow import MlflowClient
 
     metrics = MlflowClient().get_run(stages["tracking"]).data.metrics
-    for stage in ("train_teacher", "distill", "fit_sampler", "generate", "audit"):
+    for stage in (
+        "train_teacher",
+        "distill",
+        "fit_sampler",
+        "calibrate_labels",
+        "generate",
+        "audit",
+    ):
         assert metrics[f"{stage}.seconds"] > 0
         assert 100 < metrics[f"{stage}.peak_rss_mb"] < 8_000

@@ -62,6 +62,7 @@ CASES = {
     "make_classifier": (("hgb", ["c"], ["x"]), dict(random_state=0)),
     "marginal_similarity": ((TABLE, OTHER), COLS),
     "pixel_privacy": ((X, X + 0.1, X + 0.2), {}),
+    "out_of_fold_scores": ((TABLE,), dict(**FIT, random_state=0)),
     "positive_rates": ((Y,), dict(sensitive=S)),
     "precision_recall": ((X, X + 0.1), {}),
     "rare_values_reproduced": ((TABLE, OTHER), dict(columns=["c"], min_count=50)),
@@ -81,6 +82,7 @@ HELPERS = {
     "subsample",
     "to_pandas",
     "fit_predict",
+    "out_of_fold_scores",
 }
 FUNCTIONS = sorted(n for n in M.__all__ if inspect.isfunction(getattr(M, n)))
 DOCUMENTED = [*FUNCTIONS, "TableEmbedding"]
