@@ -14,7 +14,8 @@ Fitted after the sampler, on the trained model and the training rows, and saved 
   Cut-offs taken from real out-of-fold scores do not transfer to a classifier trained on
   synthetic rows (EOR 0.5–0.6 on Adult); those of a proxy trained on the table do (0.83–0.87).
 
-Both criteria are fitted, so a registered model generates either. Cost on Adult: ≈ 2 CPU s for
+Both criteria are fitted, so a registered model generates either. Images take the ``dp`` shifts
+of the decoder alone (the proxy classifies table columns; images are audited for ``dp``). Cost on Adult: ≈ 2 CPU s for
 ``dp``, ≈ 4–5 for ``eo``.
 """
 
@@ -122,6 +123,8 @@ def calibrate_labels(
     y_real = (real[spec.target].cast(pl.String) == str(spec.positive_label)).to_numpy()
     s_real = codec.s_index(real)
     steps = {"dp": DP_PROXY_STEPS if train.height >= PROXY_MIN_ROWS else 0, "eo": EO_PROXY_STEPS}
+    if spec.modality == "image":  # the proxy is a classifier of table columns: the decoder's shifts
+        steps = dict.fromkeys(CRITERIA, 0)
     start = {"dp": dp, "eo": np.zeros(groups)}
     for criterion in CRITERIA:
         shifts = calibrate_through_proxy(
