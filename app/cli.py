@@ -170,9 +170,7 @@ def audit(args: argparse.Namespace) -> int:
         from models.image_audit import image_audit_parts
 
         run_audit, write_audit = image_audit_parts()
-    outcome = run_audit(
-        **tables, spec=spec, settings=settings, run=run, criterion=args.criterion
-    )
+    outcome = run_audit(**tables, spec=spec, settings=settings, run=run, criterion=args.criterion)
     numbers, report = write_audit(outcome, out, spec, tables["train"], tables["synthetic"])
     print(summary_markdown(outcome, f"audit of {Path(args.synthetic).name}"))
     print(f"report: {report}\nnumbers: {numbers}")

@@ -716,11 +716,12 @@ def report(profile: str, store: Path, *, publish: bool = False, command: str = "
         (DOCS / "benchmarks").mkdir(parents=True, exist_ok=True)
         shutil.copy(RESULTS / f"frontier-{profile}.png", DOCS / "benchmarks" / "frontier.png")
         shutil.copy(RESULTS / f"cost-{profile}.png", DOCS / "benchmarks" / "cost.png")
-        # the Colored-MNIST section (benchmarks/bench_images.py, issue #14) is kept at the end
-        images = HERE / "images.md"
+        # the hand-written sections (fair modes, issue #10; Colored-MNIST, issue #14) are kept at
+        # the end
+        kept = [HERE / name for name in ("fair_modes.md", "images.md")]
         (DOCS / "benchmarks.md").write_text(
             markdown(runs, summary, profile, command, "benchmarks/", analysis)
-            + ("\n" + images.read_text() if images.exists() else "")
+            + "".join("\n" + part.read_text() for part in kept if part.exists())
         )
         print(f"published: {DOCS / 'benchmarks.md'}, {DOCS / 'benchmarks'}/")
     return out

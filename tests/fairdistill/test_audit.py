@@ -195,8 +195,9 @@ def test_an_image_audit_is_summarised_with_its_cnn_rows():
     assert "| Accuracy | 0.850 | 0.900 | – | higher is better |" in markdown
     assert "| Fréchet distance (real vs synthetic" in markdown
     assert "AUROC | 0.880 | 0.890 | 0.920 |" in markdown and "Marginal similarity" not in markdown
-    assert "A small CNN trained on its synthetic table (dp) scores AUROC 0.880" in summary_paragraph(
-        outcome, "colored-mnist"
+    assert (
+        "A small CNN trained on its synthetic table (dp) scores AUROC 0.880"
+        in summary_paragraph(outcome, "colored-mnist")
     )
 
 
