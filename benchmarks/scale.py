@@ -110,9 +110,19 @@ def small(seeds=(0, 1, 2), rows: int = 700) -> None:
             )
 
 
+# The default Adult table misses the default gate's AUROC check by 0.006-0.014 (docs/benchmarks.md,
+# "Fair modes"), and only a table that passes registers its model: the parts below that need a
+# registered model pass a looser gate (published as a challenger). The model is the default one.
+MODEL_GATE = {"audit": {"gate": {"max_auroc_gap": 0.05}}}
+
+
 def adult_model(home: Path) -> str:
-    """Train the default Adult model once (a refresh) and return its registered model URI."""
-    result = run(["refresh", "--dataset", "adult"], home)
+    """Train the default Adult model once (a refresh under `MODEL_GATE`) and return its registered
+    model URI."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "model-gate.yaml"
+    config.write_text(json.dumps(MODEL_GATE))
+    result = run(["refresh", "--dataset", "adult", "--config", str(config)], home)
     uri = next(
         line.split()[2] for line in result["stdout"].splitlines() if "registered model" in line
     )
@@ -184,7 +194,7 @@ def dask(rows: int = 2_000_000, shard_rows: int = 250_000) -> None:
     from flows.refresh import refresh
     from tasks.generate import generate, merge_shards, shards
 
-    spec, settings = load_builtin("adult"), RefreshSettings()
+    spec, settings = load_builtin("adult"), RefreshSettings.model_validate(MODEL_GATE)
     done = refresh(dataset=spec, **dict(settings))  # the default model, trained once
     manifest = json.loads((Path(done.raw_train).parent / "manifest.json").read_text())
     snapshot = Snapshot(**{k: v for k, v in manifest.items() if k != "spec"})
