@@ -10,7 +10,7 @@ Usage (from the project root; each part appends to benchmarks/results/scale.json
 
 Every refresh runs as a user runs it: `fairdistill refresh` in a subprocess with its own lake,
 Prefect home and MLflow store under benchmarks/results/scale/, default settings unless stated.
-Peak memory is the subprocess's (`ru_maxrss` of the children), time is wall-clock.
+Peak memory is each subprocess's own (`os.wait4`), time is wall-clock.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,19 +46,23 @@ def run(args: list[str], home: Path, env: dict | None = None) -> dict:
     home.mkdir(parents=True, exist_ok=True)
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
     environment |= {"PYTHONPATH": str(ROOT), **(env or {})}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run([*CLI, *args], cwd=home, env=environment, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 3):
-        print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        child = subprocess.Popen([*CLI, *args], cwd=home, env=environment, stdout=out, stderr=err)
+        # wait4: this child's own usage (RUSAGE_CHILDREN's peak is the largest of all children)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if child.returncode not in (0, 3):
+        print(stdout[-3000:], stderr[-3000:], file=sys.stderr)
     return {
-        "exit": done.returncode,
+        "exit": child.returncode,
         "wall_s": round(wall, 1),
-        "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
-        "peak_rss_mb": round(after.ru_maxrss / 1024),
-        "stdout": done.stdout,
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "stdout": stdout,
     }
 
 
