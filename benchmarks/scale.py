@@ -217,7 +217,7 @@ def dask(rows: int = 2_000_000, shard_rows: int = 250_000) -> None:
         return merge_shards(snapshot, parts, done.mlflow_run_id)
 
     tables, seconds = {}, {}
-    env = {"FAIRDISTILL_GENERATE_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env = {"FAIRDISTILL_GENERATE_THREADS": "1", "OMP_NUM_THREADS": "1", "POLARS_MAX_THREADS": "1"}
     for workers in (1, 2):
         with LocalCluster(n_workers=workers, threads_per_worker=1, env=env) as cluster:
             on_cluster = generate_shards.with_options(

@@ -31,8 +31,12 @@ def task_runner() -> TaskRunner:
                 "threads_per_worker": 1,
                 "processes": True,
                 "dashboard_address": "127.0.0.1:8787",
-                # One torch thread per worker: the workers share the cores.
-                "env": {"FAIRDISTILL_GENERATE_THREADS": "1", "OMP_NUM_THREADS": "1"},
+                # One thread per worker (torch, OpenMP, polars): the workers share the cores.
+                "env": {
+                    "FAIRDISTILL_GENERATE_THREADS": "1",
+                    "OMP_NUM_THREADS": "1",
+                    "POLARS_MAX_THREADS": "1",
+                },
             }
         )
     return DaskTaskRunner(address=where)
