@@ -30,7 +30,7 @@ from models.device import torch_threads
 from models.samplers import SAMPLERS
 from models.student import StudentEncoder, make_student
 from models.teacher import HeadLayout, TeacherVAE, as_tensor, head_spec
-from models.training import save_state
+from models.training import posteriors, save_state
 
 Codec = TabularCodec | ImageCodec
 
@@ -154,7 +154,7 @@ class FairDistillModel:
 def latent_means(encoder: torch.nn.Module, x: np.ndarray, s: np.ndarray) -> np.ndarray:
     """An encoder's posterior means μ of encoded rows, ``[n, k]`` (numpy)."""
     device = next(encoder.parameters()).device
-    mu, _ = encoder.eval()(as_tensor(x, device), as_tensor(s, device))
+    mu, _ = posteriors(encoder.eval(), as_tensor(x, device), as_tensor(s, device))
     return mu.cpu().numpy()
 
 

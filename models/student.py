@@ -29,7 +29,7 @@ from models.teacher import (
     reconstruction_loss,
     reparameterize,
 )
-from models.training import fit_loop, sub_batch
+from models.training import fit_loop, posteriors, sub_batch
 
 
 class StudentEncoder(Encoder):
@@ -135,8 +135,7 @@ def distill(
     for p in teacher.parameters():
         p.requires_grad_(False)
     xt, st = as_tensor(x, device), as_tensor(s, device)
-    with torch.no_grad():
-        mu_t, logvar_t = teacher.encoder(xt, st)
+    mu_t, logvar_t = posteriors(teacher.encoder, xt, st)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         latent = mu_t.shape[1]

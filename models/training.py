@@ -65,6 +65,21 @@ def sub_batch(rows: int, *tensors: Tensor) -> tuple[Tensor, ...]:
     return tensors if rows <= 0 else tuple(t[:rows] for t in tensors)
 
 
+# Rows per forward pass when an encoder sees a whole table: one pass over a million rows holds
+# every hidden activation at once (about half a gigabyte per layer).
+ENCODE_ROWS = 65_536
+
+
+@torch.no_grad()
+def posteriors(encoder: nn.Module, x: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+    """The encoder's ``(μ, log σ²)`` of every row, `ENCODE_ROWS` rows at a time."""
+    parts = [
+        encoder(x[i : i + ENCODE_ROWS], s[i : i + ENCODE_ROWS])
+        for i in range(0, len(x), ENCODE_ROWS)
+    ]
+    return torch.cat([mu for mu, _ in parts]), torch.cat([logvar for _, logvar in parts])
+
+
 def _mean_logs(logs: list[dict[str, Tensor]]) -> dict[str, float]:
     return {k: float(sum(float(d[k]) for d in logs) / len(logs)) for k in logs[0]}
 
