@@ -716,9 +716,9 @@ def report(profile: str, store: Path, *, publish: bool = False, command: str = "
         (DOCS / "benchmarks").mkdir(parents=True, exist_ok=True)
         shutil.copy(RESULTS / f"frontier-{profile}.png", DOCS / "benchmarks" / "frontier.png")
         shutil.copy(RESULTS / f"cost-{profile}.png", DOCS / "benchmarks" / "cost.png")
-        # the hand-written sections (fair modes, issue #10; Colored-MNIST, issue #14) are kept at
+        # the hand-written sections (fair modes, #10; scale, #13; Colored-MNIST, #14) are kept at
         # the end
-        kept = [HERE / name for name in ("fair_modes.md", "images.md")]
+        kept = [HERE / name for name in ("fair_modes.md", "scale.md", "images.md")]
         (DOCS / "benchmarks.md").write_text(
             markdown(runs, summary, profile, command, "benchmarks/", analysis)
             + "".join("\n" + part.read_text() for part in kept if part.exists())
