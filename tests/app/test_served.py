@@ -319,9 +319,15 @@ def test_failures_are_events_and_reach_the_configured_webhook(served, runs, webh
         data=json.dumps(query).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        events = json.loads(response.read())["events"]
-    (rejection,) = [e for e in events if e["event"] == "fairdistill.gate.failed"]
+    deadline = time.monotonic() + 60  # the server stores events in batches, a moment after
+    while True:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            events = json.loads(response.read())["events"]
+        failed = [e for e in events if e["event"] == "fairdistill.gate.failed"]
+        if failed or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    (rejection,) = failed
     assert rejection["resource"]["prefect.resource.id"] == "fairdistill.dataset.loans"
     assert rejection["payload"]["message"] == runs["rejected"][0].state.message
     deadline = time.monotonic() + 60  # the automation acts within seconds
