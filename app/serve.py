@@ -330,9 +330,36 @@ def close_parameter_schemas() -> int:
     for deployment in deployments:
         schema = {**deployment["parameter_openapi_schema"], "additionalProperties": False}
         url = f"{prefect_url()}/api/deployments/{deployment['id']}"
-        if _http(url, {"parameter_openapi_schema": schema}, "PATCH", timeout=wait) is None:
-            raise ServeError(f"could not close the parameter schema of {url}; see the server log")
+        # The server may still be writing the deployments just applied (SQLite: one writer at a
+        # time), so a refused update is tried again for a few seconds before it counts.
+        for attempt in range(PATCH_ATTEMPTS):
+            error = _patch(url, {"parameter_openapi_schema": schema}, timeout=wait)
+            if error is None:
+                break
+            time.sleep(attempt + 1)
+        else:
+            raise ServeError(f"could not close the parameter schema of {url} ({error})")
     return len(deployments)
+
+
+PATCH_ATTEMPTS = 5
+
+
+def _patch(url: str, payload: dict, timeout: float) -> str | None:
+    """PATCH `payload` to `url`: None when the server accepts it, else what went wrong."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="PATCH",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as refused:
+        return f"HTTP {refused.code}: {refused.read()[:300].decode(errors='replace')}"
+    except (urllib.error.URLError, OSError) as failed:
+        return str(failed)
 
 
 def _start_worker(say: Callable[[str], None]) -> None:
