@@ -219,19 +219,28 @@ def _run_step(command: list[str], env: dict[str, str]) -> None:
 # --- the APIs: readiness, runs left behind ---------------------------------------------------------
 
 
-def _http(
+def _request(
     url: str, payload: dict | None = None, method: str | None = None, timeout: float = 5
-) -> bytes | None:
-    """The body of a 2xx answer (a POST when `payload` is given, unless `method` says otherwise),
-    or None when nothing answers so within `timeout` seconds."""
+) -> tuple[bytes | None, str]:
+    """``(body, "")`` of a 2xx answer (a POST when `payload` is given, unless `method` says
+    otherwise), or ``(None, what went wrong)`` when nothing answers so within `timeout` seconds."""
     data = None if payload is None else json.dumps(payload).encode()
     headers = {"Content-Type": "application/json"}
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.read()
-    except (urllib.error.URLError, OSError):
-        return None
+            return response.read(), ""
+    except urllib.error.HTTPError as refused:
+        return None, f"HTTP {refused.code}: {refused.read()[:300].decode(errors='replace')}"
+    except (urllib.error.URLError, OSError) as failed:
+        return None, str(failed)
+
+
+def _http(
+    url: str, payload: dict | None = None, method: str | None = None, timeout: float = 5
+) -> bytes | None:
+    """The body of a 2xx answer (`_request`), or None."""
+    return _request(url, payload, method, timeout)[0]
 
 
 def prefect_healthy() -> bool:
@@ -317,6 +326,10 @@ def _deploy(say: Callable[[str], None]) -> None:
     )
 
 
+# Tries of each deployment's schema update (`close_parameter_schemas`).
+PATCH_ATTEMPTS = 5
+
+
 def close_parameter_schemas() -> int:
     """Make each refresh deployment refuse unknown top-level parameters; returns how many.
 
@@ -333,33 +346,13 @@ def close_parameter_schemas() -> int:
         # The server may still be writing the deployments just applied (SQLite: one writer at a
         # time), so a refused update is tried again for a few seconds before it counts.
         for attempt in range(PATCH_ATTEMPTS):
-            error = _patch(url, {"parameter_openapi_schema": schema}, timeout=wait)
-            if error is None:
+            body, error = _request(url, {"parameter_openapi_schema": schema}, "PATCH", wait)
+            if body is not None:
                 break
             time.sleep(attempt + 1)
         else:
             raise ServeError(f"could not close the parameter schema of {url} ({error})")
     return len(deployments)
-
-
-PATCH_ATTEMPTS = 5
-
-
-def _patch(url: str, payload: dict, timeout: float) -> str | None:
-    """PATCH `payload` to `url`: None when the server accepts it, else what went wrong."""
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
-        method="PATCH",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout):
-            return None
-    except urllib.error.HTTPError as refused:
-        return f"HTTP {refused.code}: {refused.read()[:300].decode(errors='replace')}"
-    except (urllib.error.URLError, OSError) as failed:
-        return str(failed)
 
 
 def _start_worker(say: Callable[[str], None]) -> None:
