@@ -106,7 +106,7 @@ def fd_train(spec, train, seed, params, model_dir: Path | None) -> tuple[object,
     stages["sampler"] = (c.wall, c.cpu)
     model = FairDistillModel(codec, teacher, student, sampler, teacher.settings, student.settings)
     with Clock() as c:
-        model.labels = pipeline.fit_label_calibration(model, train, spec, settings.sampler)
+        model.label_model, model.labels = pipeline.fit_labels(model, train, spec, settings.sampler)
     stages["labels"] = (c.wall, c.cpu)
     info = {
         "stages": stages,
@@ -131,7 +131,7 @@ def sampler_params(sampler) -> int:
 def run_fairdistill(spec, train, holdout, job) -> dict:
     """The default pipeline or one of its ablations (``job["params"]["variant"]``)."""
     from models.bundle import FairDistillModel, latent_means
-    from models.pipeline import fit_label_calibration, fit_sampler, synthetic_rows
+    from models.pipeline import fit_labels, fit_sampler, synthetic_rows
 
     one_thread()
     seed, params = job["seed"], job["params"]
@@ -160,7 +160,7 @@ def run_fairdistill(spec, train, holdout, job) -> dict:
             with Clock() as c:  # the labels are calibrated on the sampler's codes: again
                 encoder = model.teacher.encoder if variant == "teacher-only" else model.student
                 model.sampler = fit_sampler(encoder, x, s, settings.sampler)
-                model.labels = fit_label_calibration(model, train, spec, settings.sampler)
+                model.label_model, model.labels = fit_labels(model, train, spec, settings.sampler)
             sampler_wall, sampler_cpu = c.wall, c.cpu
         # Train cost of this variant = the stages it needs, as measured when they were trained.
         needed = ["encode", "teacher"] + ([] if variant == "teacher-only" else ["student"])

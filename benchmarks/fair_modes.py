@@ -86,10 +86,10 @@ def fit(spec, train, seed: int) -> tuple[FairDistillModel, dict]:
     )
     sampler = timed(cpu, "sampler", lambda: pipeline.fit_sampler(student, x, s, settings.sampler))
     model = FairDistillModel(codec, teacher, student, sampler, teacher.settings, student.settings)
-    model.labels = timed(
+    model.label_model, model.labels = timed(
         cpu,
         "labels",
-        lambda: pipeline.fit_label_calibration(model, train, spec, settings.sampler),
+        lambda: pipeline.fit_labels(model, train, spec, settings.sampler),
     )
     cpu["fit"] = round(sum(cpu[k] for k in ("teacher", "student", "sampler", "labels")), 2)
     info = {

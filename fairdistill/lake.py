@@ -296,16 +296,22 @@ def record_parts(folder: Path, stage: str, files: list[str], code: str) -> None:
     """Record in `folder/manifest.json` the sha256 of the files a stage wrote and read (`files`) and
     the digest of the code that wrote them. Call it after the files are written."""
     manifest = _manifest(folder)
-    manifest[stage] = {"code": code, "files": {name: file_digest(folder / name) for name in files}}
+    manifest[stage] = {"code": code, "files": {name: _part_digest(folder / name) for name in files}}
     write_json(manifest, folder / MANIFEST)
+
+
+def _part_digest(path: Path) -> str | None:
+    """A part's sha256, or None for a part the stage did not write (an image model's label model):
+    recorded as absent, it must stay absent."""
+    return file_digest(path) if path.is_file() else None
 
 
 def stale_parts(folder: Path, stage: str, files: list[str], code: str) -> list[str] | None:
     """Which of a stage's `files` no longer match what `record_parts` recorded.
 
     None: nothing recorded for this stage and code (a first run: train). []: every file is there
-    with its recorded sha256 (reuse the stage). Otherwise the names of the files that are missing or
-    changed since (retrain).
+    with its recorded sha256, and every file recorded as absent is still absent (reuse the stage).
+    Otherwise the names of the files that are missing, planted or changed since (retrain).
     """
     entry = _manifest(folder).get(stage)
     if not isinstance(entry, dict) or entry.get("code") != code:
@@ -314,7 +320,5 @@ def stale_parts(folder: Path, stage: str, files: list[str], code: str) -> list[s
     return [
         name
         for name in files
-        if name not in recorded
-        or not (folder / name).is_file()
-        or file_digest(folder / name) != recorded[name]
+        if name not in recorded or _part_digest(folder / name) != recorded[name]
     ]

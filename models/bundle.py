@@ -1,5 +1,5 @@
-"""`FairDistillModel`: codec + teacher (encoder, shared decoder) + student + sampler + label
-calibration as one object.
+"""`FairDistillModel`: codec + teacher (encoder, shared decoder) + student + sampler + label model
+and label calibration as one object.
 
 ``generate(n, seed)`` yields synthetic Polars frames chunk by chunk; ``repair(frame)`` decodes real
 rows' student latents fairly (a fair twin: NOT privacy-preserving, rows map one-to-one to people);
@@ -27,6 +27,7 @@ from fairdistill.settings import GenerationSettings, StudentSettings, TeacherSet
 from models.calibration import LabelCalibration
 from models.decoding import decode_latent
 from models.device import torch_threads
+from models.label_model import LabelModel
 from models.samplers import SAMPLERS
 from models.student import StudentEncoder, make_student
 from models.teacher import HeadLayout, TeacherVAE, as_tensor, head_spec
@@ -44,6 +45,7 @@ FILES = {
     "labels": "labels.json",
     "teacher": "teacher.pt",
     "student": "student.pt",
+    "label_model": "label_model.pt",
 }
 
 
@@ -59,10 +61,15 @@ class FairDistillModel:
     student_config: StudentSettings = field(default_factory=StudentSettings)
     # The label offsets of the `dp` and `eo` modes (`models.calibration`); None before that stage.
     labels: LabelCalibration | None = None
+    # p(y | x, s) of a table's rows (`models.label_model`), fitted with the labels; None for images
+    # and models saved before it (the decoder's label head then gives the label).
+    label_model: LabelModel | None = None
 
     def __post_init__(self):
         self.teacher.eval()
         self.student.eval()
+        if self.label_model is not None:
+            self.label_model.to(self._device()).eval()
 
     @property
     def target_index(self) -> int:
@@ -88,6 +95,7 @@ class FairDistillModel:
                 g,
                 s_index,
                 label_offsets=offsets,
+                label_model=self.label_model,
             )
         return self.codec.decode_blocks(values, s_idx)
 
@@ -132,6 +140,8 @@ class FairDistillModel:
         save_student(self.student, self.student_config, directory)
         if self.labels is not None:
             save_labels(self.labels, directory)
+        if self.label_model is not None:
+            save_label_model(self.label_model, directory)
         return save_sampler(self.sampler, directory)
 
     @classmethod
@@ -147,6 +157,7 @@ class FairDistillModel:
             teacher_config,
             student_config,
             load_labels(directory),
+            load_label_model(directory, device),
         )
 
 
@@ -255,6 +266,19 @@ def load_labels(directory: str | Path) -> LabelCalibration | None:
     return LabelCalibration.from_dict(json.loads(path.read_text())) if path.is_file() else None
 
 
+def save_label_model(label_model: LabelModel, directory: str | Path) -> Path:
+    return save_state(label_model.state_dict(), Path(directory) / FILES["label_model"])
+
+
+def load_label_model(directory: str | Path, device: str = "cpu") -> LabelModel | None:
+    """The label model saved beside the model; None where there is none (images, older models)."""
+    path = Path(directory) / FILES["label_model"]
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location=device, weights_only=True)
+    return LabelModel.from_state_dict(state).to(device)
+
+
 def parts_digest(directory: str | Path) -> str:
     """SHA-256 over the trained parts (the files of `FILES`, in their order): two folders with the
     same digest hold the same model, whichever run trained or reused it.
@@ -265,6 +289,8 @@ def parts_digest(directory: str | Path) -> str:
     for name in FILES.values():
         path = Path(directory) / name
         digest.update(name.encode() + b"\0")
+        if not path.is_file():  # a part this model has not (the label model of an image model)
+            continue
         if path.suffix != ".pt":
             digest.update(path.read_bytes())
             continue
@@ -282,6 +308,7 @@ def build_model(
     teacher_config: TeacherSettings,
     student_config: StudentSettings,
     labels: LabelCalibration | None = None,
+    label_model: LabelModel | None = None,
 ) -> FairDistillModel:
     """Assemble the bundle (a plain function for pipeline code); checks the parts fit together."""
     if teacher.layout.spec != HeadLayout(head_spec(codec.blocks_)).spec:
@@ -290,5 +317,5 @@ def build_model(
             "retrain it on `codec.encode(...)` output"
         )
     return FairDistillModel(
-        codec, teacher, student, sampler, teacher_config, student_config, labels
+        codec, teacher, student, sampler, teacher_config, student_config, labels, label_model
     )

@@ -5,7 +5,8 @@ Fitted after the sampler, on the trained model and the training rows, and saved 
 (`models.decoding`). The math is in `fairdistill.fair_labels`; here it meets the decoder:
 
 - ``dp``: `CALIBRATION_DRAWS` latent codes from the sampler, each decoded in every group, give
-  ``p_k = P(y=1 | z, s=k)``; `dp_group_shifts` equalise their means at the pooled rate. On a table
+  ``p_k = P(y=1 | z, s=k)`` (the label model's on the features drawn in group k, or the decoder's
+  label head's for images); `dp_group_shifts` equalise their means at the pooled rate. On a table
   of at least `PROXY_MIN_ROWS` rows one proxy step follows (`calibrate_through_proxy`): a
   gradient-boosted classifier fitted on a generated table scores real training rows, and the
   per-group cut-offs with equal positive rates are composed into the shifts (on smaller tables
@@ -33,7 +34,7 @@ from fairdistill.fair_labels import PROXY_MIN_ROWS, calibrate_through_proxy, dp_
 from fairdistill.metrics import fit_predict
 from fairdistill.settings import CRITERIA, GenerationSettings
 from fairdistill.spec import DatasetSpec
-from models.decoding import all_group_outputs
+from models.decoding import all_group_outputs, features_then_label_logits
 
 CALIBRATION_DRAWS = 50_000
 # Most rows of each proxy table, and of the real training rows it scores (a seeded sample).
@@ -82,13 +83,27 @@ def positive_index(categories: list, positive_label) -> int:
 
 
 @torch.no_grad()
-def label_probability_by_group(model, z: np.ndarray, positive: int) -> np.ndarray:
-    """``P(y=positive | z_i, s=k)`` of the decoder for every group k: ``[K, n]`` (K passes)."""
+def label_probability_by_group(model, z: np.ndarray, positive: int, seed: int) -> np.ndarray:
+    """``P(y=positive | z_i, s=k)`` for every group k, ``[K, n]`` (K decoder passes): the label
+    model's on features drawn from ``p(x | z_i, s=k)`` (seeded), or the decoder's label head's."""
     device = next(model.teacher.parameters()).device
     zt = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
-    outs = all_group_outputs(model.teacher.decoder, zt, len(model.codec.groups_))
-    cols = model.teacher.layout.heads[model.target_index][1]
-    return torch.softmax(outs[:, :, cols].double(), -1)[:, :, positive].numpy()
+    groups = len(model.codec.groups_)
+    outs = all_group_outputs(model.teacher.decoder, zt, groups)
+    generator = torch.Generator().manual_seed(seed)
+    eye = torch.eye(groups)
+    logits = [
+        features_then_label_logits(
+            outs[k],
+            model.teacher.layout,
+            model.target_index,
+            eye[[k] * len(z)],
+            generator,
+            model.label_model,
+        )[1]
+        for k in range(groups)
+    ]
+    return torch.softmax(torch.stack(logits).double(), -1)[:, :, positive].numpy()
 
 
 def calibrate_labels(
@@ -101,7 +116,7 @@ def calibrate_labels(
     categories = codec.target_block_.categories
     calibration = LabelCalibration(positive_index(categories, spec.positive_label), len(categories))
     z = model.sampler.sample(CALIBRATION_DRAWS, random_state=seed)
-    p_by_group = label_probability_by_group(model, z, calibration.positive_index)
+    p_by_group = label_probability_by_group(model, z, calibration.positive_index, seed)
     dp = dp_group_shifts(p_by_group, codec.group_freq_)
     rows = min(train.height, PROXY_ROWS)
     real = train.sample(rows, seed=seed) if train.height > rows else train

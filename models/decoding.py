@@ -3,7 +3,7 @@
 Modes (``P̂(s)`` = train group frequencies, ``p(·|z, s)`` = the shared decoder's heads):
 
 - ``dp`` (default) and ``eo``: ONE decoder pass per row, with the row's own ``s ~ P̂(s)``; features
-  ``~ p(x|z, s)`` (coherent with s) and the label from the label head's logits shifted by the
+  ``~ p(x|z, s)`` (coherent with s), then the label from the label logits shifted by the
   group's offset: ``softmax(logits / T + λ · offsets[s])``, ``offsets`` ``[K, c]`` fitted with the
   model for each criterion (`models.calibration`). For a binary label the offset is a shift
   ``c_s`` of the positive class's log-odds, ``q = σ(logit p(y=1|z,s)/T + λ c_s)``: ``dp`` offsets
@@ -14,7 +14,10 @@ Modes (``P̂(s)`` = train group frequencies, ``p(·|z, s)`` = the shared decoder
   ``~ p(x|z, s)``, one label per z shared by its K twins, drawn from the mixture
   ``Σ_s' P̂(s') p(y|z, s')``.
 
-The label head's logits are divided by ``label_temperature`` (< 1 sharpens). Numerics are sampled
+The label logits are those of the label model ``p(y|x, s)`` on the row's drawn features
+(`models.label_model`, tables) or, without one (images, older models), the decoder's label head
+``p(y|z, s)``; they are divided by ``label_temperature`` (< 1 sharpens). The label block is drawn
+after the features. Numerics are sampled
 from ``N(mean, exp(logvar))``, categoricals from their softmax, all through one seeded
 ``torch.Generator``; an image block gives its mean, ``σ(logits)`` per pixel intensity. The output
 is per-block values for `TabularCodec.decode_blocks` (indices / normal scores; pixel intensities for
@@ -29,6 +32,7 @@ from torch import Tensor
 
 from fairdistill.errors import NO_LABEL_OFFSETS, ModelError
 from fairdistill.settings import LABEL_DIAL_MODES, GenerationSettings
+from models.label_model import LabelModel, encoded_features
 from models.teacher import LOGVAR_MAX, LOGVAR_MIN, Decoder, HeadLayout
 
 
@@ -42,17 +46,14 @@ def sample_blocks(
     out: Tensor,
     layout: HeadLayout,
     generator: torch.Generator,
-    label: tuple[int, Tensor] | None = None,
+    blocks: range | None = None,
 ) -> list[Tensor]:
-    """Draw one value per block from decoder outputs ``out`` ``[n, out_dim]``.
-
-    ``label = (block index, probabilities)`` replaces that block's softmax by given probabilities.
-    """
+    """Draw one value per block (``blocks``: which ones, default all) from decoder outputs ``out``
+    ``[n, out_dim]``."""
     values = []
-    for b, (kind, cols) in enumerate(layout.heads):
-        if label is not None and b == label[0]:
-            values.append(sample_categorical(label[1], generator))
-        elif kind == "categorical":
+    for b in blocks if blocks is not None else range(len(layout.heads)):
+        kind, cols = layout.heads[b]
+        if kind == "categorical":
             values.append(sample_categorical(torch.softmax(out[:, cols], 1), generator))
         elif kind == "image":  # the mean image: per-pixel noise would only add speckle
             values.append(torch.sigmoid(out[:, cols]))
@@ -61,6 +62,28 @@ def sample_blocks(
             std = (0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)).exp()
             values.append(mean + std * torch.randn(mean.shape, generator=generator))
     return values
+
+
+def features_then_label_logits(
+    out: Tensor,
+    layout: HeadLayout,
+    target_index: int,
+    s: Tensor,
+    generator: torch.Generator,
+    label_model: LabelModel | None = None,
+) -> tuple[list[Tensor], Tensor]:
+    """Draw every block but the label's from ``out``; return them (label block: None) and the
+    label logits: the label model's on the drawn features and ``s`` (one-hot), or the decoder's
+    label head without one."""
+    values = sample_blocks(out, layout, generator, range(target_index))
+    values += [None] + sample_blocks(
+        out, layout, generator, range(target_index + 1, len(layout.heads))
+    )
+    if label_model is None:
+        return values, out[:, layout.heads[target_index][1]]
+    device = next(label_model.parameters()).device
+    features = encoded_features(values, layout, target_index).to(device)
+    return values, label_model(features, s.to(device)).cpu()
 
 
 def all_group_outputs(decoder: Decoder, z: Tensor, n_groups: int) -> Tensor:
@@ -83,17 +106,19 @@ def _counterfactual(
     target_index: int,
     temperature: float,
     g: torch.Generator,
+    label_model: LabelModel | None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Each z in every group (``z0 s0, z0 s1, …``), one label per z from the ``P̂(s)``-mixture."""
+    """Each z in every group (``z0 s0, z0 s1, …``), one label per z from the ``P̂(s)``-mixture of
+    its twins' label probabilities."""
     n, k = len(z), len(p_s)
-    outs = all_group_outputs(decoder, z, k)
-    cols = layout.heads[target_index][1]
-    mixture = torch.einsum("k,knc->nc", p_s, torch.softmax(outs[:, :, cols] / temperature, -1))
-    y = sample_categorical(mixture, g)
-    flat = outs.transpose(0, 1).reshape(n * k, -1)
-    twins = torch.nn.functional.one_hot(y.repeat_interleave(k), mixture.shape[1]).float()
-    values = sample_blocks(flat, layout, g, label=(target_index, twins))
-    return [v.numpy() for v in values], np.tile(np.arange(k), n)
+    flat = all_group_outputs(decoder, z, k).transpose(0, 1).reshape(n * k, -1)
+    s_index = torch.arange(k).repeat(n)
+    s = torch.nn.functional.one_hot(s_index, k).float()
+    values, logits = features_then_label_logits(flat, layout, target_index, s, g, label_model)
+    twins = torch.softmax(logits / temperature, -1).reshape(n, k, -1)
+    y = sample_categorical(torch.einsum("k,nkc->nc", p_s, twins), g)
+    values[target_index] = y.repeat_interleave(k)
+    return [v.numpy() for v in values], s_index.numpy()
 
 
 @torch.no_grad()
@@ -108,6 +133,7 @@ def decode_latent(
     s_index: Tensor | None = None,
     *,
     label_offsets=None,
+    label_model: LabelModel | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Decode latent codes ``z`` ``[n, k]`` into per-block values and group indices.
 
@@ -126,6 +152,9 @@ def decode_latent(
         Given groups (used by `repair`) instead of draws from ``P̂(s)``; not for counterfactual.
     label_offsets : array of shape (K, c), optional
         The offsets of the label logits for the mode's criterion; required by ``dp`` and ``eo``.
+    label_model : LabelModel, optional
+        ``p(y|x, s)`` (`models.label_model`): the label from the drawn features; without it, the
+        decoder's label head.
 
     Returns
     -------
@@ -137,19 +166,19 @@ def decode_latent(
     p_s = torch.as_tensor(np.asarray(p_s), dtype=torch.float32)
     temperature = options.label_temperature
     if options.mode == "counterfactual":
-        return _counterfactual(decoder, layout, z, p_s, target_index, temperature, g)
+        return _counterfactual(decoder, layout, z, p_s, target_index, temperature, g, label_model)
     n, k = len(z), len(p_s)
     if s_index is None:
         s_index = torch.multinomial(p_s, n, replacement=True, generator=g)
     s_index = torch.as_tensor(s_index, dtype=torch.long)
     s = torch.nn.functional.one_hot(s_index, k).to(device=z.device, dtype=z.dtype)
     out = decoder(z, s).cpu()
-    logits = out[:, layout.heads[target_index][1]] / temperature
+    values, logits = features_then_label_logits(out, layout, target_index, s.cpu(), g, label_model)
+    logits = logits / temperature
     if options.mode in LABEL_DIAL_MODES:
         if label_offsets is None:
             raise ModelError(NO_LABEL_OFFSETS.format(mode=options.mode))
         offsets = torch.as_tensor(np.asarray(label_offsets), dtype=logits.dtype)
         logits = logits + options.fairness * offsets[s_index]
-    label = (target_index, torch.softmax(logits, 1))
-    values = sample_blocks(out, layout, g, label=label)
+    values[target_index] = sample_categorical(torch.softmax(logits, 1), g)
     return [v.numpy() for v in values], s_index.numpy()

@@ -1,5 +1,5 @@
 """The whole generator in one call, one function per stage: encode → teacher → student → sampler →
-label calibration.
+labels (the label model and its per-group calibration).
 
 The Prefect tasks wrap these stages (with caching, checkpoints and tracking) and the benchmarks call
 them too; in a notebook, without Prefect::
@@ -16,6 +16,7 @@ them too; in a notebook, without Prefect::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -43,6 +44,7 @@ from fairdistill.spec import DatasetSpec
 from models.bundle import FairDistillModel, latent_means
 from models.calibration import LabelCalibration, calibrate_labels
 from models.device import torch_threads
+from models.label_model import LabelModel, fit_label_model
 from models.samplers import make_sampler
 from models.student import StudentEncoder, distill
 from models.teacher import TeacherVAE, head_spec, train_teacher
@@ -119,13 +121,22 @@ def fit_sampler(encoder: torch.nn.Module, x: np.ndarray, s: np.ndarray, settings
         return make_sampler(settings.name, **settings.sampler_params(len(x))).fit(latents)
 
 
-def fit_label_calibration(
+def fit_labels(
     model: FairDistillModel, train: pl.DataFrame, spec: DatasetSpec, settings: SamplerSettings
-) -> LabelCalibration:
-    """The per-group label offsets of the `dp` and `eo` decode modes, fitted on a model whose
-    sampler is fitted (`models.calibration.calibrate_labels`), seeded by the sampler's seed."""
+) -> tuple[LabelModel | None, LabelCalibration]:
+    """The label stage, on a model whose sampler is fitted, seeded by the sampler's seed: the label
+    model ``p(y | x, s)`` of a table's rows (`models.label_model`; None for images), then the
+    per-group label offsets of the `dp` and `eo` decode modes (`models.calibration`)."""
     with torch_threads("train"):
-        return calibrate_labels(model, train, spec, seed=settings.seed)
+        label_model = None
+        if spec.modality != "image":
+            x, s = model.codec.encode(train)
+            device = str(next(model.teacher.parameters()).device)
+            label_model, _ = fit_label_model(
+                x, s, model.teacher.layout, seed=settings.seed, device=device
+            )
+        with_label_model = dataclasses.replace(model, label_model=label_model)
+        return label_model, calibrate_labels(with_label_model, train, spec, seed=settings.seed)
 
 
 def fit_generator(
@@ -151,7 +162,7 @@ def fit_generator(
     )
     sampler = fit_sampler(student, x, s, settings.sampler)
     model = FairDistillModel(codec, teacher, student, sampler, teacher.settings, student.settings)
-    model.labels = fit_label_calibration(model, train, spec, settings.sampler)
+    model.label_model, model.labels = fit_labels(model, train, spec, settings.sampler)
     return model
 
 

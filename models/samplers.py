@@ -107,8 +107,12 @@ class GaussianMixtureSampler(_Sampler):
             len(self.weights_), size=n, p=np.asarray(self.weights_) / sum(self.weights_)
         )
         eps = rng.standard_normal((n, self.dim_))
-        chol, means = np.asarray(self.chol_), np.asarray(self.means_)
-        return (means[comp] + np.einsum("nij,nj->ni", chol[comp], eps)).astype(np.float32)
+        z = np.empty((n, self.dim_), dtype=np.float32)
+        # one matrix product per component, not a [n, k, k] gather of the Cholesky factors
+        for c, (mean, chol) in enumerate(zip(self.means_, self.chol_, strict=True)):
+            rows = comp == c
+            z[rows] = np.asarray(mean) + eps[rows] @ np.asarray(chol).T
+        return z
 
 
 class _Denoiser(nn.Module):

@@ -32,7 +32,7 @@ STAGE_PARTS = {
     "train_teacher": ("teacher_config", "teacher"),
     "distill": ("student_config", "student"),
     "fit_sampler": ("sampler",),
-    "calibrate_labels": ("labels",),
+    "calibrate_labels": ("label_model", "labels"),  # no label model for images
 }
 STALE = (
     "%s: %s in %s changed since it was written (a sha256 differs or the file is gone); retraining"

@@ -26,6 +26,7 @@ from models.bundle import (
     load_sampler,
     load_student,
     load_teacher,
+    save_label_model,
     save_labels,
     save_sampler,
     save_student,
@@ -150,7 +151,8 @@ def calibrate_labels(
     settings: SamplerSettings,
     tracking_run_id: str,
 ) -> str:
-    """Fit the per-group label offsets of the `dp` and `eo` decode modes on the trained model."""
+    """Fit the label model p(y | x, s) and the per-group label offsets of the `dp` and `eo`
+    decode modes on the trained model."""
     if reuse("calibrate_labels", model_dir):
         return model_dir
     started = time.perf_counter()
@@ -166,7 +168,9 @@ def calibrate_labels(
         student_settings,
     )
     train = pl.read_parquet(snapshot.train_path)
-    labels = pipeline.fit_label_calibration(model, train, spec, settings)
+    label_model, labels = pipeline.fit_labels(model, train, spec, settings)
+    if label_model is not None:
+        save_label_model(label_model, model_dir)
     save_labels(labels, model_dir)
     record("calibrate_labels", model_dir)
     tracking.log_metrics(

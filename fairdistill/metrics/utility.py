@@ -18,10 +18,10 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import polars as pl
+from scipy.stats import rankdata
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
@@ -269,15 +269,38 @@ def score_predictions(y_true, y_score, *, sensitive, threshold: float = 0.5) -> 
     >>> score_predictions([0, 1, 0, 1], [0.2, 0.9, 0.6, 0.4], sensitive=["a", "a", "b", "b"])
     {'accuracy': 0.5, 'f1': 0.5, 'auroc': 0.75, 'dpr': 1.0, 'dpd': 0.0, 'eor': 0.0, 'eod': 1.0}
     """
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
-    y_pred = (y_score >= threshold).astype(int)
-    auroc = roc_auc_score(y_true, y_score) if np.unique(y_true).size == 2 else float("nan")
+    y_true, y_score = np.asarray(y_true) == 1, np.asarray(y_score, dtype=float)
+    y_pred = y_score >= threshold
+    hits = int((y_true & y_pred).sum())
+    errors = int((y_true != y_pred).sum())
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1": float(f1_score(y_true, y_pred, zero_division=0.0)),
-        "auroc": float(auroc),
+        "accuracy": 1.0 - errors / y_true.size,
+        "f1": 2 * hits / (2 * hits + errors) if hits or errors else 0.0,
+        "auroc": roc_auc(y_true, y_score),
         **prediction_fairness(y_true, y_pred, sensitive=sensitive),
     }
+
+
+def roc_auc(y_true, y_score) -> float:
+    """Area under the ROC curve by the Mann-Whitney U statistic (ties count one half).
+
+    AUROC = (R₊ − n₊(n₊+1)/2) / (n₊ n₋), R₊ = the sum of the positives' ranks of ``y_score``
+    (average ranks for ties): the value of ``sklearn.metrics.roc_auc_score``, in one sort, because
+    `bootstrap_ci` calls it hundreds of times per audit (scikit-learn's input validation costs
+    ~10 ms on 16k rows). NaN when ``y_true`` holds one class.
+
+    Examples
+    --------
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
+    y_true = np.asarray(y_true) == 1
+    positives = int(y_true.sum())
+    negatives = y_true.size - positives
+    if not positives or not negatives:
+        return float("nan")
+    ranks = rankdata(np.asarray(y_score, dtype=float))
+    return float((ranks[y_true].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def tstr(

@@ -59,7 +59,7 @@ def test_dp_keeps_the_order_of_the_label_probability_inside_each_group(toy_model
     half the codes, those above the group's median, get far more positive labels."""
     _, model = toy_model
     z = model.sampler.sample(ROWS, random_state=5)
-    p = label_probability_by_group(model, z, model.labels.positive_index)
+    p = label_probability_by_group(model, z, model.labels.positive_index, seed=6)
     for group in range(2):
         high = p[group] > np.median(p[group])
         values, _ = decode_latent(
@@ -72,6 +72,7 @@ def test_dp_keeps_the_order_of_the_label_probability_inside_each_group(toy_model
             torch.Generator().manual_seed(group),
             torch.full((ROWS,), group),
             label_offsets=model.labels.offsets("dp"),
+            label_model=model.label_model,
         )
         positive = values[model.target_index] == model.labels.positive_index
         assert positive[high].mean() > positive[~high].mean() + 0.1

@@ -29,6 +29,7 @@ def test_fit_generator_returns_a_model_that_generates(fitted, toy):
     assert isinstance(model, FairDistillModel)
     assert rounds == ["teacher"] * 3 + ["student"] * 2
     assert set(model.labels.shifts) == {"dp", "eo"} and len(model.labels.shifts["dp"]) == 2
+    assert model.label_model is not None  # a table's label comes from its drawn features
     rows = pl.concat(model.generate(300))
     assert rows.height == 300 and rows.schema == toy[0].schema
 
@@ -50,7 +51,8 @@ def test_each_stage_is_a_function(toy, toy_spec, settings):
     assert sampler.sample(10).shape == (10, settings.teacher.latent_dim)
     assert pipeline.encode_rate(student, x, s) > 0
     model = FairDistillModel(codec, teacher, student, sampler)
-    labels = pipeline.fit_label_calibration(model, frame, toy_spec, settings.sampler)
+    label_model, labels = pipeline.fit_labels(model, frame, toy_spec, settings.sampler)
+    assert label_model is not None and model.label_model is None  # returned, not set
     assert labels.positive_index == codec.target_block_.categories.index(">50K")
     assert labels.proxy_steps == {"dp": 0, "eo": 3}  # 1,500 rows: too few for the dp proxy
 
@@ -96,3 +98,11 @@ def test_generation_never_fails_because_of_copies(fitted, caplog):
     # Every row the model makes is in this 'training table': no draw is new.
     rows = pl.concat(pipeline.synthetic_rows(fitted[0], 300, exclude=everything.head(1_000)))
     assert rows.height == 300
+
+
+def test_the_label_model_is_saved_and_read_back(fitted, tmp_path):
+    model, _ = fitted
+    model.save(tmp_path)
+    loaded = FairDistillModel.load(tmp_path)
+    settings = GenerationSettings(seed=4)
+    assert pl.concat(loaded.generate(400, settings)).equals(pl.concat(model.generate(400, settings)))
