@@ -21,7 +21,7 @@ from scipy.stats.contingency import association
 from sklearn.model_selection import GroupKFold, cross_val_score
 
 from fairdistill.metrics.tables import subsample, to_pandas
-from fairdistill.metrics.utility import make_classifier
+from fairdistill.metrics.utility import make_classifier, pooled_categories
 
 
 def _codes(values) -> tuple[int, np.ndarray]:
@@ -369,6 +369,9 @@ def detection_auc(
     seeds = rng.integers(0, 2**31 - 1, size=2)
     folds = GroupKFold(n_splits, shuffle=True, random_state=int(seeds[0]))
     same_rows = pd.util.hash_pandas_object(x, index=False).to_numpy()  # identical rows, one fold
-    model = make_classifier("hgb", categorical, numeric, random_state=int(seeds[1]))
+    pooled = pooled_categories(x, categorical)
+    model = make_classifier(
+        "hgb", categorical, numeric, random_state=int(seeds[1]), max_categories=pooled
+    )
     scores = cross_val_score(model, x, y, groups=same_rows, cv=folds, scoring="roc_auc")
     return float(np.mean(scores))

@@ -45,8 +45,26 @@ class Predictions(NamedTuple):
     sensitive: np.ndarray  # group labels of the holdout rows (intersections if several columns)
 
 
+# HistGradientBoosting takes at most 255 categories per column. Pooling the rarer ones makes the
+# encoder count every value in Python (about a second per fit on 30k rows), so it is asked for only
+# where a column has more (`pooled_categories`).
+HGB_MAX_CATEGORIES = 255
+
+
+def pooled_categories(frame, categorical: list[str]) -> int | None:
+    """`HGB_MAX_CATEGORIES` when a categorical column of ``frame`` (pandas) has more distinct
+    values, else None (nothing to pool)."""
+    wide = any(frame[c].nunique() > HGB_MAX_CATEGORIES for c in categorical)
+    return HGB_MAX_CATEGORIES if wide else None
+
+
 def make_classifier(
-    model: Literal["logistic", "hgb"], categorical: list[str], numeric: list[str], *, random_state
+    model: Literal["logistic", "hgb"],
+    categorical: list[str],
+    numeric: list[str],
+    *,
+    random_state,
+    max_categories: int | None = HGB_MAX_CATEGORIES,
 ) -> Pipeline:
     """One of the two audit classifiers, as an sklearn pipeline over the frame of `to_pandas`.
 
@@ -65,6 +83,9 @@ def make_classifier(
         Numeric columns of the frame.
     random_state : int or None
         Seed of the classifier's randomness (HGB early stopping on more than 10,000 rows).
+    max_categories : int or None
+        HGB only: categories kept per column, rarer ones pooled (None: keep all; see
+        `pooled_categories`).
 
     Returns
     -------
@@ -83,7 +104,7 @@ def make_classifier(
     if model != "hgb":
         raise DataError(UNKNOWN_MODEL.format(model=model))
     ordinal = OrdinalEncoder(
-        handle_unknown="use_encoded_value", unknown_value=np.nan, max_categories=255
+        handle_unknown="use_encoded_value", unknown_value=np.nan, max_categories=max_categories
     )
     encode = ColumnTransformer(
         [("categorical", ordinal, categorical), ("numeric", "passthrough", numeric)]
@@ -157,9 +178,10 @@ def fit_predict(
         found = train_table[target].unique().to_list()
         raise DataError(ONE_CLASS.format(target=target, found=found, positive_label=positive_label))
     x_test, y_test = _xy(test_table, **spec, role="test")
-    classifier = make_classifier(model, features, numeric, random_state=random_state).fit(
-        x_train, y_train
-    )
+    pooled = pooled_categories(x_train, features)
+    classifier = make_classifier(
+        model, features, numeric, random_state=random_state, max_categories=pooled
+    ).fit(x_train, y_train)
     groups = intersectional_groups(*(x_test[c].to_numpy() for c in sensitive))
     return Predictions(y_test, classifier.predict_proba(x_test)[:, 1], groups)
 
@@ -233,8 +255,11 @@ def out_of_fold_scores(
     splits = max(2, min(n_splits, int(np.bincount(y).min())))
     score = np.empty(len(y))
     folds = StratifiedKFold(splits, shuffle=True, random_state=random_state)
+    pooled = pooled_categories(x, features)
     for fit_rows, score_rows in folds.split(x, y):
-        classifier = make_classifier(model, features, numeric, random_state=random_state)
+        classifier = make_classifier(
+            model, features, numeric, random_state=random_state, max_categories=pooled
+        )
         classifier.fit(x.iloc[fit_rows], y[fit_rows])
         score[score_rows] = classifier.predict_proba(x.iloc[score_rows])[:, 1]
     groups = intersectional_groups(*(x[c].to_numpy() for c in sensitive))
