@@ -9,6 +9,7 @@ before Prefect, torch or MLflow is imported.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -82,15 +83,17 @@ def refresh(args: argparse.Namespace) -> int:
     configured_gate_from_environment()  # a malformed one is a clear error now, not after training
     check_locations()
     from app.embedded import local_apis
-    from fairdistill.audit import CHAMPION
-    from fairdistill.tracking import run_url
 
     if args.dask:
         os.environ["FAIRDISTILL_DASK"] = args.dask  # read when the flow is defined (its import)
-    from flows.refresh import refresh as refresh_flow
+    # the flow's libraries (torch, MLflow, Great Expectations) load while Prefect's server boots
+    with local_apis(while_starting=lambda: importlib.import_module("flows.refresh")):
+        from flows.refresh import refresh as refresh_flow
 
-    with local_apis():
         result = refresh_flow(dataset=spec, **given)
+    from fairdistill.audit import CHAMPION
+    from fairdistill.tracking import run_url
+
     if result.release == CHAMPION:
         print(f"\nrefresh of {result.dataset} passed the audit gate and was published", end="")
     else:
