@@ -160,6 +160,17 @@ def test_a_stage_is_reusable_only_while_its_files_match_their_recorded_hashes(tm
     assert lake.stale_parts(tmp_path, "stage", files, "code-1") is None
 
 
+def test_a_part_a_stage_did_not_write_must_stay_absent(tmp_path):
+    """An image model has no label model: recorded as absent, a file planted there later is a
+    changed part."""
+    (tmp_path / "labels.json").write_text("{}")
+    files = ["labels.json", "label_model.pt"]
+    lake.record_parts(tmp_path, "stage", files, "code-1")
+    assert lake.stale_parts(tmp_path, "stage", files, "code-1") == []
+    (tmp_path / "label_model.pt").write_bytes(b"planted")
+    assert lake.stale_parts(tmp_path, "stage", files, "code-1") == ["label_model.pt"]
+
+
 def test_folder_digest_follows_names_and_bytes(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "f").write_bytes(b"1")
