@@ -321,9 +321,11 @@ class GateCheck:
         if np.isnan(self.value):
             return f"{self.name} could not be measured (needs {self.rule} {self.threshold:.3f}{origin})"
         side = "below" if self.rule == "≥" else "above"
+        # enough decimals that a near miss does not read "0.777, 0.000 below its threshold 0.777"
+        places = 3 if self.gap >= 5e-4 else 5
         return (
-            f"{self.name} {self.value:.3f}, {self.gap:.3f} {side} its threshold "
-            f"{self.threshold:.3f}{origin}"
+            f"{self.name} {self.value:.{places}f}, {self.gap:.{places}f} {side} its threshold "
+            f"{self.threshold:.{places}f}{origin}"
         )
 
 

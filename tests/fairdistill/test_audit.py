@@ -75,6 +75,9 @@ def test_a_failure_says_by_how_much_and_where_the_threshold_comes_from():
         "tstr_auroc 0.860, 0.010 below its threshold 0.870 "
         "(fair reference AUROC 0.890 − audit.gate.max_auroc_gap 0.02)"
     )
+    near = {**GOOD, "tstr.hgb.auroc": 0.86996}
+    (auroc,) = [c for c in check_gate(near, THRESHOLDS) if not c.passed]
+    assert auroc.failure().startswith("tstr_auroc 0.86996, 0.00004 below its threshold 0.87000")
     (dpr,) = [c for c in check_gate({**GOOD, "tstr.hgb.dpr": math.nan}, THRESHOLDS) if not c.passed]
     assert (
         dpr.failure()
