@@ -114,9 +114,10 @@ def small(seeds=(0, 1, 2), rows: int = 700) -> None:
             )
 
 
-# The default Adult table misses the default gate's AUROC check by 0.006-0.014 (docs/benchmarks.md,
-# "Fair modes"), and only a table that passes registers its model: the parts below that need a
-# registered model pass a looser gate (published as a challenger). The model is the default one.
+# Only a table that passes registers its model. The default Adult table passes the default gate,
+# but by about 0.01 AUROC (docs/benchmarks.md, "Fair modes"): the parts below that need a registered
+# model pass a looser gate, so a measurement of scale never hangs on that margin. The model is the
+# default one.
 MODEL_GATE = {"audit": {"gate": {"max_auroc_gap": 0.05}}}
 
 
