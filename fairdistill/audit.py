@@ -146,11 +146,12 @@ def model_utility(
         scores = score_predictions(p.y_true, p.y_score, sensitive=p.sensitive)
         metrics |= {f"{prefix}.{model}.{k}": v for k, v in scores.items()}
         if n_resamples:
+            codes = np.unique(p.sensitive, return_inverse=True)[1]  # cheap to count per resample
             intervals = bootstrap_ci(
                 score_predictions,
                 p.y_true,
                 p.y_score,
-                sensitive=p.sensitive,
+                sensitive=codes,
                 n_resamples=n_resamples,
                 random_state=random_state,
             )

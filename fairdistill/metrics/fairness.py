@@ -78,8 +78,8 @@ def as_groups(sensitive) -> np.ndarray:
         return intersectional_groups(*sensitive.get_columns())
     if isinstance(sensitive, pd.DataFrame):
         return intersectional_groups(*(sensitive[c] for c in sensitive.columns))
-    if isinstance(sensitive, np.ndarray) and sensitive.ndim == 1 and sensitive.dtype.kind == "U":
-        return sensitive  # already one text label per row (e.g. a bootstrap resample's groups)
+    if isinstance(sensitive, np.ndarray) and sensitive.ndim == 1 and sensitive.dtype.kind in "iuU":
+        return sensitive  # already one label (or group code) per row, e.g. a bootstrap resample's
     values = np.asarray(sensitive, dtype=object)
     return intersectional_groups(*values.T) if values.ndim == 2 else intersectional_groups(values)
 
