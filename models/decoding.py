@@ -6,13 +6,13 @@ Modes (``P̂(s)`` = train group frequencies, ``p(·|z, s)`` = the shared decoder
   ``~ p(x|z, s)`` (coherent with s), then the label from the label logits shifted by the
   group's offset: ``softmax(logits / T + λ · offsets[s])``, ``offsets`` ``[K, c]`` fitted with the
   model for each criterion (`models.calibration`). For a binary label the offset is a shift
-  ``c_s`` of the positive class's log-odds, ``q = σ(logit p(y=1|z,s)/T + λ c_s)``: ``dp`` offsets
+  ``c_s`` of the positive class's log-odds, ``q = σ(logit p(y=1|x,s)/T + λ c_s)``: ``dp`` offsets
   equalise P(y=1|s), ``eo`` offsets move each group's cut-off to its equalized-odds one. The
   ranking of the rows inside a group is kept; λ = ``fairness``: 0 = the faithful label.
 - ``faithful``: the same pass without offsets; keeps the data's bias.
 - ``counterfactual``: each z decoded with every s (K rows per z, one after the other), features
   ``~ p(x|z, s)``, one label per z shared by its K twins, drawn from the mixture
-  ``Σ_s' P̂(s') p(y|z, s')``.
+  ``Σ_s' P̂(s') p(y|x_s', s')`` of the twins' label probabilities.
 
 The label logits are those of the label model ``p(y|x, s)`` on the row's drawn features
 (`models.label_model`, tables) or, without one (images, older models), the decoder's label head
