@@ -121,6 +121,10 @@ def fit_sampler(encoder: torch.nn.Module, x: np.ndarray, s: np.ndarray, settings
         return make_sampler(settings.name, **settings.sampler_params(len(x))).fit(latents)
 
 
+# Most training rows the label model is fitted on.
+LABEL_MODEL_ROWS = 200_000
+
+
 def fit_labels(
     model: FairDistillModel, train: pl.DataFrame, spec: DatasetSpec, settings: SamplerSettings
 ) -> tuple[LabelModel | None, LabelCalibration]:
@@ -130,7 +134,13 @@ def fit_labels(
     with torch_threads("train"):
         label_model = None
         if spec.modality != "image":
-            x, s = model.codec.encode(train)
+            # 600 steps of 512 rows see 300k rows: a seeded sample bounds memory on large tables
+            rows = (
+                train.sample(LABEL_MODEL_ROWS, seed=settings.seed)
+                if train.height > LABEL_MODEL_ROWS
+                else train
+            )
+            x, s = model.codec.encode(rows)
             device = str(next(model.teacher.parameters()).device)
             label_model, _ = fit_label_model(
                 x, s, model.teacher.layout, seed=settings.seed, device=device
