@@ -102,6 +102,31 @@ def fit(spec, train, seed: int) -> tuple[FairDistillModel, dict]:
     return model, info
 
 
+def audit_row(train, holdout, synthetic, spec, seed: int, criterion: str) -> dict:
+    """The audit's numbers of one synthetic table (no bootstrap) and the default gate's checks, as
+    one JSON-able row: the HGB numbers of TSTR, the fair reference and TRTR, detection, data-level
+    parity, functional dependencies, the gate, and the process's peak RSS so far."""
+    metrics = audit_table(
+        train, holdout, synthetic, spec, random_state=seed, n_resamples=0, criterion=criterion
+    )
+    gate = check_gate(metrics, GateThresholds(), criterion)
+    row = {
+        f"{prefix}.{k}": round(metrics[f"{prefix}.hgb.{k}"], 4)
+        for prefix in ("tstr", "fair", "trtr")
+        for k in KEYS
+    }
+    row |= {
+        k: round(v, 4)
+        for k, v in metrics.items()
+        if k in ("fidelity.detection_auc", "data.synthetic.dpr", "data.real.dpr")
+        or k.startswith("fidelity.fd.")
+    }
+    row["gate"] = {c.name: [round(c.value, 4), round(c.threshold, 4), c.passed] for c in gate}
+    row["passed"] = all(c.passed for c in gate)
+    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return row
+
+
 def run(name: str, seed: int, modes: list[str]) -> list[dict]:
     spec, train, holdout = table(name)
     model, info = fit(spec, train, seed)
@@ -113,32 +138,9 @@ def run(name: str, seed: int, modes: list[str]) -> list[dict]:
             pipeline.synthetic_rows(model, train.height, generation, exclude=train)
         )
         rate = train.height / (time.perf_counter() - start)
-        metrics = audit_table(
-            train,
-            holdout,
-            synthetic,
-            spec,
-            random_state=seed,
-            n_resamples=0,
-            criterion=generation.criterion,
-        )
-        gate = check_gate(metrics, GateThresholds(), generation.criterion)
         row = {"table": name, "seed": seed, "mode": mode, **info}
-        row |= {
-            f"{prefix}.{k}": round(metrics[f"{prefix}.hgb.{k}"], 4)
-            for prefix in ("tstr", "fair", "trtr")
-            for k in KEYS
-        }
-        row |= {
-            k: round(v, 4)
-            for k, v in metrics.items()
-            if k in ("fidelity.detection_auc", "data.synthetic.dpr", "data.real.dpr")
-            or k.startswith("fidelity.fd.")
-        }
+        row |= audit_row(train, holdout, synthetic, spec, seed, generation.criterion)
         row["generate_rows_per_s"] = round(rate)
-        row["gate"] = {c.name: [round(c.value, 4), round(c.threshold, 4), c.passed] for c in gate}
-        row["passed"] = all(c.passed for c in gate)
-        row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -32,14 +31,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
+from fair_modes import audit_row
 
-from fairdistill.audit import audit_table, check_gate
 from fairdistill.ingest import read_dataset
-from fairdistill.settings import GateThresholds
 from fairdistill.spec import load_builtin
 
 RESULTS = Path(__file__).parent / "results" / "peer_mostlyai.jsonl"
-KEYS = ("auroc", "accuracy", "f1", "dpr", "eor")
 
 
 def synthesize(train: pl.DataFrame, spec, seed: int, minutes: float, workspace: Path):
@@ -73,26 +70,9 @@ def run(name: str, seed: int, minutes: float) -> dict:
     train, holdout, _ = read_dataset(spec)
     with tempfile.TemporaryDirectory() as folder:
         synthetic, train_cpu, rate = synthesize(train, spec, seed, minutes, Path(folder))
-    metrics = audit_table(
-        train, holdout, synthetic, spec, random_state=seed, n_resamples=0, criterion="dp"
-    )
-    gate = check_gate(metrics, GateThresholds(), "dp")
     row = {"peer": "mostlyai-engine 2.7.3", "table": name, "seed": seed, "minutes": minutes}
-    row |= {
-        f"{prefix}.{k}": round(metrics[f"{prefix}.hgb.{k}"], 4)
-        for prefix in ("tstr", "fair", "trtr")
-        for k in KEYS
-    }
-    row |= {
-        k: round(v, 4)
-        for k, v in metrics.items()
-        if k in ("fidelity.detection_auc", "data.synthetic.dpr", "data.real.dpr")
-        or k.startswith("fidelity.fd.")
-    }
+    row |= audit_row(train, holdout, synthetic, spec, seed, "dp")
     row |= {"train_cpu_s": round(train_cpu, 1), "generate_rows_per_s": round(rate)}
-    row["gate"] = {c.name: [round(c.value, 4), round(c.threshold, 4), c.passed] for c in gate}
-    row["passed"] = all(c.passed for c in gate)
-    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return row
 
 

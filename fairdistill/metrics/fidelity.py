@@ -21,7 +21,7 @@ from scipy.stats.contingency import association
 from sklearn.model_selection import GroupKFold, cross_val_score
 
 from fairdistill.metrics.tables import subsample, to_pandas
-from fairdistill.metrics.utility import make_classifier, pooled_categories
+from fairdistill.metrics.utility import make_classifier
 
 
 def _codes(values) -> tuple[int, np.ndarray]:
@@ -369,9 +369,6 @@ def detection_auc(
     seeds = rng.integers(0, 2**31 - 1, size=2)
     folds = GroupKFold(n_splits, shuffle=True, random_state=int(seeds[0]))
     same_rows = pd.util.hash_pandas_object(x, index=False).to_numpy()  # identical rows, one fold
-    pooled = pooled_categories(x, categorical)
-    model = make_classifier(
-        "hgb", categorical, numeric, random_state=int(seeds[1]), max_categories=pooled
-    )
+    model = make_classifier("hgb", categorical, numeric, random_state=int(seeds[1]), frame=x)
     scores = cross_val_score(model, x, y, groups=same_rows, cv=folds, scoring="roc_auc")
     return float(np.mean(scores))

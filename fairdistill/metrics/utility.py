@@ -46,15 +46,8 @@ class Predictions(NamedTuple):
 
 # HistGradientBoosting takes at most 255 categories per column. Pooling the rarer ones makes the
 # encoder count every value in Python (about a second per fit on 30k rows), so it is asked for only
-# where a column has more (`pooled_categories`).
+# where a column of the frame to fit has more.
 HGB_MAX_CATEGORIES = 255
-
-
-def pooled_categories(frame, categorical: list[str]) -> int | None:
-    """`HGB_MAX_CATEGORIES` when a categorical column of ``frame`` (pandas) has more distinct
-    values, else None (nothing to pool)."""
-    wide = any(frame[c].nunique() > HGB_MAX_CATEGORIES for c in categorical)
-    return HGB_MAX_CATEGORIES if wide else None
 
 
 def make_classifier(
@@ -63,7 +56,7 @@ def make_classifier(
     numeric: list[str],
     *,
     random_state,
-    max_categories: int | None = HGB_MAX_CATEGORIES,
+    frame=None,
 ) -> Pipeline:
     """One of the two audit classifiers, as an sklearn pipeline over the frame of `to_pandas`.
 
@@ -82,9 +75,9 @@ def make_classifier(
         Numeric columns of the frame.
     random_state : int or None
         Seed of the classifier's randomness (HGB early stopping on more than 10,000 rows).
-    max_categories : int or None
-        HGB only: categories kept per column, rarer ones pooled (None: keep all; see
-        `pooled_categories`).
+    frame : pandas.DataFrame or None
+        HGB only: the frame it will be fitted on; the rarest categories are pooled only where one of
+        its categorical columns has more than `HGB_MAX_CATEGORIES` (None: always pooled above it).
 
     Returns
     -------
@@ -102,8 +95,11 @@ def make_classifier(
         )
     if model != "hgb":
         raise DataError(UNKNOWN_MODEL.format(model=model))
+    wide = frame is None or any(frame[c].nunique() > HGB_MAX_CATEGORIES for c in categorical)
     ordinal = OrdinalEncoder(
-        handle_unknown="use_encoded_value", unknown_value=np.nan, max_categories=max_categories
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        max_categories=HGB_MAX_CATEGORIES if wide else None,
     )
     encode = ColumnTransformer(
         [("categorical", ordinal, categorical), ("numeric", "passthrough", numeric)]
@@ -177,9 +173,8 @@ def fit_predict(
         found = train_table[target].unique().to_list()
         raise DataError(ONE_CLASS.format(target=target, found=found, positive_label=positive_label))
     x_test, y_test = _xy(test_table, **spec, role="test")
-    pooled = pooled_categories(x_train, features)
     classifier = make_classifier(
-        model, features, numeric, random_state=random_state, max_categories=pooled
+        model, features, numeric, random_state=random_state, frame=x_train
     ).fit(x_train, y_train)
     groups = intersectional_groups(*(x_test[c].to_numpy() for c in sensitive))
     return Predictions(y_test, classifier.predict_proba(x_test)[:, 1], groups)
@@ -254,11 +249,8 @@ def out_of_fold_scores(
     splits = max(2, min(n_splits, int(np.bincount(y).min())))
     score = np.empty(len(y))
     folds = StratifiedKFold(splits, shuffle=True, random_state=random_state)
-    pooled = pooled_categories(x, features)
     for fit_rows, score_rows in folds.split(x, y):
-        classifier = make_classifier(
-            model, features, numeric, random_state=random_state, max_categories=pooled
-        )
+        classifier = make_classifier(model, features, numeric, random_state=random_state, frame=x)
         classifier.fit(x.iloc[fit_rows], y[fit_rows])
         score[score_rows] = classifier.predict_proba(x.iloc[score_rows])[:, 1]
     groups = intersectional_groups(*(x[c].to_numpy() for c in sensitive))
