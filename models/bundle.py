@@ -26,7 +26,7 @@ from fairdistill.lake import atomic_write
 from fairdistill.settings import GenerationSettings, StudentSettings, TeacherSettings
 from models.calibration import LabelCalibration
 from models.decoding import decode_latent
-from models.device import torch_threads
+from models.device import in_order, stage_threads, torch_threads
 from models.label_model import LabelModel
 from models.samplers import SAMPLERS
 from models.student import StudentEncoder, make_student
@@ -82,40 +82,41 @@ class FairDistillModel:
     def _decode(
         self, z: np.ndarray, options: GenerationSettings, g: torch.Generator, s_index=None
     ) -> pl.DataFrame:
-        zt = as_tensor(z, self._device())
         offsets = self.labels.offsets(options.mode) if self.labels is not None else None
-        with torch_threads("generate"):  # large batched passes: every core
-            values, s_idx = decode_latent(
-                self.teacher.decoder,
-                self.teacher.layout,
-                zt,
-                self.codec.group_freq_,
-                self.target_index,
-                options,
-                g,
-                s_index,
-                label_offsets=offsets,
-                label_model=self.label_model,
-            )
+        values, s_idx = decode_latent(
+            self.teacher.decoder,
+            self.teacher.layout,
+            as_tensor(z, self._device()),
+            self.codec.group_freq_,
+            self.target_index,
+            options,
+            g,
+            s_index,
+            label_offsets=offsets,
+            label_model=self.label_model,
+        )
         return self.codec.decode_blocks(values, s_idx)
 
     def generate(
         self, n: int, settings: GenerationSettings | None = None
     ) -> Iterator[pl.DataFrame]:
-        """Yield ``n`` new rows in chunks of at most ``settings.chunk_size`` (deterministic given
-        the settings). z comes from the sampler (chunk ``i`` uses seed ``seed·1_000_003 + i``);
-        counterfactual mode draws ⌈chunk/K⌉ codes per chunk and keeps K twins for each."""
+        """Yield ``n`` new rows in chunks of at most ``settings.chunk_size``. Chunk ``i`` has seeds
+        of its own: z from the sampler seeded ``seed·1_000_003 + i``, the decoding's draws seeded
+        ``seed + i·1_000_003``; so the rows do not depend on how many chunks are made side by side
+        (`models.device.in_order`). Counterfactual mode draws ⌈chunk/K⌉ codes per chunk and keeps
+        K twins for each."""
         settings = settings or GenerationSettings()
-        seed = settings.seed
-        g = torch.Generator().manual_seed(seed)
         per_z = len(self.codec.groups_) if settings.mode == "counterfactual" else 1
-        done, chunk = 0, 0
-        while done < n:
-            rows = min(settings.chunk_size, n - done)
-            z = self.sampler.sample(math.ceil(rows / per_z), random_state=seed * 1_000_003 + chunk)
-            frame = self._decode(z, settings, g)
-            yield frame.head(rows)
-            done, chunk = done + rows, chunk + 1
+
+        def chunk(index: int, rows: int) -> pl.DataFrame:
+            z = self.sampler.sample(
+                math.ceil(rows / per_z), random_state=settings.seed * 1_000_003 + index
+            )
+            g = torch.Generator().manual_seed(settings.seed + index * 1_000_003)
+            return self._decode(z, settings, g).head(rows)
+
+        sizes = [min(settings.chunk_size, n - start) for start in range(0, n, settings.chunk_size)]
+        yield from in_order(chunk, enumerate(sizes), workers=stage_threads("generate"))
 
     def encode_latent(self, frame: pl.DataFrame) -> np.ndarray:
         """The student's latent means μ_S of real rows, ``[n, k]``."""
@@ -131,7 +132,8 @@ class FairDistillModel:
         settings = settings or GenerationSettings()
         s_index = torch.as_tensor(self.codec.s_index(frame))
         generator = torch.Generator().manual_seed(settings.seed)
-        return self._decode(self.encode_latent(frame), settings, generator, s_index)
+        with torch_threads("generate"):  # one large decode: every core
+            return self._decode(self.encode_latent(frame), settings, generator, s_index)
 
     def save(self, directory: str | Path) -> Path:
         """Write every part into ``directory`` (the files of `FILES`; the labels once fitted)."""
