@@ -8,6 +8,7 @@ definition, the suite registered with `add_or_update`, COMPLETE results keyed by
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 from dataclasses import dataclass, field
@@ -82,6 +83,9 @@ def load_suite(spec: DatasetSpec) -> ExpectationSuite:
     return build_suite(spec)
 
 
+DATA_SOURCE = "fairdistill"
+
+
 @functools.cache
 def _context():
     """One in-memory GX context per process: no analytics, no progress bars, nothing on disk."""
@@ -106,16 +110,29 @@ def validate_frame(
 ) -> ValidationReport:
     """Run `suite` on the validation view of `frame`; raises nothing (see raise_for_failures)."""
     context = _context()
-    suite = context.suites.add_or_update(suite)
-    asset = context.data_sources.add_or_update_pandas("fairdistill").add_dataframe_asset(spec.slug)
-    batch_definition = asset.add_batch_definition_whole_dataframe("whole")
     view = validation_view(frame, spec)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": to_pandas(view)})
-    result = batch.validate(suite, result_format=RESULT_FORMAT)
+    try:
+        result = _run_suite(context, spec, to_pandas(view), suite)
+    finally:
+        # The data source keeps the batch's DataFrame, in reference cycles, for the life of the
+        # process (520 MB after validating 800,000 rows of Adult's shape): free it for the
+        # refresh's later stages.
+        context.data_sources.delete(DATA_SOURCE)
+        gc.collect()
     failures = _failures(result.results, view, spec)
     return ValidationReport(
         suite.name, bool(result.success), dict(result.statistics), failures, result
     )
+
+
+def _run_suite(context, spec: DatasetSpec, frame: pd.DataFrame, suite: ExpectationSuite):
+    suite = context.suites.add_or_update(suite)
+    source = context.data_sources.add_or_update_pandas(DATA_SOURCE)
+    batch_definition = source.add_dataframe_asset(spec.slug).add_batch_definition_whole_dataframe(
+        "whole"
+    )
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    return batch.validate(suite, result_format=RESULT_FORMAT)
 
 
 def _failures(results: list, view: pl.DataFrame, spec: DatasetSpec) -> list[dict]:

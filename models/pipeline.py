@@ -52,7 +52,7 @@ from models.teacher import TeacherVAE, head_spec, train_teacher
 OnRound = Callable[[str, dict], None]
 # Most rows drawn per row kept when excess copies of training rows are replaced.
 MAX_DRAWS = 3
-_COPY = "__fairdistill_copy__"
+_COPY, _HASH = "__fairdistill_copy__", "__fairdistill_row_hash__"
 _log = logging.getLogger(__name__)
 
 
@@ -212,12 +212,20 @@ def synthetic_rows(
         return
     exclude = exclude.select(model.codec.columns_)  # not an image snapshot's `_source`
     allowed = math.floor(duplicate_rate(exclude) * rows)
-    known = exclude.group_by(exclude.columns).len(_COPY)  # how often train holds each row
+    # How often train holds each row, by 64-bit row hash (a group-by on every column of a
+    # million-row table needs ≈ 1 GB, the hashes 8 bytes a row). Equal rows have equal hashes, so
+    # no copy goes unnoticed; a new row whose hash meets a training row's (odds ≈ rows · train
+    # rows / 2⁶⁴) is merely treated as a copy.
+    known = pl.DataFrame({_HASH: exclude.hash_rows()}).group_by(_HASH).len(_COPY)
     produced, copies, withheld = 0, 0, []
     for chunk in model.generate(MAX_DRAWS * rows, settings):
-        flagged = chunk.join(
-            known, on=exclude.columns, how="left", nulls_equal=True, maintain_order="left"
-        ).with_columns(pl.col(_COPY).fill_null(0))
+        hashes = chunk.cast(exclude.schema).hash_rows()  # hashed in train's dtypes
+        flagged = (
+            chunk.with_columns(hashes.alias(_HASH))
+            .join(known, on=_HASH, how="left", maintain_order="left")
+            .drop(_HASH)
+            .with_columns(pl.col(_COPY).fill_null(0))
+        )
         common = pl.col(_COPY) > 1
         rank = common.cum_sum() + copies
         ok = (pl.col(_COPY) == 0) | (common & (rank <= allowed))
