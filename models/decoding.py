@@ -32,7 +32,7 @@ from torch import Tensor
 
 from fairdistill.errors import NO_LABEL_OFFSETS, ModelError
 from fairdistill.settings import LABEL_DIAL_MODES, GenerationSettings
-from models.label_model import LabelModel, encoded_features
+from models.label_model import LabelModel, drawn_features
 from models.teacher import LOGVAR_MAX, LOGVAR_MIN, Decoder, HeadLayout
 
 
@@ -96,8 +96,8 @@ def features_then_label_logits(
     if label_model is None:
         return values, out[:, layout.heads[target_index][1]]
     device = next(label_model.parameters()).device
-    features = encoded_features(values, layout, target_index).to(device)
-    return values, in_passes(label_model, features, s.to(device)).cpu()
+    positions, numerics = (t.to(device) for t in drawn_features(values, layout, target_index))
+    return values, in_passes(label_model.forward_drawn, positions, numerics, s.to(device)).cpu()
 
 
 def all_group_outputs(decoder: Decoder, z: Tensor, n_groups: int) -> Tensor:

@@ -9,7 +9,7 @@ from torch import nn
 
 from fairdistill.settings import GenerationSettings
 from models.decoding import decode_latent
-from models.label_model import LabelModel, encoded_features, feature_columns, fit_label_model
+from models.label_model import LabelModel, drawn_features, feature_columns, fit_label_model
 from models.teacher import HeadLayout, head_spec
 
 
@@ -23,13 +23,19 @@ def block_values(codec, x: np.ndarray) -> list[torch.Tensor]:
     ]
 
 
-def test_encoded_features_are_the_codecs_encoding_without_the_label(toy):
-    _, codec, x, _ = toy
+def test_the_label_model_of_drawn_blocks_is_the_label_model_of_their_encoding(toy):
+    _, codec, x, s = toy
     layout = HeadLayout(head_spec(codec.blocks_))
     target = codec.blocks_.index(codec.target_block_)
-    features = encoded_features(block_values(codec, x), layout, target).numpy()
-    np.testing.assert_array_equal(features, x[:, feature_columns(layout)])
-    assert features.shape[1] == x.shape[1] - len(codec.target_block_.categories)
+    model, _ = fit_label_model(x, s, layout, seed=0, device="cpu")
+    values = block_values(codec, x)
+    values[target] = None  # drawn after the features
+    positions, numerics = drawn_features(values, layout, target)
+    assert positions.shape[1] + numerics.shape[1] == len(codec.blocks_) - 1
+    with torch.no_grad():
+        encoded = model(torch.as_tensor(x[:, feature_columns(layout)]), torch.as_tensor(s))
+        drawn = model.forward_drawn(positions, numerics, torch.as_tensor(s))
+    torch.testing.assert_close(drawn, encoded, atol=1e-5, rtol=1e-5)
 
 
 def test_the_label_model_learns_the_label_from_features_and_group(toy, make_biased_frame):
@@ -75,8 +81,8 @@ class LabelIsJob(nn.Module):
         super().__init__()
         self.scale = nn.Parameter(torch.tensor(12.0))
 
-    def forward(self, x, s):
-        logit = self.scale * (x[:, 1] - 0.5)
+    def forward_drawn(self, positions, numerics, s):
+        logit = self.scale * ((positions[:, 0] == 1).float() - 0.5)  # job's one-hot at position 1
         return torch.stack([-logit, logit], 1)
 
 
