@@ -82,6 +82,26 @@ def _start_server(server) -> None:
 
 
 @contextmanager
+def _naming(api_url: str) -> Iterator[None]:
+    """For the block, this process's settings and environment name the temporary server, so the
+    processes a flow starts (Dask workers) and the task context it sends them use it too: without
+    it each worker started a temporary server of its own (2 Dask workers on 2 cores then made the
+    shards one after another). No UI link is printed: the server is gone when the command ends."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+    before = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = api_url
+    try:
+        with temporary_settings({PREFECT_API_URL: api_url, PREFECT_UI_URL: ""}):
+            yield
+    finally:
+        if before is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = before
+
+
+@contextmanager
 def local_apis(while_starting: Callable[[], object] = lambda: None) -> Iterator[None]:
     """For the block: the MLflow store created, and Prefect's temporary server running (unless an
     API is configured), started under a lock in PREFECT_HOME and stopped at the end.
@@ -106,7 +126,8 @@ def local_apis(while_starting: Callable[[], object] = lambda: None) -> Iterator[
         while_starting()
         boot.result()
         try:
-            yield
+            with _naming(server.api_url):
+                yield
         finally:
             # Send what is queued for the API before it stops (as Prefect's own harness does).
             from prefect.events.worker import EventsWorker

@@ -182,16 +182,23 @@ def million(rows: int = 1_000_000) -> None:
 def dask(rows: int = 2_000_000, shard_rows: int = 250_000) -> None:
     """The refresh's generation shards on a Dask LocalCluster of 1 and of 2 worker processes:
     the same rows, and the speed-up (clusters started and warmed up before the clock starts)."""
-    from distributed import LocalCluster
-    from prefect import flow
-    from prefect_dask import DaskTaskRunner
-
     from fairdistill.environment import configure_environment
 
     home = WORK / "dask"
     home.mkdir(parents=True, exist_ok=True)
     os.environ["FAIRDISTILL_LAKE"] = str(home / "lake")
     configure_environment(home)
+    from app.embedded import local_apis
+
+    with local_apis():  # as `fairdistill refresh` runs: the workers use this process's API server
+        _dask(home, rows, shard_rows)
+
+
+def _dask(home: Path, rows: int, shard_rows: int) -> None:
+    from distributed import LocalCluster
+    from prefect import flow
+    from prefect_dask import DaskTaskRunner
+
     from fairdistill.ingest import Snapshot
     from fairdistill.lake import model_dir
     from fairdistill.settings import RefreshSettings
@@ -224,7 +231,8 @@ def dask(rows: int = 2_000_000, shard_rows: int = 250_000) -> None:
             on_cluster = generate_shards.with_options(
                 task_runner=DaskTaskRunner(address=cluster.scheduler_address)
             )
-            on_cluster(gen.model_copy(update={"rows": 2 * shard_rows // 10}))  # warm the workers
+            # warm every worker (its first task imports torch, polars, Prefect): a shard for each
+            on_cluster(gen.model_copy(update={"rows": 4 * workers * 1_000, "shard_rows": 4_000}))
             start = time.perf_counter()
             tables[workers] = pl.read_parquet(on_cluster(gen))
             seconds[workers] = time.perf_counter() - start
