@@ -69,6 +69,27 @@ def test_generate_is_deterministic_and_typed(model, toy):
     assert [f.height for f in model.generate(1000, G(seed=3, chunk_size=400))] == [400, 400, 200]
 
 
+@pytest.mark.parametrize("mode", ["dp", "counterfactual"])
+def test_the_rows_do_not_depend_on_how_many_chunks_are_made_side_by_side(model, monkeypatch, mode):
+    def rows(threads: int) -> pl.DataFrame:
+        monkeypatch.setenv("FAIRDISTILL_GENERATE_THREADS", str(threads))
+        return pl.concat(model.generate(1000, G(seed=5, chunk_size=150, mode=mode)))
+
+    one = rows(1)
+    assert one.equals(rows(3)) and one.height == 1000
+    # chunks differ from one another: each has seeds of its own
+    assert not one.head(150).equals(one.slice(150, 150))
+
+
+def test_a_consumer_that_stops_early_gets_its_chunks_in_order(model, monkeypatch):
+    monkeypatch.setenv("FAIRDISTILL_GENERATE_THREADS", "2")
+    whole = pl.concat(model.generate(2000, G(seed=6, chunk_size=100)))
+    chunks = model.generate(2000, G(seed=6, chunk_size=100))
+    first = [next(chunks) for _ in range(3)]
+    chunks.close()  # the chunks not yet started are dropped
+    assert pl.concat(first).equals(whole.head(300))
+
+
 def test_counterfactual_rows(model):
     frame = pl.concat(model.generate(100, G(mode="counterfactual")))
     assert frame.height == 100
