@@ -35,7 +35,6 @@ from fairdistill.settings import LABEL_DIAL_MODES, GenerationSettings
 from models.label_model import LabelModel, drawn_features
 from models.teacher import LOGVAR_MAX, LOGVAR_MIN, Decoder, HeadLayout
 
-
 # Rows per pass of a network at generation: a pass of a few thousand rows keeps its activations in
 # the CPU's cache (Adult's decoder on 2 cores: 52 ms per 50,000 rows in one pass, 32 ms in passes of
 # 4,096).

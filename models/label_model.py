@@ -85,7 +85,9 @@ class LabelModel(nn.Module):
         n_features = weight.shape[1] - k - self.edges.shape[0] * (self.edges.shape[1] - 1)
         first = (
             self.net[0].bias
-            + nn.functional.embedding_bag(positions, weight[:, :n_features].T.contiguous(), mode="sum")
+            + nn.functional.embedding_bag(
+                positions, weight[:, :n_features].T.contiguous(), mode="sum"
+            )
             + numerics @ weight[:, self.numeric_columns].T
             + s @ weight[:, n_features : n_features + k].T
             + self._piecewise_linear(numerics) @ weight[:, n_features + k :].T

@@ -52,9 +52,15 @@ os._exit(0)
 """
 REFRESH = "from app.cli import main\nsys.stdout.flush()\nos._exit(main(ARGV))\n"
 # What the command does before its flow: the stores, and Prefect's temporary server; then it waits.
+# Inside, it prints the API its settings name and the one a process it starts sees (a Dask worker).
 LOCAL_APIS = (
-    "import time\nfrom app.embedded import local_apis\n"
-    "with local_apis():\n    print('apis up', flush=True)\n    time.sleep(600)\n"
+    "import subprocess, time\nfrom app.embedded import local_apis\n"
+    "from prefect.settings import PREFECT_API_URL\n"
+    "with local_apis():\n"
+    "    child = subprocess.run([sys.executable, '-c', "
+    "'import os; print(os.environ.get(\"PREFECT_API_URL\"))'], capture_output=True, text=True)\n"
+    "    print('api', PREFECT_API_URL.value(), 'child', child.stdout.strip(), flush=True)\n"
+    "    print('apis up', flush=True)\n    time.sleep(600)\n"
 )
 # Each stage's one line starts with its name; a kill after a stage's line lands in the next one.
 STAGES = (
@@ -178,12 +184,20 @@ def test_two_commands_start_together_in_a_fresh_folder_and_kill_9_leaves_no_serv
     servers; killed, neither leaves its server behind."""
     home = Home(tmp_path)
     children = [home.start(forkserver, f"apis-{i}", LOCAL_APIS) for i in range(2)]
-    for process, log in children:
-        wait_for(log, "apis up", process)
-    assert len(servers_of(home.prefect_home)) == 2
-    for process, _ in children:
-        os.kill(process.pid, signal.SIGKILL)
-        process.join()
+    try:
+        for process, log in children:
+            wait_for(log, "apis up", process)
+        assert len(servers_of(home.prefect_home)) == 2
+        # each names its own server to the processes it starts, as Dask workers need
+        named = [
+            re.search(r"api (\S+) child (\S+)", log.read_text()).groups() for _, log in children
+        ]
+        assert all(api == child and api.startswith("http://127.0.0.1:") for api, child in named)
+        assert named[0][0] != named[1][0]
+    finally:  # killed whatever happened: a failed check must not leave them sleeping
+        for process, _ in children:
+            os.kill(process.pid, signal.SIGKILL)
+            process.join()
     assert gone(home.prefect_home), "a temporary server outlived its killed command"
 
 

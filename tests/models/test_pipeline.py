@@ -105,4 +105,6 @@ def test_the_label_model_is_saved_and_read_back(fitted, tmp_path):
     model.save(tmp_path)
     loaded = FairDistillModel.load(tmp_path)
     settings = GenerationSettings(seed=4)
-    assert pl.concat(loaded.generate(400, settings)).equals(pl.concat(model.generate(400, settings)))
+    assert pl.concat(loaded.generate(400, settings)).equals(
+        pl.concat(model.generate(400, settings))
+    )
