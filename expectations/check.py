@@ -126,6 +126,8 @@ def validate_frame(
 
 
 def _run_suite(context, spec: DatasetSpec, frame: pd.DataFrame, suite: ExpectationSuite):
+    """The suite's result on ``frame``. A function of its own so that the batch and its data
+    source are out of scope when `validate_frame` deletes the source and collects them."""
     suite = context.suites.add_or_update(suite)
     source = context.data_sources.add_or_update_pandas(DATA_SOURCE)
     batch_definition = source.add_dataframe_asset(spec.slug).add_batch_definition_whole_dataframe(

@@ -63,7 +63,7 @@ class LabelModel(nn.Module):
         edges = edges if edges is not None else torch.zeros((0, NUMERIC_BINS + 1))
         self.register_buffer("numeric_columns", numeric_columns.long())
         self.register_buffer("edges", edges.float())
-        layers, width = [], in_dim + self.edges.shape[0] * (self.edges.shape[1] - 1)
+        layers, width = [], in_dim + piecewise_width(self.edges)
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
@@ -82,7 +82,7 @@ class LabelModel(nn.Module):
         rounding.
         """
         weight, k = self.net[0].weight, s.shape[1]
-        n_features = weight.shape[1] - k - self.edges.shape[0] * (self.edges.shape[1] - 1)
+        n_features = weight.shape[1] - k - piecewise_width(self.edges)
         first = (
             self.net[0].bias
             + nn.functional.embedding_bag(
@@ -104,11 +104,16 @@ class LabelModel(nn.Module):
         """The model whose weights are ``state`` (the sizes are read from the weight shapes)."""
         shapes = [state[k].shape for k in sorted(state, key=_layer) if k.endswith("weight")]
         edges = state["edges"]
-        in_dim = shapes[0][1] - edges.shape[0] * (edges.shape[1] - 1)
+        in_dim = shapes[0][1] - piecewise_width(edges)
         hidden = [shape[0] for shape in shapes[:-1]]
         model = cls(in_dim, shapes[-1][0], hidden, state["numeric_columns"], edges)
         model.load_state_dict(state)
         return model.eval()
+
+
+def piecewise_width(edges: Tensor) -> int:
+    """Columns of the piecewise-linear encoding with these bin edges ``[m, bins + 1]``: m · bins."""
+    return edges.shape[0] * (edges.shape[1] - 1)
 
 
 def quantile_edges(values: np.ndarray, bins: int = NUMERIC_BINS) -> np.ndarray:
