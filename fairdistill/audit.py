@@ -16,12 +16,17 @@ and gate; both audits start from `audited_rows`.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 import polars as pl
-from sklearn import config_context
+from sklearn import config_context, get_config
+from threadpoolctl import threadpool_limits
 
 from fairdistill.dependencies import dependency_rates, functional_dependencies
 from fairdistill.fair_labels import fair_reference_labels
@@ -293,18 +298,61 @@ def audit_table(
     )
     metrics |= copies
     utility = {"random_state": random_state, "n_resamples": n_resamples}
-    metrics |= model_utility(synthetic, holdout, spec, "tstr", **utility)
-    metrics |= model_utility(train, holdout, spec, "trtr", **utility)
-    fair = fair_reference_table(train, spec, criterion, random_state=random_state)
-    metrics |= model_utility(fair, holdout, spec, "fair", **utility)
-    metrics |= fidelity_and_privacy(train, holdout, synthetic, spec, random_state=random_state)
-    metrics |= dependency_fidelity(train, holdout, synthetic, spec, random_state=random_state)
+    seeded = {"random_state": random_state}
+    parts = [  # independent of each other
+        partial(model_utility, synthetic, holdout, spec, "tstr", **utility),
+        partial(real_references, train, holdout, spec, criterion, **utility),
+        partial(fidelity_and_privacy, train, holdout, synthetic, spec, **seeded),
+        partial(dependency_fidelity, train, holdout, synthetic, spec, **seeded),
+    ]
     if holdout_latents is not None:
         groups = holdout.select(spec.sensitive_columns).to_pandas()
-        metrics["latent.leakage_auroc"] = latent_leakage_auroc(
-            holdout_latents, groups, random_state=random_state
-        )
+        parts.append(partial(latent_leakage, holdout_latents, groups, **seeded))
+    for numbers in side_by_side(parts):
+        metrics |= numbers
     return metrics
+
+
+def real_references(
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    spec: DatasetSpec,
+    criterion: Criterion,
+    *,
+    random_state: int,
+    n_resamples: int,
+) -> dict[str, float]:
+    """TRTR (real train) and the fair reference of ``criterion`` (`fair_reference_table`), each
+    `model_utility` on the real holdout."""
+    utility = {"random_state": random_state, "n_resamples": n_resamples}
+    fair = fair_reference_table(train, spec, criterion, random_state=random_state)
+    return model_utility(train, holdout, spec, "trtr", **utility) | model_utility(
+        fair, holdout, spec, "fair", **utility
+    )
+
+
+def latent_leakage(latents: np.ndarray, groups, *, random_state: int) -> dict[str, float]:
+    return {
+        "latent.leakage_auroc": latent_leakage_auroc(latents, groups, random_state=random_state)
+    }
+
+
+def side_by_side(parts: list[Callable[[], dict]]) -> list[dict]:
+    """Each part's result, in order; the parts run on threads, one per core, each with one OpenMP
+    thread and the caller's scikit-learn settings.
+
+    Why: the audit's classifiers gain nothing from a second OpenMP thread (Adult on 2 cores: the
+    same wall time and numbers on one thread, at two thirds of the CPU time), while two parts side
+    by side finish in two thirds of the time (21.7 → 14.6 s; numpy, scikit-learn's compiled loops
+    and Polars release the GIL). The numbers are the same: each part draws from its own seed."""
+    config = get_config()  # thread-local: each thread sets it again
+
+    def run(part: Callable[[], dict]) -> dict:
+        with config_context(**config), threadpool_limits(limits=1, user_api="openmp"):
+            return part()
+
+    with ThreadPoolExecutor(min(len(parts), os.cpu_count() or 1)) as pool:
+        return list(pool.map(run, parts))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 import json
 import math
+import time
 
 import numpy as np
 import polars as pl
@@ -14,6 +15,7 @@ from fairdistill.audit import (
     check_gate,
     fair_reference_table,
     run_audit,
+    side_by_side,
 )
 from fairdistill.ingest import read_dataset
 from fairdistill.report import render_html, summary_markdown, summary_paragraph, write_audit
@@ -272,3 +274,20 @@ def test_the_fair_reference_is_deterministic_and_fair_by_its_criterion(criterion
         assert rates[0] == pytest.approx(rates[1], abs=0.03) and real[1] - real[0] > 0.3
     else:  # equal error rates, not equal positive rates: the bias in y stays partly
         assert real[1] - real[0] > rates[1] - rates[0] > 0.1
+
+
+def test_audit_parts_side_by_side_keep_their_order_and_the_callers_settings():
+    """The parts come back in the order given, and each ran with the caller's scikit-learn
+    settings (thread-local: a thread does not inherit them)."""
+    from sklearn import config_context, get_config
+
+    def seen(tag):
+        def part():
+            time.sleep(0.05 if tag == "first" else 0)  # the first to start ends last
+            return {tag: get_config()["working_memory"]}
+
+        return part
+
+    with config_context(working_memory=16):
+        results = side_by_side([seen("first"), seen("second"), seen("third")])
+    assert results == [{"first": 16}, {"second": 16}, {"third": 16}]
