@@ -1,11 +1,13 @@
 """Embedded defaults: everything local, nothing to start by hand, nothing phoned home.
 
 Call `configure_environment()` before importing Prefect, Great Expectations or MLflow. Values already
-set in the environment win, so a served deployment can point at its own servers.
+set in the environment win, so a served deployment can point at its own servers. And the process's
+own housekeeping: `release_free_memory` between the refresh's stages.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import tempfile
 from pathlib import Path
@@ -74,3 +76,14 @@ def check_locations() -> None:
     if uri.startswith("sqlite:///"):
         database = Path(uri.removeprefix("sqlite:///")).expanduser()
         _writable("MLFLOW_TRACKING_URI", database.parent, create_parents=False)
+
+
+def release_free_memory() -> None:
+    """Hand the free pages of the C heap back to the OS (glibc's ``malloc_trim``; nothing elsewhere).
+
+    glibc keeps what training and generation free in the arenas of the threads that freed it, for
+    reuse; the audit, the refresh's peak, then starts above that (Adult: the audit peaked at
+    1.49 GB after training in the same process, 1.30 GB with the 120 MB handed back first)."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None) if os.name == "posix" else None
+    if trim is not None:  # glibc only (not musl, not macOS)
+        trim(0)

@@ -8,6 +8,7 @@ from prefect.runtime import deployment
 
 from fairdistill import tracking
 from fairdistill.audit import AuditOutcome, run_audit
+from fairdistill.environment import release_free_memory
 from fairdistill.ingest import Snapshot
 from fairdistill.report import write_audit
 from fairdistill.settings import (
@@ -53,6 +54,7 @@ def audit(
     `report.html` beside the table; log every metric, the gate's verdict and the report to
     MLflow."""
     started = time.perf_counter()
+    release_free_memory()  # what the training stages freed: the audit is the refresh's peak
     train, holdout = pl.read_parquet(snapshot.train_path), pl.read_parquet(snapshot.holdout_path)
     synthetic = pl.read_parquet(table_path)
     model = FairDistillModel.load(model_dir)
