@@ -13,6 +13,7 @@ from fairdistill.metrics.utility import (
     UNKNOWN_MODEL,
     fit_predict,
     make_classifier,
+    roc_auc,
     score_predictions,
     trtr,
     tstr,
@@ -91,3 +92,10 @@ def test_one_class_and_unknown_model_messages():
     with pytest.raises(DataError) as info:
         make_classifier("forest", ["a"], [], random_state=0)
     assert str(info.value) == UNKNOWN_MODEL.format(model="forest")
+
+
+def test_roc_auc_counts_tied_scores_one_half():
+    rng = np.random.default_rng(1)
+    y, p = rng.integers(0, 2, 5_000), np.round(rng.random(5_000), 2)  # about 50 rows per score
+    assert roc_auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert roc_auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
