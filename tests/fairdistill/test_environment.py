@@ -1,5 +1,5 @@
 import os
-import sys
+import platform
 import threading
 from pathlib import Path
 
@@ -13,7 +13,7 @@ def resident_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc_trim")
 def test_memory_freed_by_a_thread_goes_back_to_the_os():
     """Small blocks freed in a worker thread stay in glibc's arena (RSS does not fall) until they
     are released."""
