@@ -239,9 +239,8 @@ def _dask(home: Path, rows: int, shard_rows: int, repeats: int) -> None:
             # warm every worker (its first task imports torch, polars, Prefect): a shard for each
             on_cluster(gen.model_copy(update={"rows": 4 * workers * 1_000, "shard_rows": 4_000}))
             seconds[workers] = []
-            for _ in range(
-                repeats
-            ):  # the best of a few: the least disturbed by the rest of the box
+            # the best of a few runs: the one least disturbed by the rest of the machine
+            for _ in range(repeats):
                 start = time.perf_counter()
                 tables[workers] = pl.read_parquet(on_cluster(gen))
                 seconds[workers].append(round(time.perf_counter() - start, 1))

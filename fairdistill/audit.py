@@ -307,7 +307,8 @@ def audit_table(
     ]
     if holdout_latents is not None:
         groups = holdout.select(spec.sensitive_columns).to_pandas()
-        parts.append(partial(latent_leakage, holdout_latents, groups, **seeded))
+        leakage = partial(latent_leakage_auroc, holdout_latents, groups, **seeded)
+        parts.append(lambda: {"latent.leakage_auroc": leakage()})
     for numbers in side_by_side(parts):
         metrics |= numbers
     return metrics
@@ -329,12 +330,6 @@ def real_references(
     return model_utility(train, holdout, spec, "trtr", **utility) | model_utility(
         fair, holdout, spec, "fair", **utility
     )
-
-
-def latent_leakage(latents: np.ndarray, groups, *, random_state: int) -> dict[str, float]:
-    return {
-        "latent.leakage_auroc": latent_leakage_auroc(latents, groups, random_state=random_state)
-    }
 
 
 def side_by_side(parts: list[Callable[[], dict]]) -> list[dict]:
