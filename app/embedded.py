@@ -2,20 +2,23 @@
 
 - The stores are created under a lock: two commands started together against a fresh MLflow SQLite
   file or PREFECT_HOME would both run the schema migrations, and one of them would crash.
-- The temporary server is the one Prefect's ephemeral mode starts (`SubprocessASGIServer`), started
-  here, in the command's main thread, so that the kernel stops it when the command dies, even by
-  kill -9 (Linux: PR_SET_PDEATHSIG; elsewhere it is stopped at a normal exit only).
+- The temporary server is the one Prefect's ephemeral mode starts (`SubprocessASGIServer`'s command),
+  started here by a thread that lives as long as it, so that the kernel stops it when the command
+  dies, even by kill -9 (Linux: PR_SET_PDEATHSIG; elsewhere it is stopped at a normal exit only).
 
 Nothing of this runs when PREFECT_API_URL names a server (served mode, the test harness).
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,8 +31,8 @@ _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") el
 
 
 def _die_with(parent: int):
-    """A `preexec_fn`: the child gets SIGTERM when the thread that started it ends (the main thread
-    here, so: when the process ends), and exits at once if its parent is already gone."""
+    """A `preexec_fn`: the child gets SIGTERM when the thread that started it ends, and exits at
+    once if its parent is already gone."""
 
     def tie() -> None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -39,24 +42,93 @@ def _die_with(parent: int):
     return tie
 
 
-def _tied_server_class():
-    from prefect.server.api.server import SubprocessASGIServer
+# Prefect's ephemeral-mode server, as `prefect.server.api.server.SubprocessASGIServer` starts it
+# (its command, environment and port retry). Started from here because importing that class imports
+# the server's whole application, about 2 s of the command's start-up that only the server's own
+# process needs; and so that the process is tied to this one.
+SERVER_ENV = {
+    "PREFECT_UI_ENABLED": "0",
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+}
+PORT_TAKEN = 3  # uvicorn's exit code when it cannot start (here: another process took the port)
 
-    class TiedServer(SubprocessASGIServer):
-        """Prefect's temporary server, its process tied to this one. It is the instance Prefect's
-        client finds (the class keeps one instance per port, shared with its subclasses)."""
 
-        def _run_uvicorn_command(self) -> subprocess.Popen:
-            # Prefect's own command, started with the tie: Popen is wrapped for this one call only.
-            popen = subprocess.Popen
-            tie = _die_with(os.getpid())
-            subprocess.Popen = lambda *args, **kwargs: popen(*args, preexec_fn=tie, **kwargs)
-            try:
-                return super()._run_uvicorn_command()
-            finally:
-                subprocess.Popen = popen
+def free_port() -> int:
+    """A TCP port free on the loopback interface now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
-    return TiedServer if _LIBC is not None else SubprocessASGIServer
+
+class TemporaryServer:
+    """Prefect's temporary API server in a process of its own, tied to this one: it gets SIGTERM
+    when the thread that started it ends (Linux), and is stopped by `stop` otherwise."""
+
+    def __init__(self) -> None:
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def _launch(self) -> None:
+        import prefect
+        from prefect.settings import get_current_settings
+
+        self.port = free_port()
+        command = [
+            *(sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent)),
+            *("--factory", "prefect.server.api.server:create_app"),
+            *("--host", "127.0.0.1", "--port", str(self.port)),
+            *("--log-level", "error", "--lifespan", "on"),
+        ]
+        settings = get_current_settings().to_environment_variables(exclude_unset=True)
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, **SERVER_ENV, **settings},
+            preexec_fn=_die_with(os.getpid()) if _LIBC is not None else None,
+        )
+        atexit.register(self.stop)  # where there is no parent-death signal
+
+    def start(self) -> None:
+        """Start the process and wait for its health check (Prefect's start-up timeout)."""
+        import httpx
+        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+        self._launch()
+        deadline = time.monotonic() + PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+        with httpx.Client() as client:
+            while time.monotonic() < deadline:
+                code = self.process.poll()
+                if code == PORT_TAKEN:
+                    self._launch()
+                    continue
+                if code is not None:
+                    raise RuntimeError(f"Prefect's temporary API server exited with code {code}")
+                try:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            "Prefect's temporary API server did not answer in time; raise "
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS or set PREFECT_API_URL to a server"
+        )
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
 
 
 def create_mlflow_store() -> None:
@@ -108,7 +180,7 @@ def local_apis(while_starting: Callable[[], object] = lambda: None) -> Iterator[
 
     The server boots in a thread (its process starts, the thread waits for its health check) while
     this thread creates the MLflow store and runs ``while_starting``: `fairdistill refresh` imports
-    the flow's libraries then, about 8 s of imports beside about 8 s of boot on two cores.
+    the flow's libraries then, about 9 s of imports beside about 6 s of boot on two cores.
     """
     from prefect.settings import PREFECT_API_URL
 
@@ -117,7 +189,7 @@ def local_apis(while_starting: Callable[[], object] = lambda: None) -> Iterator[
         while_starting()
         yield
         return
-    server = _tied_server_class()()
+    server = TemporaryServer()
     # The thread that starts the server lives until the server stops: a parent-death signal
     # follows the thread that created the process, not the process (prctl(2), PR_SET_PDEATHSIG).
     with ThreadPoolExecutor(max_workers=1) as pool:
