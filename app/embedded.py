@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -43,7 +44,7 @@ def _die_with(parent: int):
 
 
 # Prefect's ephemeral-mode server, as `prefect.server.api.server.SubprocessASGIServer` starts it
-# (its command, environment and port retry). Started from here because importing that class imports
+# (its command, environment, ports and port retry). Started from here because importing that class imports
 # the server's whole application, about 2 s of the command's start-up that only the server's own
 # process needs; and so that the process is tied to this one.
 SERVER_ENV = {
@@ -52,13 +53,24 @@ SERVER_ENV = {
     "PREFECT__SERVER_FINAL": "1",
 }
 PORT_TAKEN = 3  # uvicorn's exit code when it cannot start (here: another process took the port)
+# Prefect's ports for its temporary server: below the kernel's ephemeral range, from which outgoing
+# connections take their local ports (one could take a port chosen there before the server binds it).
+SERVER_PORTS = range(8000, 9000)
 
 
 def free_port() -> int:
-    """A TCP port free on the loopback interface now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port of `SERVER_PORTS` free on the loopback interface now, tried in random order."""
+    for port in random.Random().sample(SERVER_PORTS, len(SERVER_PORTS)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(
+        f"no free port in {SERVER_PORTS.start}–{SERVER_PORTS.stop - 1} for Prefect's temporary "
+        "API server; set PREFECT_API_URL to a running server"
+    )
 
 
 class TemporaryServer:
