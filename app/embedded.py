@@ -44,9 +44,9 @@ def _die_with(parent: int):
 
 
 # Prefect's ephemeral-mode server, as `prefect.server.api.server.SubprocessASGIServer` starts it
-# (its command, environment, ports and port retry). Started from here because importing that class imports
-# the server's whole application, about 2 s of the command's start-up that only the server's own
-# process needs; and so that the process is tied to this one.
+# (its command, environment, ports and port retry). Started from here because importing that class
+# imports the server's whole application, about 2 s of the command's start-up that only the server's
+# own process needs; and so that the process is tied to this one.
 SERVER_ENV = {
     "PREFECT_UI_ENABLED": "0",
     "PREFECT__SERVER_EPHEMERAL": "1",
@@ -102,13 +102,13 @@ class TemporaryServer:
             env={**os.environ, **SERVER_ENV, **settings},
             preexec_fn=_die_with(os.getpid()) if _LIBC is not None else None,
         )
-        atexit.register(self.stop)  # where there is no parent-death signal
 
     def start(self) -> None:
         """Start the process and wait for its health check (Prefect's start-up timeout)."""
         import httpx
         from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
+        atexit.register(self.stop)  # where there is no parent-death signal
         self._launch()
         deadline = time.monotonic() + PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
         with httpx.Client() as client:

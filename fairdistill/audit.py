@@ -314,7 +314,7 @@ def audit_table(
     metrics |= copies
     utility = {"random_state": random_state, "n_resamples": n_resamples}
     seeded = {"random_state": random_state}
-    parts = [  # independent of each other; two of them take about as long as the rest together
+    parts = [  # independent of each other, and small enough for two threads to share evenly
         partial(model_utility, synthetic, holdout, spec, "tstr", **utility),
         partial(model_utility, train, holdout, spec, "trtr", **utility),
         partial(fair_reference, train, holdout, spec, criterion, **utility),
