@@ -227,7 +227,8 @@ def dependency_fidelity(
 
 
 def column_kinds(spec: DatasetSpec) -> dict[str, list[str]]:
-    """The fidelity and privacy metrics' ``categorical`` and ``numeric`` keywords."""
+    """The ``categorical`` and ``numeric`` keywords of the fidelity and privacy metrics (and of the
+    report's association plot)."""
     return {
         "categorical": [*spec.categorical, spec.target, *spec.sensitive_columns],
         "numeric": [*spec.numeric, *spec.datetime],

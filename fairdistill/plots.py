@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from fairdistill.audit import CLASSIFIERS, CRITERION_RATIO, GateCheck  # noqa: E402
+from fairdistill.audit import CLASSIFIERS, CRITERION_RATIO, GateCheck, column_kinds  # noqa: E402
 from fairdistill.metrics import association_matrix  # noqa: E402
 from fairdistill.spec import DatasetSpec  # noqa: E402
 
@@ -143,10 +143,7 @@ def marginals(
 
 
 def associations(real: pl.DataFrame, synthetic: pl.DataFrame, spec: DatasetSpec) -> str:
-    kinds = {
-        "categorical": [*spec.categorical, spec.target, *spec.sensitive_columns],
-        "numeric": [*spec.numeric, *spec.datetime],
-    }
+    kinds = column_kinds(spec)
     labels = [*kinds["categorical"], *kinds["numeric"]]
     sample = min(real.height, synthetic.height, 10_000)
     size = 2.5 + 0.22 * len(labels)  # inches per heatmap: room for the column names
