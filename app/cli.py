@@ -107,6 +107,8 @@ def refresh(args: argparse.Namespace) -> int:
             end="",
         )
     print(f" (run {result.run_id})")
+    for note in result.gate_notes:
+        print(f"  note: {note}")
     print_key_numbers(result.metrics)
     print(f"  synthetic table:   {result.synthetic_table}")
     print(f"  audit report:      {result.report}")

@@ -71,8 +71,21 @@ def audit_numbers(home: Path) -> dict:
     found = sorted((home / "lake").glob("*/*/*/audit.json"), key=lambda p: p.stat().st_mtime)
     metrics = json.loads(found[-1].read_text())
     m = metrics["metrics"]
-    keys = ("tstr.hgb.auroc", "trtr.hgb.auroc", "tstr.hgb.dpr", "privacy.exact_copy_rate")
-    return {"passed": metrics["passed"], **{k: round(m[k], 4) for k in keys if k in m}}
+    keys = (
+        "tstr.hgb.auroc",
+        "tstr.hgb.auroc.ci_low",
+        "tstr.hgb.auroc.ci_high",
+        "fair.hgb.auroc",
+        "trtr.hgb.auroc",
+        "tstr.hgb.dpr",
+        "tstr.hgb.dpr.ci_low",
+        "tstr.hgb.dpr.ci_high",
+        "fair.hgb.dpr",
+        "privacy.exact_copy_rate",
+    )
+    # which checks failed, and which the holdout was too small to resolve (judged by interval)
+    gate = {c["name"]: [c["passed"], c.get("judged_by", "value")] for c in metrics["gate"]}
+    return {"passed": metrics["passed"], "gate": gate} | {k: round(m[k], 4) for k in keys if k in m}
 
 
 def small(seeds=(0, 1, 2), rows: int = 700) -> None:

@@ -370,7 +370,11 @@ def side_by_side(parts: list[Callable[[], dict]]) -> list[dict]:
 @dataclass(frozen=True)
 class GateCheck:
     """One threshold of the gate against its audit number; `origin` says where the threshold comes
-    from (a setting, or a reference measured by the audit and the setting applied to it)."""
+    from (a setting, or a reference measured by the audit and the setting applied to it).
+
+    `interval` is the number's 95% bootstrap interval over the holdout, where the audit has one;
+    `judged_by` says what decided the check: the ``value`` itself, or the ``interval`` where the
+    holdout is too small to resolve the threshold (`judge`)."""
 
     name: str
     value: float
@@ -378,11 +382,22 @@ class GateCheck:
     rule: str
     passed: bool
     origin: str = ""
+    interval: tuple[float, float] | None = None
+    judged_by: str = "value"
 
     @property
     def gap(self) -> float:
         """How far the value is on the wrong side of the threshold (≤ 0 when it passes)."""
         return self.threshold - self.value if self.rule == "≥" else self.value - self.threshold
+
+    @property
+    def _places(self) -> int:
+        # enough decimals that a near miss does not read "0.777, 0.000 below its threshold 0.777"
+        return 3 if self.gap >= 5e-4 else 5
+
+    def _interval_text(self) -> str:
+        low, high = self.interval or (np.nan, np.nan)
+        return f"95% interval [{low:.3f}, {high:.3f}]"
 
     def failure(self) -> str:
         """``tstr_auroc 0.864, 0.013 below its threshold 0.877 (TRTR AUROC 0.927 − 0.05)``."""
@@ -390,12 +405,64 @@ class GateCheck:
         if np.isnan(self.value):
             return f"{self.name} could not be measured (needs {self.rule} {self.threshold:.3f}{origin})"
         side = "below" if self.rule == "≥" else "above"
-        # enough decimals that a near miss does not read "0.777, 0.000 below its threshold 0.777"
-        places = 3 if self.gap >= 5e-4 else 5
+        places = self._places
+        shown = (
+            f", and so is its whole {self._interval_text()}" if self.judged_by == "interval" else ""
+        )
         return (
             f"{self.name} {self.value:.{places}f}, {self.gap:.{places}f} {side} its threshold "
-            f"{self.threshold:.{places}f}{origin}"
+            f"{self.threshold:.{places}f}{origin}{shown}"
         )
+
+    def note(self) -> str | None:
+        """Why a check passed on its interval though its value is short of the threshold."""
+        if not (self.passed and self.judged_by == "interval"):
+            return None
+        side = "below" if self.rule == "≥" else "above"
+        places = self._places
+        return (
+            f"{self.name} {self.value:.{places}f} is {side} its threshold "
+            f"{self.threshold:.{places}f}, a shortfall the holdout cannot show: its "
+            f"{self._interval_text()} reaches the threshold (audit.gate.unresolved_by_interval)"
+        )
+
+
+def judge(
+    value: float,
+    threshold: float,
+    rule: str,
+    interval: tuple[float, float] | None,
+    tolerance: float,
+    by_interval: bool = True,
+) -> tuple[bool, str]:
+    """Whether a gate check passes, and what decided it (``value`` or ``interval``).
+
+    The value decides, except where the holdout cannot resolve the threshold: the 95% interval's
+    half-width exceeds the check's tolerance (the distance between its ideal and its threshold), so
+    the holdout cannot tell a table at the ideal from one at the threshold. A value short of the
+    threshold then fails only if its whole interval is short of it too (a shortfall the holdout
+    cannot show is not charged; the four-fifths rule reads the same way on small samples, 29 CFR
+    1607.4(D)). NaN never passes.
+
+    >>> judge(0.77, 0.8, "≥", (0.37, 0.98), tolerance=0.2)  # 139 holdout rows: cannot tell
+    (True, 'interval')
+    >>> judge(0.20, 0.8, "≥", (0.00, 0.77), tolerance=0.2)  # short even at its interval's top
+    (False, 'interval')
+    >>> judge(0.77, 0.8, "≥", (0.72, 0.82), tolerance=0.2)  # resolved: the value decides
+    (False, 'value')
+    """
+    holds = bool(value >= threshold if rule == "≥" else value <= threshold)
+    if holds or np.isnan(value) or interval is None or not by_interval:
+        return holds, "value"
+    low, high = interval
+    if not (high - low) / 2 > tolerance:  # resolved (a NaN interval resolves nothing)
+        return False, "value"
+    return bool(high >= threshold if rule == "≥" else low <= threshold), "interval"
+
+
+def _interval(metrics: dict[str, float], key: str) -> tuple[float, float] | None:
+    low, high = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
+    return None if low is None or high is None else (float(low), float(high))
 
 
 def check_gate(
@@ -405,10 +472,11 @@ def check_gate(
     *,
     classifier: str = HEADLINE,
 ) -> list[GateCheck]:
-    """Each threshold of the gate against the audit numbers; NaN never passes.
+    """Each threshold of the gate against the audit numbers, judged by `judge`; NaN never passes.
 
     - ``model_dpr`` (``dp``) or ``model_eor`` (``eo``): the criterion's fairness ratio of the
-      gate's classifier trained on the synthetic table ≥ `min_fairness_ratio`;
+      gate's classifier trained on the synthetic table ≥ `min_fairness_ratio` (tolerance: its
+      distance from parity, 1 − `min_fairness_ratio`);
     - ``tstr_auroc``: its AUROC ≥ the fair reference's AUROC − `max_auroc_gap` (the same classifier
       on real train with labels made fair by the criterion: what fairness itself costs is not
       charged to the synthetic table; where an audit has no fair reference, TRTR's AUROC);
@@ -417,48 +485,51 @@ def check_gate(
 
     ``classifier`` names the classifier the checks read (the image audit's: ``cnn``).
     """
-    ratio = CRITERION_RATIO[criterion]
-    auroc = metrics[f"tstr.{classifier}.auroc"]
+    ratio = f"tstr.{classifier}.{CRITERION_RATIO[criterion]}"
+    auroc = f"tstr.{classifier}.auroc"
     reference_name = "fair reference AUROC"
     if (reference := metrics.get(f"fair.{classifier}.auroc")) is None:
         reference_name, reference = "TRTR AUROC", metrics[f"trtr.{classifier}.auroc"]
-    copies = metrics["privacy.exact_copy_rate"]
     most_copies = metrics["privacy.holdout_copy_rate"] + gate.max_copy_rate_excess
-    checks = [
+    checks = [  # (name, value, threshold, rule, origin, interval, tolerance)
         (
             FAIRNESS_CHECK[criterion],
-            metrics[f"tstr.{classifier}.{ratio}"],
+            metrics[ratio],
             gate.min_fairness_ratio,
             "≥",
             "audit.gate.min_fairness_ratio",
+            _interval(metrics, ratio),
+            1 - gate.min_fairness_ratio,
         ),
         (
             "tstr_auroc",
-            auroc,
+            metrics[auroc],
             reference - gate.max_auroc_gap,
             "≥",
             f"{reference_name} {reference:.3f} − audit.gate.max_auroc_gap {gate.max_auroc_gap:g}",
+            _interval(metrics, auroc),
+            gate.max_auroc_gap,
         ),
         (
             "exact_copy_rate",
-            copies,
+            metrics["privacy.exact_copy_rate"],
             most_copies,
             "≤",
             f"holdout copy rate {metrics['privacy.holdout_copy_rate']:.4f} + "
             f"audit.gate.max_copy_rate_excess {gate.max_copy_rate_excess:g}",
+            None,
+            0.0,
         ),
     ]
-    return [
-        GateCheck(
-            name,
-            float(value),
-            float(limit),
-            rule,
-            bool(value >= limit if rule == "≥" else value <= limit),
-            origin,
+    judged = []
+    for name, value, limit, rule, origin, interval, tolerance in checks:
+        passed, judged_by = judge(
+            value, limit, rule, interval, tolerance, gate.unresolved_by_interval
         )
-        for name, value, limit, rule, origin in checks
-    ]
+        judged.append(
+            GateCheck(name, float(value), float(limit), rule, passed, origin, interval, judged_by)
+        )
+    return judged
 
 
 # What a passing or failing audit releases (`AuditOutcome.release`): the champion moves `latest`
@@ -495,6 +566,11 @@ class AuditOutcome:
     @property
     def failures(self) -> list[str]:
         return [check.failure() for check in self.checks if not check.passed]
+
+    @property
+    def notes(self) -> list[str]:
+        """The checks that passed on their interval, each with why (`GateCheck.note`)."""
+        return [note for check in self.checks if (note := check.note())]
 
     @property
     def looser_thresholds(self) -> list[str]:

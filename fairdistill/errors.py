@@ -229,11 +229,10 @@ GATE_ADVICE = {
 # The same for a table under {min_rows} training rows, where other settings matter.
 GATE_ADVICE_SMALL_TABLE = {
     "model_dpr": "with {rows} training rows the holdout's groups are small and their {ratio} is "
-    "noisy (the fair reference itself reaches {fair_ratio}), and below {min_rows} rows the label "
-    "calibration skips its correction through a classifier (too few real rows to estimate it): "
-    "if the reference is near the threshold, set this deployment's own "
-    "audit.gate.min_fairness_ratio to what the data allows; else raise teacher.beta and "
-    "student.beta",
+    "noisy (the fair reference itself reaches {fair_ratio}; where the holdout cannot resolve the "
+    "threshold the gate judges by the 95% interval, so a failure there is a shortfall the holdout "
+    "shows), and below {min_rows} rows the label calibration skips its correction through a "
+    "classifier (too few real rows to estimate it): raise teacher.beta and student.beta",
     "model_eor": "with {rows} training rows the holdout's groups are small and their {ratio} is "
     "noisy (the fair reference itself reaches {fair_ratio}): if the reference is near the "
     "threshold, set this deployment's own audit.gate.min_fairness_ratio to what the data allows; "

@@ -8,6 +8,7 @@ the direction that is better. The figures are drawn by `fairdistill.plots`.
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,16 @@ def _margin(check: GateCheck) -> str:
     return "–" if np.isnan(check.value) else f"{margin:+.3f}".replace("-", "−")
 
 
+def _result(check: GateCheck) -> str:
+    """``pass`` or ``FAIL``, and when the holdout was too small to resolve the threshold, that the
+    check's 95% interval decided it (`fairdistill.audit.judge`)."""
+    result = "pass" if check.passed else "FAIL"
+    if check.judged_by == "interval":
+        low, high = check.interval
+        result += f" (by its 95% interval [{_fmt(low)}, {_fmt(high)}])"
+    return result
+
+
 def release_lines(outcome: AuditOutcome) -> list[str]:
     """The release box, as markdown quote lines: what was published, or what to try."""
     title, _ = RELEASE_BOXES[outcome.release]
@@ -213,9 +224,10 @@ def summary_markdown(outcome: AuditOutcome, title: str, links: dict[str, str] | 
     ]
     lines += [
         f"| {c.name} | {CHECK_NAMES.get(c.name, '')} | {_fmt(c.value)} | {c.rule}\u00a0"
-        f"{_fmt(c.threshold)} | {c.origin} | {_margin(c)} | {'pass' if c.passed else 'FAIL'} |"
+        f"{_fmt(c.threshold)} | {c.origin} | {_margin(c)} | {_result(c)} |"
         for c in outcome.checks
     ]
+    lines += ["", *[f"Note: {note}." for note in outcome.notes]]
     lines += ["", *release_lines(outcome), ""]
     lines += [
         f"Fairness criterion: `{outcome.criterion}`. The fair reference is real train with its "
@@ -265,7 +277,7 @@ def dependency_keys(metrics: dict[str, float]) -> list[tuple[str, str]]:
 def summary_paragraph(outcome: AuditOutcome, dataset: str) -> str:
     """One paragraph on what an audit found and released (a model version's description)."""
     m, run, gate, c = outcome.metrics, outcome.run, outcome.settings.gate, outcome.classifier
-    thresholds = ", ".join(f"{k} {v:g}" for k, v in gate.model_dump().items())
+    thresholds = ", ".join(f"{k} {json.dumps(v)}" for k, v in gate.model_dump().items())
     ratio = CRITERION_RATIO[outcome.criterion]
     looser = (
         f", looser than the configured gate in {', '.join(outcome.looser_thresholds)}"

@@ -386,11 +386,21 @@ class GateThresholds(Section):
         "same share of the real holdout (a fresh real sample repeats common rows too).",
     )
 
+    unresolved_by_interval: bool = Field(
+        True,
+        description="Judge a check the holdout cannot resolve by its 95% bootstrap interval: "
+        "where the interval's half-width exceeds the check's tolerance (1 − min_fairness_ratio "
+        "for the fairness ratio, max_auroc_gap for the AUROC), a value short of its threshold "
+        "fails only if its whole interval is short of it too; a shortfall a small holdout cannot "
+        "show is not charged (as the four-fifths rule reads small samples, 29 CFR 1607.4(D)). "
+        "false: every check is judged by its value alone.",
+    )
+
     def looser_than(self, configured: GateThresholds) -> list[str]:
         """The thresholds of this gate that are looser than `configured`'s; [] = at least as strict.
 
-        A `min_…` threshold is looser when lower, a `max_…` one when higher; any other field must
-        be equal.
+        A `min_…` threshold is looser when lower, a `max_…` one when higher, the
+        `unresolved_by_interval` switch when on; any other field must be equal.
 
         >>> GateThresholds(max_auroc_gap=0.07).looser_than(GateThresholds())
         ['max_auroc_gap']
@@ -402,7 +412,7 @@ class GateThresholds(Section):
             ours, theirs = getattr(self, name), getattr(configured, name)
             if name.startswith("min_"):
                 looser += [name] if ours < theirs else []
-            elif name.startswith("max_"):
+            elif name.startswith("max_") or isinstance(ours, bool):
                 looser += [name] if ours > theirs else []
             elif ours != theirs:
                 looser.append(name)

@@ -56,6 +56,7 @@ class RefreshResult(BaseModel):
     audit: str
     report: str
     metrics: dict[str, float]
+    gate_notes: list[str] = []  # checks passed by their interval (`AuditOutcome.notes`)
 
 
 def run_name() -> str:
@@ -173,6 +174,7 @@ def refresh(
         audit=str(Path(published.folder) / "audit.json"),
         report=published.report,
         metrics=outcome.metrics,
+        gate_notes=outcome.notes,
     )
     return Completed(message=published.message, data=result)
 

@@ -76,6 +76,7 @@ def audit(
     tracking.log_audit(tracking_run_id, outcome.metrics, list(files))
     tracking.set_tags(tracking_run_id, tracking.gate_tags(outcome))
     verdict = "passed" if outcome.passed else "FAILED: " + "; ".join(outcome.failures)
+    verdict += "".join(f"; note: {note}" for note in outcome.notes)
     log_stage(
         "audit",
         started,

@@ -87,6 +87,60 @@ def test_a_failure_says_by_how_much_and_where_the_threshold_comes_from():
     )
 
 
+# A 139-row holdout: the bootstrap intervals are wider than the checks' tolerances (0.2, 0.02).
+SMALL_HOLDOUT = {
+    "tstr.hgb.dpr.ci_low": 0.37,
+    "tstr.hgb.dpr.ci_high": 0.98,
+    "tstr.hgb.auroc.ci_low": 0.74,
+    "tstr.hgb.auroc.ci_high": 0.91,
+}
+
+
+def test_a_shortfall_the_holdout_cannot_show_passes_on_its_interval():
+    short = {**GOOD, **SMALL_HOLDOUT, "tstr.hgb.dpr": 0.77, "tstr.hgb.auroc": 0.82}
+    outcome = AuditOutcome(short, check_gate(short, THRESHOLDS), AuditSettings())
+    assert outcome.passed
+    assert [c.judged_by for c in outcome.checks] == ["interval", "interval", "value"]
+    assert outcome.notes[0] == (
+        "model_dpr 0.770 is below its threshold 0.800, a shortfall the holdout cannot show: its "
+        "95% interval [0.370, 0.980] reaches the threshold (audit.gate.unresolved_by_interval)"
+    )
+    assert "pass (by its 95% interval [0.370, 0.980])" in summary_markdown(outcome, "t")
+
+
+@pytest.mark.parametrize(
+    ("change", "judged_by"),
+    [
+        # short even at the top of its interval: the holdout shows it
+        (
+            {"tstr.hgb.dpr": 0.2, "tstr.hgb.dpr.ci_low": 0.0, "tstr.hgb.dpr.ci_high": 0.77},
+            "interval",
+        ),
+        # a holdout large enough to resolve the threshold: the value decides
+        (
+            {"tstr.hgb.dpr": 0.77, "tstr.hgb.dpr.ci_low": 0.72, "tstr.hgb.dpr.ci_high": 0.82},
+            "value",
+        ),
+        ({"tstr.hgb.dpr": math.nan}, "value"),  # NaN never passes, whatever its interval
+    ],
+)
+def test_a_shortfall_fails_where_the_holdout_shows_it_or_resolves_the_threshold(change, judged_by):
+    metrics = {**GOOD, **SMALL_HOLDOUT, **change}
+    (dpr,) = [c for c in check_gate(metrics, THRESHOLDS) if not c.passed]
+    assert (dpr.name, dpr.judged_by) == ("model_dpr", judged_by)
+    if judged_by == "interval":
+        assert dpr.failure().endswith("and so is its whole 95% interval [0.000, 0.770]")
+
+
+def test_the_interval_rule_can_be_switched_off():
+    strict = THRESHOLDS.model_copy(update={"unresolved_by_interval": False})
+    short = {**GOOD, **SMALL_HOLDOUT, "tstr.hgb.dpr": 0.77}
+    (dpr,) = [c for c in check_gate(short, strict) if not c.passed]
+    assert dpr.judged_by == "value" and dpr.note() is None
+    assert strict.looser_than(THRESHOLDS) == []
+    assert THRESHOLDS.looser_than(strict) == ["unresolved_by_interval"]
+
+
 @pytest.mark.parametrize(
     ("gate", "release"),
     [

@@ -128,11 +128,17 @@ def test_the_form_schema_carries_bounds_and_choices():
 
 
 def test_every_gate_threshold_says_which_way_is_stricter():
-    """`GateThresholds.looser_than` reads the direction from the name: min_… or max_…."""
-    assert all(name.startswith(("min_", "max_")) for name in GateThresholds.model_fields)
+    """`GateThresholds.looser_than` reads the direction from the name (min_… or max_…) or, for
+    a switch, on is looser."""
+    fields = GateThresholds.model_fields
+    assert all(
+        name.startswith(("min_", "max_")) or field.annotation is bool
+        for name, field in fields.items()
+    )
     loose = GateThresholds(min_fairness_ratio=0.0, max_auroc_gap=1.0, max_copy_rate_excess=1.0)
-    assert loose.looser_than(GateThresholds()) == list(GateThresholds.model_fields)
-    assert GateThresholds().looser_than(loose) == []
+    strict = GateThresholds(unresolved_by_interval=False)
+    assert loose.looser_than(strict) == list(fields)
+    assert strict.looser_than(loose) == []
 
 
 def test_the_configured_gate_outside_a_deployment_comes_from_the_environment(monkeypatch):
