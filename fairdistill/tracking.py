@@ -130,8 +130,9 @@ def end_refresh_run(run_id: str, status: str, tags: dict[str, object] | None = N
 
 
 def gate_tags(outcome: AuditOutcome) -> dict[str, str]:
-    """The gate's verdict as tags: `fairdistill.gate` (passed/failed), one tag per failed check,
-    the thresholds and what the run released."""
+    """The gate's verdict as tags: `fairdistill.gate` (passed/failed), one tag per failed check
+    and per check passed on its interval (`AuditOutcome.notes`), the thresholds and what the run
+    released."""
     tags = {
         "fairdistill.gate": "passed" if outcome.passed else "failed",
         "fairdistill.release": outcome.release,
@@ -141,6 +142,11 @@ def gate_tags(outcome: AuditOutcome) -> dict[str, str]:
         f"fairdistill.gate.failed.{check.name}": check.failure()
         for check in outcome.checks
         if not check.passed
+    }
+    tags |= {
+        f"fairdistill.gate.by_interval.{check.name}": note
+        for check in outcome.checks
+        if (note := check.note())
     }
     if outcome.looser_thresholds:
         tags["fairdistill.gate.looser_than_configured"] = ", ".join(outcome.looser_thresholds)

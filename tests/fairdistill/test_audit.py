@@ -106,6 +106,11 @@ def test_a_shortfall_the_holdout_cannot_show_passes_on_its_interval():
         "95% interval [0.370, 0.980] reaches the threshold (audit.gate.unresolved_by_interval)"
     )
     assert "pass (by its 95% interval [0.370, 0.980])" in summary_markdown(outcome, "t")
+    from fairdistill.tracking import gate_tags
+
+    tags = gate_tags(outcome)
+    assert tags["fairdistill.gate.by_interval.model_dpr"] == outcome.notes[0]
+    assert "fairdistill.gate.by_interval.exact_copy_rate" not in tags
 
 
 @pytest.mark.parametrize(
