@@ -234,9 +234,9 @@ GATE_ADVICE_SMALL_TABLE = {
     "shows), and below {min_rows} rows the label calibration skips its correction through a "
     "classifier (too few real rows to estimate it): raise teacher.beta and student.beta",
     "model_eor": "with {rows} training rows the holdout's groups are small and their {ratio} is "
-    "noisy (the fair reference itself reaches {fair_ratio}): if the reference is near the "
-    "threshold, set this deployment's own audit.gate.min_fairness_ratio to what the data allows; "
-    "else raise teacher.steps",
+    "noisy (the fair reference itself reaches {fair_ratio}; where the holdout cannot resolve the "
+    "threshold the gate judges by the 95% interval, so a failure there is a shortfall the holdout "
+    "shows): raise teacher.steps",
     "tstr_auroc": "a table of {rows} rows is learnt in small batches (teacher.batch_size defaults "
     "to a tenth of the rows): raise teacher.steps and student.steps so each row is seen more "
     "often, or set teacher.hidden smaller (a small table overfits a wide network). The fair "

@@ -318,7 +318,9 @@ def _markdown_table_to_html(markdown: str) -> str:
             head, *body = rows
             cells = "".join(f"<th>{c}</th>" for c in head)
             trs = "".join(
-                "<tr>" + "".join(f'<td class="{c.lower()}">{c}</td>' for c in row) + "</tr>"
+                "<tr>"
+                + "".join(f'<td class="{c.split(" ")[0].lower()}">{c}</td>' for c in row)
+                + "</tr>"
                 for row in body
             )
             out.append(f"<table><thead><tr>{cells}</tr></thead><tbody>{trs}</tbody></table>")
