@@ -422,8 +422,9 @@ class GateCheck:
         places = self._places
         return (
             f"{self.name} {self.value:.{places}f} is {side} its threshold "
-            f"{self.threshold:.{places}f}, a shortfall the holdout cannot show: its "
-            f"{self._interval_text()} reaches the threshold (audit.gate.unresolved_by_interval)"
+            f"{self.threshold:.{places}f} on a holdout too small to tell: its "
+            f"{self._interval_text()} reaches the threshold, so the shortfall is not charged "
+            "(audit.gate.unresolved_by_interval), but the threshold is not shown to hold either"
         )
 
 

@@ -102,8 +102,9 @@ def test_a_shortfall_the_holdout_cannot_show_passes_on_its_interval():
     assert outcome.passed
     assert [c.judged_by for c in outcome.checks] == ["interval", "interval", "value"]
     assert outcome.notes[0] == (
-        "model_dpr 0.770 is below its threshold 0.800, a shortfall the holdout cannot show: its "
-        "95% interval [0.370, 0.980] reaches the threshold (audit.gate.unresolved_by_interval)"
+        "model_dpr 0.770 is below its threshold 0.800 on a holdout too small to tell: its 95% "
+        "interval [0.370, 0.980] reaches the threshold, so the shortfall is not charged "
+        "(audit.gate.unresolved_by_interval), but the threshold is not shown to hold either"
     )
     assert "pass (by its 95% interval [0.370, 0.980])" in summary_markdown(outcome, "t")
     from fairdistill.tracking import gate_tags
