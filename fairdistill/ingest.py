@@ -33,8 +33,8 @@ SMALL_TABLE_ROWS = 2_000
 SMALL_TABLE = (
     "a small table: {rows} training rows and {holdout} holdout rows. The model trains in seconds, "
     "but every audit number rests on {holdout} holdout rows: expect wide intervals in the report "
-    "(a gate decision near its threshold can flip with the seed), and a weaker synthetic label "
-    "than on a large table"
+    "(where an interval is wider than its check's tolerance, the gate fails a shortfall only if "
+    "the whole interval shows it, and says so), and a weaker synthetic label than on a large table"
 )
 CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".data", ".test"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
