@@ -278,7 +278,8 @@ def report() -> str:
     for part in ("small", "million", "generate", "dask"):
         found = [r for r in rows if r["part"] == part]
         if found:
-            keys = [k for k in found[0] if k != "part"]
+            # every key of any row, in order of first appearance (later runs record more)
+            keys = [k for k in dict.fromkeys(k for r in found for k in r) if k != "part"]
             lines += [f"### {part}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
             lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in found]
             lines.append("")
