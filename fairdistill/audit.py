@@ -395,7 +395,9 @@ class GateCheck:
         # enough decimals that a near miss does not read "0.777, 0.000 below its threshold 0.777"
         return 3 if self.gap >= 5e-4 else 5
 
-    def _interval_text(self) -> str:
+    @property
+    def interval_text(self) -> str:
+        """``95% interval [0.366, 0.983]`` (NaN where the audit has none)."""
         low, high = self.interval or (np.nan, np.nan)
         return f"95% interval [{low:.3f}, {high:.3f}]"
 
@@ -407,7 +409,7 @@ class GateCheck:
         side = "below" if self.rule == "≥" else "above"
         places = self._places
         shown = (
-            f", and so is its whole {self._interval_text()}" if self.judged_by == "interval" else ""
+            f", and so is its whole {self.interval_text}" if self.judged_by == "interval" else ""
         )
         return (
             f"{self.name} {self.value:.{places}f}, {self.gap:.{places}f} {side} its threshold "
@@ -423,7 +425,7 @@ class GateCheck:
         return (
             f"{self.name} {self.value:.{places}f} is {side} its threshold "
             f"{self.threshold:.{places}f} on a holdout too small to tell: its "
-            f"{self._interval_text()} reaches the threshold, so the shortfall is not charged "
+            f"{self.interval_text} reaches the threshold, so the shortfall is not charged "
             "(audit.gate.unresolved_by_interval), but the threshold is not shown to hold either"
         )
 
@@ -461,7 +463,8 @@ def judge(
     return bool(high >= threshold if rule == "≥" else low <= threshold), "interval"
 
 
-def _interval(metrics: dict[str, float], key: str) -> tuple[float, float] | None:
+def metric_interval(metrics: dict[str, float], key: str) -> tuple[float, float] | None:
+    """The 95% bootstrap interval the audit stored for ``key`` (``key.ci_low``, ``key.ci_high``)."""
     low, high = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
     return None if low is None or high is None else (float(low), float(high))
 
@@ -499,7 +502,7 @@ def check_gate(
             gate.min_fairness_ratio,
             "≥",
             "audit.gate.min_fairness_ratio",
-            _interval(metrics, ratio),
+            metric_interval(metrics, ratio),
             1 - gate.min_fairness_ratio,
         ),
         (
@@ -508,7 +511,7 @@ def check_gate(
             reference - gate.max_auroc_gap,
             "≥",
             f"{reference_name} {reference:.3f} − audit.gate.max_auroc_gap {gate.max_auroc_gap:g}",
-            _interval(metrics, auroc),
+            metric_interval(metrics, auroc),
             gate.max_auroc_gap,
         ),
         (

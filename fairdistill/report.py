@@ -25,6 +25,7 @@ from fairdistill.audit import (
     AuditOutcome,
     GateCheck,
     comparable,
+    metric_interval,
 )
 from fairdistill.errors import GATE_ADVICE, GATE_ADVICE_ANY, GATE_ADVICE_SMALL_TABLE, GATE_FAILED
 from fairdistill.fair_labels import PROXY_MIN_ROWS
@@ -137,8 +138,8 @@ def _fmt(value) -> str:
 
 
 def _interval(metrics: dict[str, float], key: str) -> str:
-    low, high = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
-    return f" [{_fmt(low)}, {_fmt(high)}]" if low is not None else ""
+    interval = metric_interval(metrics, key)
+    return f" [{_fmt(interval[0])}, {_fmt(interval[1])}]" if interval else ""
 
 
 def _margin(check: GateCheck) -> str:
@@ -151,10 +152,7 @@ def _result(check: GateCheck) -> str:
     """``pass`` or ``FAIL``, and when the holdout was too small to resolve the threshold, that the
     check's 95% interval decided it (`fairdistill.audit.judge`)."""
     result = "pass" if check.passed else "FAIL"
-    if check.judged_by == "interval":
-        low, high = check.interval
-        result += f" (by its 95% interval [{_fmt(low)}, {_fmt(high)}])"
-    return result
+    return f"{result} (by its {check.interval_text})" if check.judged_by == "interval" else result
 
 
 def release_lines(outcome: AuditOutcome) -> list[str]:
