@@ -208,7 +208,12 @@ def load_teacher(directory: str | Path, device: str = "cpu") -> tuple[TeacherVAE
     meta = json.loads((path / FILES["teacher_config"]).read_text())
     config = TeacherSettings(**meta["config"])
     teacher = TeacherVAE(
-        meta["spec"], meta["s_dim"], config.latent_dim, config.hidden, config.channels
+        meta["spec"],
+        meta["s_dim"],
+        config.latent_dim,
+        config.hidden,
+        config.channels,
+        config.autoregressive,
     )
     teacher.settings = config
     teacher.load_state_dict(

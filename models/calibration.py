@@ -100,6 +100,7 @@ def label_probability_by_group(model, z: np.ndarray, positive: int, seed: int) -
             eye[[k] * len(z)],
             generator,
             model.label_model,
+            getattr(model.teacher.decoder, "earlier", None),
         )[1]
         for k in range(groups)
     ]

@@ -33,7 +33,7 @@ from torch import Tensor
 from fairdistill.errors import NO_LABEL_OFFSETS, ModelError
 from fairdistill.settings import LABEL_DIAL_MODES, GenerationSettings
 from models.label_model import LabelModel, drawn_features
-from models.teacher import LOGVAR_MAX, LOGVAR_MIN, Decoder, HeadLayout
+from models.teacher import LOGVAR_MAX, LOGVAR_MIN, Decoder, EarlierColumns, HeadLayout
 
 # Rows per pass of a network at generation: a pass of a few thousand rows keeps its activations in
 # the CPU's cache (Adult's decoder on 2 cores: 52 ms per 50,000 rows in one pass, 32 ms in passes of
@@ -59,21 +59,35 @@ def sample_blocks(
     out: Tensor,
     layout: HeadLayout,
     generator: torch.Generator,
-    blocks: range | None = None,
+    blocks: list[int] | range | None = None,
+    earlier: EarlierColumns | None = None,
 ) -> list[Tensor]:
-    """Draw one value per block (``blocks``: which ones, default all) from decoder outputs ``out``
-    ``[n, out_dim]``."""
+    """Draw one value per block (``blocks``: which ones, in order, default all) from decoder
+    outputs ``out`` ``[n, out_dim]``. With ``earlier`` (the decoder's `EarlierColumns`) the blocks
+    are drawn in order, each block's heads shifted by the term of the values drawn before it."""
+    weight = earlier.masked_weight().to(out.device) if earlier is not None else None
+    drawn = out.new_zeros(len(out), layout.x_dim) if earlier is not None else None
     values = []
     for b in blocks if blocks is not None else range(len(layout.heads)):
         kind, cols = layout.heads[b]
+        head = out[:, cols] if weight is None else out[:, cols] + drawn @ weight[cols].T
         if kind == "categorical":
-            values.append(sample_categorical(torch.softmax(out[:, cols], 1), generator))
+            value = sample_categorical(torch.softmax(head, 1), generator)
         elif kind == "image":  # the mean image: per-pixel noise would only add speckle
-            values.append(torch.sigmoid(out[:, cols]))
+            value = torch.sigmoid(head)
         else:
-            mean, logvar = out[:, cols.start], out[:, cols.start + 1]
+            mean, logvar = head[:, 0], head[:, 1]
             std = (0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)).exp()
-            values.append(mean + std * torch.randn(mean.shape, generator=generator))
+            value = mean + std * torch.randn(mean.shape, generator=generator)
+        values.append(value)
+        if drawn is not None:  # the value as x encodes it: one-hot, or the normal score
+            inputs = layout.inputs[b]
+            if kind == "categorical":
+                drawn[:, inputs] = torch.nn.functional.one_hot(value, cols.stop - cols.start).to(
+                    drawn.dtype
+                )
+            else:
+                drawn[:, inputs.start] = value
     return values
 
 
@@ -84,14 +98,14 @@ def features_then_label_logits(
     s: Tensor,
     generator: torch.Generator,
     label_model: LabelModel | None = None,
+    earlier: EarlierColumns | None = None,
 ) -> tuple[list[Tensor], Tensor]:
-    """Draw every block but the label's from ``out``; return them (label block: None) and the
-    label logits: the label model's on the drawn features and ``s`` (one-hot), or the decoder's
-    label head without one."""
-    values = sample_blocks(out, layout, generator, range(target_index))
-    values += [None] + sample_blocks(
-        out, layout, generator, range(target_index + 1, len(layout.heads))
-    )
+    """Draw every block but the label's from ``out`` (in order, given the earlier ones with
+    ``earlier``); return them (label block: None) and the label logits: the label model's on the
+    drawn features and ``s`` (one-hot), or the decoder's label head without one."""
+    features = [b for b in range(len(layout.heads)) if b != target_index]
+    values = sample_blocks(out, layout, generator, features, earlier)
+    values.insert(target_index, None)
     if label_model is None:
         return values, out[:, layout.heads[target_index][1]]
     device = next(label_model.parameters()).device
@@ -127,7 +141,9 @@ def _counterfactual(
     flat = all_group_outputs(decoder, z, k).transpose(0, 1).reshape(n * k, -1)
     s_index = torch.arange(k).repeat(n)
     s = torch.nn.functional.one_hot(s_index, k).float()
-    values, logits = features_then_label_logits(flat, layout, target_index, s, g, label_model)
+    values, logits = features_then_label_logits(
+        flat, layout, target_index, s, g, label_model, getattr(decoder, "earlier", None)
+    )
     twins = torch.softmax(logits / temperature, -1).reshape(n, k, -1)
     y = sample_categorical(torch.einsum("k,nkc->nc", p_s, twins), g)
     values[target_index] = y.repeat_interleave(k)
@@ -186,7 +202,9 @@ def decode_latent(
     s_index = torch.as_tensor(s_index, dtype=torch.long)
     s = torch.nn.functional.one_hot(s_index, k).to(device=z.device, dtype=z.dtype)
     out = in_passes(decoder, z, s).cpu()
-    values, logits = features_then_label_logits(out, layout, target_index, s.cpu(), g, label_model)
+    values, logits = features_then_label_logits(
+        out, layout, target_index, s.cpu(), g, label_model, getattr(decoder, "earlier", None)
+    )
     logits = logits / temperature
     if options.mode in LABEL_DIAL_MODES:
         if label_offsets is None:

@@ -24,6 +24,7 @@ from models.teacher import (
     HeadLayout,
     TeacherVAE,
     as_tensor,
+    decoder_outputs,
     independence_penalty,
     make_encoder,
     reconstruction_loss,
@@ -99,7 +100,9 @@ def student_loss_fn(
             "match": mean_matching_loss(mu, mu_t),
             "penalty": penalty(*sub_batch(config.penalty_rows, mu, logvar, s, x)),
             "kl": gaussian_kl(mu_t, logvar_t, mu, logvar),
-            "recon": reconstruction_loss(x, teacher.decoder(z, s), teacher.layout),
+            "recon": reconstruction_loss(
+                x, decoder_outputs(teacher.decoder, z, s, x), teacher.layout
+            ),
         }
         quality = terms["match"] + config.beta * terms["penalty"]
         w_r = recon_ramp(round_, config.recon_warmup, config.recon_weight)

@@ -40,6 +40,19 @@ def test_fit_generator_is_deterministic_given_the_seeds(fitted, toy, toy_spec, s
     assert a.equals(b)
 
 
+def test_an_autoregressive_decoder_runs_every_stage_deterministically(
+    toy, toy_spec, teacher_cfg, student_cfg
+):
+    settings = RefreshSettings(
+        teacher=teacher_cfg(rounds=2, autoregressive=True), student=student_cfg(rounds=1)
+    )
+    models = [pipeline.fit_generator(toy[0], toy_spec, settings) for _ in range(2)]
+    assert models[0].teacher.decoder.earlier is not None
+    for mode in ("dp", "eo", "faithful", "counterfactual"):
+        a, b = (pl.concat(m.generate(400, GenerationSettings(mode=mode, seed=3))) for m in models)
+        assert a.equals(b) and a.schema == toy[0].schema
+
+
 def test_each_stage_is_a_function(toy, toy_spec, settings):
     frame = toy[0]
     codec = pipeline.fit_codec(frame, toy_spec)
