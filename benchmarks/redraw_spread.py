@@ -3,8 +3,8 @@
 The gate judges one classifier fitted on one synthetic table, with a 95% bootstrap interval over the
 real holdout rows (`fairdistill.audit.model_utility`). That interval holds the holdout's sampling
 noise, not the table's: the same trained model, asked for another table, gives another classifier.
-Here each table's model is fitted once (`models.pipeline.fit_generator`, seed 0, the default settings
-or a variant), then ``--draws`` tables are generated with generation seeds 0, 1, … (the flow's copy
+Here each table's model is fitted once per ``--seeds`` (`models.pipeline.fit_generator`, the
+seed in every section, the default settings or a variant), then ``--draws`` tables are generated with generation seeds 0, 1, … (the flow's copy
 policy, as many rows as train) and audited with the audit's own `model_utility` (the classifier's seed
 = the draw's). Printed: each draw's TSTR AUROC and model DPR with their holdout intervals, and the
 spread across draws beside the interval's half-width.
@@ -13,6 +13,7 @@ Usage (from the project root; about 5 minutes on 2 cores for the default tables 
 
     .venv/bin/python benchmarks/redraw_spread.py
     .venv/bin/python benchmarks/redraw_spread.py --tables compas --draws 8 --variants factorised
+    .venv/bin/python benchmarks/redraw_spread.py --tables compas --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -38,11 +39,16 @@ VARIANTS = {
 }
 
 
-def redraws(name: str, variant: str, draws: int) -> list[dict[str, float]]:
-    """The gate's TSTR numbers (HGB) of ``draws`` tables from one fitted model."""
+def redraws(name: str, variant: str, draws: int, seed: int = 0) -> list[dict[str, float]]:
+    """The gate's TSTR numbers (HGB) of ``draws`` tables from one model fitted with ``seed``."""
     spec = load_builtin(name)
     train, holdout, _ = read_dataset(spec)
-    model = fit_generator(train, spec, RefreshSettings(**VARIANTS[variant]))
+    variant_settings = VARIANTS[variant]
+    sections = ("teacher", "student", "sampler")
+    settings = RefreshSettings(
+        **{k: {**variant_settings.get(k, {}), "seed": seed} for k in sections}
+    )
+    model = fit_generator(train, spec, settings)
     rows = []
     for draw in range(draws):
         table = pl.concat(
@@ -60,15 +66,16 @@ def main() -> None:
     parser.add_argument("--tables", nargs="+", default=["adult", "compas"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--draws", type=int, default=5)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="model seeds")
     args = parser.parse_args()
     print(
         "| table | decoder | metric | per draw (95% holdout interval) | spread across draws | "
         "interval half-width (mean) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for name in args.tables:
-        for variant in args.variants:
-            rows = redraws(name, variant, args.draws)
+        for variant, seed in ((v, s) for v in args.variants for s in args.seeds):
+            rows = redraws(name, variant, args.draws, seed)
             for key in ("auroc", "dpr"):
                 values = np.array([r[key] for r in rows])
                 halves = np.array([(r[f"{key}.ci_high"] - r[f"{key}.ci_low"]) / 2 for r in rows])
@@ -77,7 +84,7 @@ def main() -> None:
                     for r in rows
                 )
                 print(
-                    f"| {name} | {variant} | {key} | {cells} | {values.min():.3f}–"
+                    f"| {name} | {variant} | {seed} | {key} | {cells} | {values.min():.3f}–"
                     f"{values.max():.3f} (sd {values.std(ddof=1):.3f}) | {halves.mean():.3f} |",
                     flush=True,
                 )
