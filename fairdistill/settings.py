@@ -178,8 +178,8 @@ class TeacherSettings(TrainingSettings):
         "before it (a masked linear term, as in MADE), which keeps dependencies between "
         "columns the latent holds only loosely: detection AUC 0.73 → 0.63 on Adult, "
         "0.65 → 0.63 on COMPAS. Off by default: the model-level DPR is lower (mean of 15 "
-        "tables: Adult 0.956 against 0.968, COMPAS 0.830 against 0.850) and generation slower "
-        "(docs/benchmarks.md). False: each column independently given (z, s), the paper's "
+        "tables: Adult 0.956 against 0.968, COMPAS 0.830 against 0.850) and generation about "
+        "10% slower (docs/benchmarks.md). False: each column independently given (z, s), the paper's "
         "decoder.",
     )
 

@@ -65,12 +65,13 @@ def sample_blocks(
     """Draw one value per block (``blocks``: which ones, in order, default all) from decoder
     outputs ``out`` ``[n, out_dim]``. With ``earlier`` (the decoder's `EarlierColumns`) the blocks
     are drawn in order, each block's heads shifted by the term of the values drawn before it."""
-    weight = earlier.masked_weight().to(out.device) if earlier is not None else None
-    drawn = out.new_zeros(len(out), layout.x_dim) if earlier is not None else None
+    # [x_dim, out_dim]: row j is what x column j adds to every head (zero for heads before it)
+    weight = earlier.masked_weight().T.contiguous().to(out.device) if earlier is not None else None
+    shift = torch.zeros_like(out) if earlier is not None else None
     values = []
     for b in blocks if blocks is not None else range(len(layout.heads)):
         kind, cols = layout.heads[b]
-        head = out[:, cols] if weight is None else out[:, cols] + drawn @ weight[cols].T
+        head = out[:, cols] if shift is None else out[:, cols] + shift[:, cols]
         if kind == "categorical":
             value = sample_categorical(torch.softmax(head, 1), generator)
         elif kind == "image":  # the mean image: per-pixel noise would only add speckle
@@ -80,14 +81,12 @@ def sample_blocks(
             std = (0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)).exp()
             value = mean + std * torch.randn(mean.shape, generator=generator)
         values.append(value)
-        if drawn is not None:  # the value as x encodes it: one-hot, or the normal score
-            inputs = layout.inputs[b]
+        if shift is not None:  # the drawn value's term on the later heads (one-hot: one row)
+            first, later = layout.inputs[b].start, slice(cols.stop, None)
             if kind == "categorical":
-                drawn[:, inputs] = torch.nn.functional.one_hot(value, cols.stop - cols.start).to(
-                    drawn.dtype
-                )
+                shift[:, later] += weight[first + value, later]
             else:
-                drawn[:, inputs.start] = value
+                shift[:, later] += value[:, None] * weight[first, later]
     return values
 
 
