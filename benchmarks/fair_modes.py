@@ -75,8 +75,11 @@ def fit(spec, train, seed: int, autoregressive: bool = False) -> tuple[FairDisti
     """The default model of ``seed`` (with ``teacher.autoregressive`` as given), stage by stage;
     CPU seconds of each stage."""
     settings = RefreshSettings.model_validate(
-        {k: {"seed": seed} for k in ("teacher", "student", "sampler")}
-        | {"teacher": {"seed": seed, "autoregressive": autoregressive}}
+        {
+            "teacher": {"seed": seed, "autoregressive": autoregressive},
+            "student": {"seed": seed},
+            "sampler": {"seed": seed},
+        }
     )
     cpu: dict[str, float] = {}
     codec = timed(cpu, "encode", lambda: pipeline.fit_codec(train, spec))

@@ -3,9 +3,10 @@
 The gate judges one classifier fitted on one synthetic table, with a 95% bootstrap interval over the
 real holdout rows (`fairdistill.audit.model_utility`). That interval holds the holdout's sampling
 noise, not the table's: the same trained model, asked for another table, gives another classifier.
-Here each table's model is fitted once per ``--seeds`` (`models.pipeline.fit_generator`, the
-seed in every section, the default settings or a variant), then ``--draws`` tables are generated with generation seeds 0, 1, … (the flow's copy
-policy, as many rows as train) and audited with the audit's own `model_utility` (the classifier's seed
+Here each table's model is fitted once per ``--seeds`` (`fair_modes.fit`: the library's stages with
+the seed in every section, the default decoder or the autoregressive one), then ``--draws`` tables
+are generated with generation seeds 0, 1, … (the flow's copy policy, as many rows as train) and
+audited with the audit's own `model_utility` (the classifier's seed
 = the draw's). Printed: each draw's TSTR AUROC and model DPR with their holdout intervals, and the
 spread across draws beside the interval's half-width.
 
@@ -26,37 +27,30 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # fair_modes
+
+from fair_modes import fit, table  # noqa: E402
 
 from fairdistill.audit import comparable, model_utility  # noqa: E402
-from fairdistill.ingest import read_dataset  # noqa: E402
-from fairdistill.settings import GenerationSettings, RefreshSettings  # noqa: E402
-from fairdistill.spec import load_builtin  # noqa: E402
-from models.pipeline import fit_generator, synthetic_rows  # noqa: E402
+from fairdistill.settings import GenerationSettings  # noqa: E402
+from models.pipeline import synthetic_rows  # noqa: E402
 
-VARIANTS = {
-    "factorised": {},
-    "autoregressive": {"teacher": {"autoregressive": True}},
-}
+VARIANTS = ("factorised", "autoregressive")
 
 
 def redraws(name: str, variant: str, draws: int, seed: int = 0) -> list[dict[str, float]]:
     """The gate's TSTR numbers (HGB) of ``draws`` tables from one model fitted with ``seed``."""
-    spec = load_builtin(name)
-    train, holdout, _ = read_dataset(spec)
-    variant_settings = VARIANTS[variant]
-    sections = ("teacher", "student", "sampler")
-    settings = RefreshSettings(
-        **{k: {**variant_settings.get(k, {}), "seed": seed} for k in sections}
-    )
-    model = fit_generator(train, spec, settings)
+    spec, train, holdout = table(name)
+    model, _ = fit(spec, train, seed, autoregressive=variant == "autoregressive")
+    holdout = comparable(holdout, spec)
     rows = []
     for draw in range(draws):
-        table = pl.concat(
+        synthetic = pl.concat(
             synthetic_rows(model, train.height, GenerationSettings(seed=draw), exclude=train)
         )
-        real_train, real_holdout, synthetic = (comparable(t, spec) for t in (train, holdout, table))
-        del real_train  # the classifier learns from the synthetic table only
-        m = model_utility(synthetic, real_holdout, spec, "tstr", random_state=draw, n_resamples=200)
+        m = model_utility(
+            comparable(synthetic, spec), holdout, spec, "tstr", random_state=draw, n_resamples=200
+        )
         rows.append({k.removeprefix("tstr.hgb."): v for k, v in m.items() if ".hgb." in k})
     return rows
 

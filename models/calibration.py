@@ -35,6 +35,7 @@ from fairdistill.metrics import fit_predict
 from fairdistill.settings import CRITERIA, GenerationSettings
 from fairdistill.spec import DatasetSpec
 from models.decoding import all_group_outputs, features_then_label_logits
+from models.teacher import earlier_columns
 
 CALIBRATION_DRAWS = 50_000
 # Most rows of each proxy table, and of the real training rows it scores (a seeded sample).
@@ -100,7 +101,7 @@ def label_probability_by_group(model, z: np.ndarray, positive: int, seed: int) -
             eye[[k] * len(z)],
             generator,
             model.label_model,
-            getattr(model.teacher.decoder, "earlier", None),
+            earlier_columns(model.teacher.decoder),
         )[1]
         for k in range(groups)
     ]

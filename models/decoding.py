@@ -33,7 +33,14 @@ from torch import Tensor
 from fairdistill.errors import NO_LABEL_OFFSETS, ModelError
 from fairdistill.settings import LABEL_DIAL_MODES, GenerationSettings
 from models.label_model import LabelModel, drawn_features
-from models.teacher import LOGVAR_MAX, LOGVAR_MIN, Decoder, EarlierColumns, HeadLayout
+from models.teacher import (
+    LOGVAR_MAX,
+    LOGVAR_MIN,
+    Decoder,
+    EarlierColumns,
+    HeadLayout,
+    earlier_columns,
+)
 
 # Rows per pass of a network at generation: a pass of a few thousand rows keeps its activations in
 # the CPU's cache (Adult's decoder on 2 cores: 52 ms per 50,000 rows in one pass, 32 ms in passes of
@@ -141,7 +148,7 @@ def _counterfactual(
     s_index = torch.arange(k).repeat(n)
     s = torch.nn.functional.one_hot(s_index, k).float()
     values, logits = features_then_label_logits(
-        flat, layout, target_index, s, g, label_model, getattr(decoder, "earlier", None)
+        flat, layout, target_index, s, g, label_model, earlier_columns(decoder)
     )
     twins = torch.softmax(logits / temperature, -1).reshape(n, k, -1)
     y = sample_categorical(torch.einsum("k,nkc->nc", p_s, twins), g)
@@ -202,7 +209,7 @@ def decode_latent(
     s = torch.nn.functional.one_hot(s_index, k).to(device=z.device, dtype=z.dtype)
     out = in_passes(decoder, z, s).cpu()
     values, logits = features_then_label_logits(
-        out, layout, target_index, s.cpu(), g, label_model, getattr(decoder, "earlier", None)
+        out, layout, target_index, s.cpu(), g, label_model, earlier_columns(decoder)
     )
     logits = logits / temperature
     if options.mode in LABEL_DIAL_MODES:

@@ -197,11 +197,16 @@ class Decoder(nn.Module):
         return self.net(torch.cat([z, s], 1))
 
 
+def earlier_columns(decoder: nn.Module) -> EarlierColumns | None:
+    """The decoder's `EarlierColumns`, or None (a factorised or image decoder has none)."""
+    return getattr(decoder, "earlier", None)
+
+
 def decoder_outputs(decoder: nn.Module, z: Tensor, s: Tensor, x: Tensor) -> Tensor:
     """``D(z, s)`` with the earlier columns' term on the real rows ``x`` when the decoder has one
     (teacher forcing): the heads the reconstruction loss scores."""
     out = decoder(z, s)
-    earlier = getattr(decoder, "earlier", None)
+    earlier = earlier_columns(decoder)
     return out if earlier is None else out + earlier(x)
 
 
