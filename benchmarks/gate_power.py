@@ -1,13 +1,19 @@
-"""How often the gate's fairness check passes, by holdout size and true DPR: value rule vs interval rule.
+"""How often the gate's fairness check passes, by holdout layout and true DPR: value rule vs interval rule.
 
-A simulation of the measurement alone (no training): a classifier whose positive rate is ``rate`` in
-the larger group and ``rate · dpr`` in the smaller one (a third of the rows) predicts on a holdout of
-``n`` rows; the audit's demographic parity ratio and its 95% bootstrap interval (the product's
-`bootstrap_ci`, 200 resamples) go through the gate's `judge` at the default threshold 0.8, once by the
-value alone (`audit.gate.unresolved_by_interval: false`) and once by the default rule. The share of
-trials that pass is the check's power where the true DPR is ≥ 0.8 and its false-pass rate below.
+A simulation of the measurement alone (no training): a classifier predicts positives at ``rate`` in
+every group but one, and at ``rate · dpr`` in that one (the second-largest group); each group's count
+of positive predictions is drawn for a holdout of the layout's group sizes. The audit's demographic
+parity ratio min/max goes through the gate's `judge` at the default threshold 0.8 three ways: by the
+value alone (`audit.gate.unresolved_by_interval: false`), by the default rule with the percentile
+bootstrap interval the audit used until session 10 (`bootstrap_ci`, 200 resamples), and by the
+default rule with the audit's interval now (`rate_ratio_interval`, a likelihood-ratio interval). The
+share of trials that pass is the check's power where the true DPR is ≥ 0.8 and its false-pass rate
+below.
 
-Usage (from the project root; about 7 minutes on 2 cores at 1,000 trials per cell)::
+Layouts: two groups, the smaller a third of the rows, on 139 rows (a 700-row table's holdout), 1,234
+(COMPAS's) and 16,281 (Adult's); COMPAS's four race groups; Adult's ten sex × race groups.
+
+Usage (from the project root; about 25 minutes on 2 cores at 300 trials per cell)::
 
     .venv/bin/python benchmarks/gate_power.py            # the markdown table
 """
@@ -23,46 +29,61 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fairdistill.audit import judge  # noqa: E402
-from fairdistill.metrics.bootstrap import bootstrap_ci  # noqa: E402
+from fairdistill.metrics.bootstrap import bootstrap_ci, rate_ratio_interval  # noqa: E402
 from fairdistill.metrics.fairness import demographic_parity_ratio  # noqa: E402
 from fairdistill.settings import GateThresholds  # noqa: E402
 
-# 139: a 700-row table's holdout; 1,234: COMPAS's; 16,281: Adult's.
-HOLDOUTS = (139, 1_234, 16_281)
+LAYOUTS = {  # rows per group in the holdout
+    "139 rows, 2 groups": (46, 93),
+    "1,234 rows, 2 groups": (411, 823),
+    "16,281 rows, 2 groups": (5_427, 10_854),
+    "COMPAS race, 4 groups": (77, 100, 420, 637),
+    "Adult sex × race, 10 groups": (66, 171, 753, 46, 4_385, 93, 309, 808, 89, 9_561),
+}
 TRUE_DPR = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 
 
 def parity_ratio(y_pred: np.ndarray, groups: np.ndarray) -> float:
     """`demographic_parity_ratio` for integer groups by counting (the fairlearn call costs ~20 ms,
-    which 200 resamples × 200 trials × 18 cells cannot afford); checked equal in `main`."""
+    which 200 resamples × 300 trials × 30 cells cannot afford); checked equal in `main`."""
     rates = np.bincount(groups, weights=y_pred) / np.bincount(groups)
     return float(rates.min() / rates.max()) if rates.max() > 0 else np.nan
 
 
 def pass_rates(
-    n: int, dpr: float, *, rate: float = 0.2, trials: int = 1000, seed: int = 0
-) -> tuple[float, float]:
-    """Shares of ``trials`` holdouts on which the fairness check passes: (value rule, interval rule)."""
+    sizes: tuple[int, ...], dpr: float, *, rate: float = 0.2, trials: int = 300, seed: int = 0
+) -> tuple[float, float, float]:
+    """Shares of ``trials`` holdouts on which the fairness check passes: (value rule, interval rule
+    with the percentile bootstrap, interval rule with the likelihood-ratio interval)."""
     gate = GateThresholds()
     threshold, tolerance = gate.min_fairness_ratio, 1 - gate.min_fairness_ratio
     rng = np.random.default_rng(seed)
-    s = (np.arange(n) < n // 3).astype(int)  # group 1: the smaller third
-    p = np.where(s == 1, rate * dpr, rate)
-    by_value = by_interval = 0
+    sizes_ = np.asarray(sizes)
+    rates = np.full(sizes_.size, rate)
+    rates[np.argsort(sizes_)[-2]] *= dpr
+    groups = np.repeat(np.arange(sizes_.size), sizes_)
+    passes = np.zeros(3)
     for trial in range(trials):
-        y_pred = (rng.random(n) < p).astype(float)
-        value = parity_ratio(y_pred, s)
-        interval = bootstrap_ci(
-            parity_ratio, y_pred, s, n_resamples=200, random_state=seed * 100_000 + trial
+        positives = rng.binomial(sizes_, rates)
+        y_pred = np.concatenate(
+            [np.arange(n) < k for n, k in zip(sizes_, positives, strict=True)]
+        ).astype(float)
+        value = parity_ratio(y_pred, groups)
+        percentile = bootstrap_ci(
+            parity_ratio, y_pred, groups, n_resamples=200, random_state=seed * 100_000 + trial
         )
-        by_value += judge(value, threshold, "≥", interval, tolerance, by_interval=False)[0]
-        by_interval += judge(value, threshold, "≥", interval, tolerance)[0]
-    return by_value / trials, by_interval / trials
+        likelihood = rate_ratio_interval(positives, sizes_, random_state=seed * 100_000 + trial)
+        passes += [
+            judge(value, threshold, "≥", percentile, tolerance, by_interval=False)[0],
+            judge(value, threshold, "≥", percentile, tolerance)[0],
+            judge(value, threshold, "≥", likelihood, tolerance)[0],
+        ]
+    return tuple(passes / trials)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--trials", type=int, default=300)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     y_pred, groups = (rng.random(500) < 0.3).astype(float), rng.integers(0, 2, 500)
@@ -70,12 +91,16 @@ def main(argv=None) -> None:
         parity_ratio(y_pred, groups),
         demographic_parity_ratio(np.zeros(500), y_pred, sensitive=groups.astype(str)),
     )
-    print("| holdout rows | " + " | ".join(f"true DPR {d:g}" for d in TRUE_DPR) + " |")
+    print("| holdout | " + " | ".join(f"true DPR {d:g}" for d in TRUE_DPR) + " |")
     print("|---|" + "---|" * len(TRUE_DPR))
-    for n in HOLDOUTS:
-        cells = [pass_rates(n, d, trials=args.trials) for d in TRUE_DPR]
-        print(f"| {n:,} | " + " | ".join(f"{v:.0%} / {i:.0%}" for v, i in cells) + " |", flush=True)
-    print("\npasses by the value alone / by the default rule (interval where unresolved)")
+    for name, sizes in LAYOUTS.items():
+        cells = [pass_rates(sizes, d, trials=args.trials) for d in TRUE_DPR]
+        text = " | ".join(" / ".join(f"{v:.0%}" for v in cell) for cell in cells)
+        print(f"| {name} | {text} |", flush=True)
+    print(
+        "\npasses by the value alone / by the default rule with the percentile bootstrap interval "
+        "(before) / with the likelihood-ratio interval (now)"
+    )
 
 
 if __name__ == "__main__":

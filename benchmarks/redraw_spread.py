@@ -1,6 +1,6 @@
 """How much the gate's TSTR numbers move when only the synthetic table is drawn again.
 
-The gate judges one classifier fitted on one synthetic table, with a 95% bootstrap interval over the
+The gate judges one classifier fitted on one synthetic table, with a 95% interval over the
 real holdout rows (`fairdistill.audit.model_utility`). That interval holds the holdout's sampling
 noise, not the table's: the same trained model, asked for another table, gives another classifier.
 Here each table's model is fitted once per ``--seeds`` (`fair_modes.fit`: the library's stages with

@@ -32,7 +32,6 @@ from fairdistill.dependencies import dependency_rates, functional_dependencies
 from fairdistill.fair_labels import fair_reference_labels
 from fairdistill.metrics import (
     association_similarity,
-    bootstrap_ci,
     data_parity_difference,
     data_parity_ratio,
     detection_auc,
@@ -45,6 +44,7 @@ from fairdistill.metrics import (
     out_of_fold_scores,
     positive_rates,
     rare_values_reproduced,
+    score_intervals,
     score_predictions,
     subsample,
 )
@@ -54,7 +54,6 @@ from fairdistill.spec import DatasetSpec
 CLASSIFIERS = ("hgb", "logistic")
 # The headline classifier of the gate: gradient-boosted trees, sensitive attribute among the features.
 HEADLINE = "hgb"
-CI_METRICS = ("auroc", "accuracy", "f1", "dpr", "dpd", "eor", "eod")
 # The classifier whose numbers the gate reads, per modality (`DatasetSpec.modality`): the image
 # audit (`models.image_audit`) trains a small CNN.
 GATE_CLASSIFIER = {"table": HEADLINE, "image": "cnn"}
@@ -144,7 +143,8 @@ def model_utility(
     random_state: int,
     n_resamples: int,
 ) -> dict[str, float]:
-    """Each classifier fitted on `train`, scored on the real holdout, with bootstrap intervals."""
+    """Each classifier fitted on `train`, scored on the real holdout, with 95% intervals over the
+    holdout (`score_intervals`: percentile bootstrap; likelihood-ratio for DPR and EOR)."""
     columns = classifier_columns(spec)
     metrics = {}
     for model in CLASSIFIERS:
@@ -152,17 +152,14 @@ def model_utility(
         scores = score_predictions(p.y_true, p.y_score, sensitive=p.sensitive)
         metrics |= {f"{prefix}.{model}.{k}": v for k, v in scores.items()}
         if n_resamples:
-            codes = np.unique(p.sensitive, return_inverse=True)[1]  # cheap to count per resample
-            intervals = bootstrap_ci(
-                score_predictions,
+            intervals = score_intervals(
                 p.y_true,
                 p.y_score,
-                sensitive=codes,
+                sensitive=p.sensitive,
                 n_resamples=n_resamples,
                 random_state=random_state,
             )
-            for key in CI_METRICS:
-                low, high = intervals[key]
+            for key, (low, high) in intervals.items():
                 metrics |= {
                     f"{prefix}.{model}.{key}.ci_low": low,
                     f"{prefix}.{model}.{key}.ci_high": high,
@@ -289,8 +286,8 @@ def audit_table(
 
     Data-level fairness of both tables; TSTR (synthetic → real holdout) beside TRTR (real train →
     real holdout) and the fair reference of ``criterion`` (`fair_reference_table` → real holdout),
-    with logistic regression and gradient-boosted trees, with bootstrap intervals over the holdout
-    rows; fidelity, functional dependencies included; privacy; and, given the student's latent
+    with logistic regression and gradient-boosted trees, with 95% intervals over the holdout rows
+    (`model_utility`); fidelity, functional dependencies included; privacy; and, given the student's latent
     means of the holdout rows, latent leakage (AUROC of s from μ; 0.5 = none).
 
     Exact-copy rates use every row (a hash join); everything else at most ``max_rows`` rows of each
@@ -372,7 +369,7 @@ class GateCheck:
     """One threshold of the gate against its audit number; `origin` says where the threshold comes
     from (a setting, or a reference measured by the audit and the setting applied to it).
 
-    `interval` is the number's 95% bootstrap interval over the holdout, where the audit has one;
+    `interval` is the number's 95% interval over the holdout (`model_utility`), where it has one;
     `judged_by` says what decided the check: the ``value`` itself, or the ``interval`` where the
     holdout is too small to resolve the threshold (`judge`)."""
 
@@ -464,7 +461,7 @@ def judge(
 
 
 def metric_interval(metrics: dict[str, float], key: str) -> tuple[float, float] | None:
-    """The 95% bootstrap interval the audit stored for ``key`` (``key.ci_low``, ``key.ci_high``)."""
+    """The 95% interval the audit stored for ``key`` (``key.ci_low``, ``key.ci_high``)."""
     low, high = metrics.get(f"{key}.ci_low"), metrics.get(f"{key}.ci_high")
     return None if low is None or high is None else (float(low), float(high))
 

@@ -389,7 +389,7 @@ def render_html(
     figures = [
         ("Who gets the positive outcome", plots.positive_rates(metrics)),
         (
-            "Fairness and utility of classifiers trained on each table (95% bootstrap intervals): "
+            "Fairness and utility of classifiers trained on each table (95% intervals): "
             "real → fair reference is the price of fairness, fair reference → synthetic the price "
             "of synthesis",
             plots.fairness_utility(metrics, outcome.checks, outcome.criterion),

@@ -398,7 +398,7 @@ class GateThresholds(Section):
 
     unresolved_by_interval: bool = Field(
         True,
-        description="Judge a check the holdout cannot resolve by its 95% bootstrap interval: "
+        description="Judge a check the holdout cannot resolve by its 95% interval: "
         "where the interval's half-width exceeds the check's tolerance (1 − min_fairness_ratio "
         "for the fairness ratio, max_auroc_gap for the AUROC), a value short of its threshold "
         "fails only if its whole interval is short of it too; a shortfall a small holdout cannot "

@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fairdistill.audit import (
-    CI_METRICS,
     GATE_CLASSIFIER,
     GateCheck,
     audited_rows,
@@ -38,10 +37,10 @@ from fairdistill.audit import (
 from fairdistill.image_report import render_image_html
 from fairdistill.images import pixel_array
 from fairdistill.metrics import (
-    bootstrap_ci,
     density_coverage,
     intersectional_groups,
     latent_leakage_auroc,
+    score_intervals,
     score_predictions,
 )
 from fairdistill.metrics.images import (
@@ -180,24 +179,20 @@ def classifier_metrics(
     n_resamples: int,
     seed: int,
 ) -> dict[str, float]:
-    """`score_predictions` with bootstrap intervals, accuracy per group and its largest gap."""
+    """`score_predictions` with its intervals (`score_intervals`), accuracy per group and its largest
+    gap."""
     scores = score_predictions(y_true, y_score, sensitive=groups)
     accuracy = accuracy_per_group(y_true, (y_score >= 0.5).astype(int), sensitive=groups)
     scores |= {f"group_accuracy.{group}": value for group, value in accuracy.items()}
     scores["accuracy_gap"] = max(accuracy.values()) - min(accuracy.values())
     if n_resamples:
-        intervals = bootstrap_ci(
-            score_predictions,
-            y_true,
-            y_score,
-            sensitive=groups,
-            n_resamples=n_resamples,
-            random_state=seed,
+        intervals = score_intervals(
+            y_true, y_score, sensitive=groups, n_resamples=n_resamples, random_state=seed
         )
         scores |= {
-            f"{key}.ci_{side}": intervals[key][i]
-            for key in CI_METRICS
-            for i, side in enumerate(("low", "high"))
+            f"{key}.ci_{side}": bound
+            for key, bounds in intervals.items()
+            for side, bound in zip(("low", "high"), bounds, strict=True)
         }
     return {f"{prefix}.{CLASSIFIER}.{key}": value for key, value in scores.items()}
 

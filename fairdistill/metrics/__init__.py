@@ -10,11 +10,12 @@
 - `leakage`: AUROC of s from latent means.
 - `images`: accuracy per group, the group-balanced resample, Fréchet distance, precision/recall and
   pixel-space privacy, for the image audit (`models.image_audit`).
-- `bootstrap`: percentile intervals over resampled test rows.
+- `bootstrap`: intervals over the holdout: the percentile bootstrap over its rows, and the
+  likelihood-ratio interval of a ratio of group rates (DPR, EOR).
 - `tables`: the one Polars → pandas conversion, the seeded subsample, the fixed embedding.
 """
 
-from fairdistill.metrics.bootstrap import bootstrap_ci
+from fairdistill.metrics.bootstrap import bootstrap_ci, rate_ratio_interval
 from fairdistill.metrics.fairness import (
     as_groups,
     data_parity_difference,
@@ -23,10 +24,12 @@ from fairdistill.metrics.fairness import (
     demographic_parity_ratio,
     equalized_odds_difference,
     equalized_odds_ratio,
+    group_counts,
     group_rates,
     intersectional_groups,
     positive_rates,
     prediction_fairness,
+    prediction_fairness_intervals,
 )
 from fairdistill.metrics.fidelity import (
     association_matrix,
@@ -64,6 +67,7 @@ from fairdistill.metrics.utility import (
     fit_predict,
     make_classifier,
     out_of_fold_scores,
+    score_intervals,
     score_predictions,
     trtr,
     tstr,
@@ -97,6 +101,7 @@ __all__ = [
     "rare_values_reproduced",
     "fit_predict",
     "frechet_distance",
+    "group_counts",
     "group_rates",
     "intersectional_groups",
     "ks_statistic",
@@ -108,6 +113,9 @@ __all__ = [
     "positive_rates",
     "precision_recall",
     "prediction_fairness",
+    "prediction_fairness_intervals",
+    "rate_ratio_interval",
+    "score_intervals",
     "score_predictions",
     "subsample",
     "to_pandas",

@@ -25,6 +25,8 @@ import pandas as pd
 import polars as pl
 from fairlearn import metrics as flm
 
+from fairdistill.metrics.bootstrap import rate_ratio_interval
+
 NULL_GROUP = "<null>"
 
 
@@ -286,8 +288,47 @@ def equalized_odds_difference(y_true, y_pred, *, sensitive) -> float:
     )
 
 
+def group_counts(y_true, y_pred, *, sensitive) -> dict[str, np.ndarray]:
+    """Per group, the counts the model-level rates are made of, in one vectorised pass.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels in {0, 1}.
+    y_pred : array-like of shape (n_samples,)
+        Predicted labels in {0, 1}.
+    sensitive : array-like or DataFrame
+        Group labels, or several sensitive columns (intersections; see `as_groups`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{"group", "rows", "positives", "selected", "true_positives", "false_positives"}``, one
+        entry per group, groups sorted.
+
+    Examples
+    --------
+    >>> group_counts([1, 0, 1, 0], [1, 0, 1, 1], sensitive=["a", "a", "b", "b"])["selected"].tolist()
+    [1.0, 2.0]
+    """
+    groups, codes = np.unique(as_groups(sensitive), return_inverse=True)
+    y_true, y_pred = np.asarray(y_true) == 1, np.asarray(y_pred) == 1
+
+    def count(mask):
+        return np.bincount(codes, weights=mask, minlength=groups.size)
+
+    return {
+        "group": groups,
+        "rows": count(np.ones_like(y_true)),
+        "positives": count(y_true),
+        "selected": count(y_pred),
+        "true_positives": count(y_true & y_pred),
+        "false_positives": count(~y_true & y_pred),
+    }
+
+
 def group_rates(y_true, y_pred, *, sensitive) -> dict[str, np.ndarray]:
-    """Selection rate, TPR and FPR of every group in one vectorised pass (fairlearn's definitions).
+    """Selection rate, TPR and FPR of every group (fairlearn's definitions), from `group_counts`.
 
     SR_g = P(ŷ=1 | g), TPR_g = P(ŷ=1 | y=1, g), FPR_g = P(ŷ=1 | y=0, g); a rate whose denominator is
     empty is 0, as in ``fairlearn.metrics.true_positive_rate``.
@@ -312,21 +353,16 @@ def group_rates(y_true, y_pred, *, sensitive) -> dict[str, np.ndarray]:
     >>> group_rates([1, 0, 1, 0], [1, 0, 1, 1], sensitive=["a", "a", "b", "b"])["fpr"].tolist()
     [0.0, 1.0]
     """
-    groups, codes = np.unique(as_groups(sensitive), return_inverse=True)
-    y_true, y_pred = np.asarray(y_true) == 1, np.asarray(y_pred) == 1
-
-    def count(mask):
-        return np.bincount(codes, weights=mask, minlength=groups.size)
+    c = group_counts(y_true, y_pred, sensitive=sensitive)
 
     def rate(num, den):
         return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
-    n, pos = count(np.ones_like(y_true)), count(y_true)
     return {
-        "group": groups,
-        "selection_rate": rate(count(y_pred), n),
-        "tpr": rate(count(y_true & y_pred), pos),
-        "fpr": rate(count(~y_true & y_pred), n - pos),
+        "group": c["group"],
+        "selection_rate": rate(c["selected"], c["rows"]),
+        "tpr": rate(c["true_positives"], c["positives"]),
+        "fpr": rate(c["false_positives"], c["rows"] - c["positives"]),
     }
 
 
@@ -370,4 +406,58 @@ def prediction_fairness(y_true, y_pred, *, sensitive) -> dict[str, float]:
         # builtin min, in fairlearn's order: a NaN TPR ratio gives NaN, a NaN FPR ratio is skipped
         "eor": min(_ratio(r["tpr"]), _ratio(r["fpr"])),
         "eod": max(gap["tpr"], gap["fpr"]),
+    }
+
+
+def prediction_fairness_intervals(
+    y_true,
+    y_pred,
+    *,
+    sensitive,
+    confidence: float = 0.95,
+    n_resamples: int = 200,
+    random_state: int,
+) -> dict[str, tuple[float, float]]:
+    """Intervals of the two model-level ratios, ``{"dpr", "eor"}``, each ``(low, high)``.
+
+    DPR's is `rate_ratio_interval` of the groups' selected rows among their rows; EOR = min(TPR
+    ratio, FPR ratio) takes the smaller bound of the TPR ratio's interval (true positives among the
+    positives) and the FPR ratio's (false positives among the negatives), each bound skipping a NaN
+    as `prediction_fairness` does. The percentile bootstrap is not valid for these minima over
+    groups (see `fairdistill.metrics.bootstrap`).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels in {0, 1}.
+    y_pred : array-like of shape (n_samples,)
+        Predicted labels in {0, 1}.
+    sensitive : array-like or DataFrame
+        Group labels, or several sensitive columns (intersections; see `as_groups`).
+    confidence : float
+        Coverage of each interval, in (0, 1).
+    n_resamples : int
+        Tables drawn for each likelihood-ratio test.
+    random_state : int
+        Seed of the draws.
+
+    Returns
+    -------
+    dict of str to tuple of float
+        ``{"dpr": (low, high), "eor": (low, high)}``. Ideal: narrow intervals reaching 1.
+
+    Examples
+    --------
+    >>> y = np.array([1, 0] * 100)
+    >>> out = prediction_fairness_intervals(y, y, sensitive=np.repeat(["a", "b"], 100), random_state=0)
+    >>> out["dpr"][1], out["eor"][1]
+    (1.0, 1.0)
+    """
+    c = group_counts(y_true, y_pred, sensitive=sensitive)
+    seeded = {"confidence": confidence, "n_resamples": n_resamples, "random_state": random_state}
+    tpr = rate_ratio_interval(c["true_positives"], c["positives"], **seeded)
+    fpr = rate_ratio_interval(c["false_positives"], c["rows"] - c["positives"], **seeded)
+    return {
+        "dpr": rate_ratio_interval(c["selected"], c["rows"], **seeded),
+        "eor": (float(np.fmin(tpr[0], fpr[0])), float(np.fmin(tpr[1], fpr[1]))),
     }

@@ -14,6 +14,7 @@ GANs", arXiv:1706.02633 (TSTR/TRTR).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -26,7 +27,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from fairdistill.errors import DataError
-from fairdistill.metrics.fairness import intersectional_groups, prediction_fairness
+from fairdistill.metrics.bootstrap import bootstrap_ci
+from fairdistill.metrics.fairness import (
+    as_groups,
+    intersectional_groups,
+    prediction_fairness,
+    prediction_fairness_intervals,
+)
 from fairdistill.metrics.tables import linear_features, to_pandas
 
 ONE_CLASS = (
@@ -298,6 +305,75 @@ def score_predictions(y_true, y_score, *, sensitive, threshold: float = 0.5) -> 
         "auroc": roc_auc(y_true, y_score),
         **prediction_fairness(y_true, y_pred, sensitive=sensitive),
     }
+
+
+def score_intervals(
+    y_true,
+    y_score,
+    *,
+    sensitive,
+    threshold: float = 0.5,
+    confidence: float = 0.95,
+    n_resamples: int = 200,
+    random_state: int,
+) -> dict[str, tuple[float, float]]:
+    """Intervals of `score_predictions`' numbers over the holdout, each ``(low, high)``.
+
+    AUROC, accuracy, F1, DPD and EOD: percentile bootstrap over the rows (`bootstrap_ci`); DPR and
+    EOR, minima over groups for which the percentile bootstrap is not valid: the likelihood-ratio
+    interval of the group rates (`prediction_fairness_intervals`). Deterministic given
+    ``random_state``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels in {0, 1}.
+    y_score : array-like of shape (n_samples,)
+        Predicted P(y = 1).
+    sensitive : array-like or DataFrame
+        Group labels of the rows (or several sensitive columns).
+    threshold : float
+        Decision threshold of the label metrics.
+    confidence : float
+        Coverage of each interval, in (0, 1).
+    n_resamples : int
+        Resamples of the rows (bootstrap), and tables drawn for each likelihood-ratio test.
+    random_state : int
+        Seed of both.
+
+    Returns
+    -------
+    dict of str to tuple of float
+        ``{"accuracy", "f1", "auroc", "dpr", "dpd", "eor", "eod"}`` to ``(low, high)``. Ideal:
+        narrow intervals.
+
+    Examples
+    --------
+    >>> y = np.array([0, 1] * 100)
+    >>> out = score_intervals(y, y * 0.8 + 0.1, sensitive=np.repeat(["a", "b"], 100), random_state=0)
+    >>> sorted(out), out["auroc"]
+    (['accuracy', 'auroc', 'dpd', 'dpr', 'eod', 'eor', 'f1'], (1.0, 1.0))
+    """
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=float)
+    groups = np.unique(as_groups(sensitive), return_inverse=True)[1]  # cheap to count per resample
+    resampled = bootstrap_ci(
+        partial(score_predictions, threshold=threshold),
+        y_true,
+        y_score,
+        sensitive=groups,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        random_state=random_state,
+    )
+    ratios = prediction_fairness_intervals(
+        y_true,
+        y_score >= threshold,
+        sensitive=groups,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        random_state=random_state,
+    )
+    return {k: v for k, v in resampled.items() if k not in ratios} | ratios
 
 
 def roc_auc(y_true, y_score) -> float:

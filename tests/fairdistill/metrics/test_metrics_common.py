@@ -55,6 +55,7 @@ CASES = {
     "exact_copy_rate": ((TABLE, OTHER), {}),
     "fit_predict": ((TABLE, OTHER), dict(**FIT, model="hgb", random_state=0)),
     "frechet_distance": ((X, X + 0.1), {}),
+    "group_counts": ((Y, PRED), dict(sensitive=S)),
     "group_rates": ((Y, PRED), dict(sensitive=S)),
     "intersectional_groups": ((S, S), {}),
     "ks_statistic": ((X[:, 0], X[:, 1]), {}),
@@ -67,6 +68,9 @@ CASES = {
     "precision_recall": ((X, X + 0.1), {}),
     "rare_values_reproduced": ((TABLE, OTHER), dict(columns=["c"], min_count=50)),
     "prediction_fairness": ((Y, PRED), dict(sensitive=S)),
+    "prediction_fairness_intervals": ((Y, PRED), dict(sensitive=S, random_state=0)),
+    "rate_ratio_interval": (([3, 9], [40, 50]), dict(random_state=0)),
+    "score_intervals": ((Y, SCORE), dict(sensitive=S, n_resamples=20, random_state=0)),
     "score_predictions": ((Y, SCORE), dict(sensitive=S)),
     "subsample": ((TABLE, 10, np.random.default_rng(0)), {}),
     "to_pandas": ((TABLE,), COLS),
@@ -77,6 +81,7 @@ CASES = {
 # The functions that score something carry an ideal value (STYLE rule 7); helpers need not.
 HELPERS = {
     "as_groups",
+    "group_counts",
     "intersectional_groups",
     "make_classifier",
     "subsample",
