@@ -43,6 +43,7 @@ from fairdistill.metrics import (
     marginal_similarity,
     out_of_fold_scores,
     positive_rates,
+    prediction_fairness_at_parity,
     rare_values_reproduced,
     score_intervals,
     score_predictions,
@@ -134,6 +135,29 @@ def audited_rows(
     return metrics, AuditedRows(train, holdout, synthetic, holdout_latents)
 
 
+def holdout_scores(
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    groups: np.ndarray,
+    *,
+    n_resamples: int,
+    random_state: int,
+) -> dict[str, float]:
+    """`score_predictions` of a classifier's holdout predictions and, when ``n_resamples`` > 0,
+    each number's 95% interval over the holdout (``key.ci_low``, ``key.ci_high``:
+    `score_intervals`, percentile bootstrap; likelihood-ratio for DPR and EOR) and the fairness
+    ratios a classifier with equal rates in every group would average there (``dpr.at_parity``,
+    ``eor.at_parity``: `prediction_fairness_at_parity`)."""
+    scores = score_predictions(y_true, y_score, sensitive=groups)
+    if not n_resamples:
+        return scores
+    seeded = {"n_resamples": n_resamples, "random_state": random_state}
+    for key, (low, high) in score_intervals(y_true, y_score, sensitive=groups, **seeded).items():
+        scores |= {f"{key}.ci_low": low, f"{key}.ci_high": high}
+    parity = prediction_fairness_at_parity(y_true, y_score >= 0.5, sensitive=groups, **seeded)
+    return scores | {f"{key}.at_parity": value for key, value in parity.items()}
+
+
 def model_utility(
     train: pl.DataFrame,
     holdout: pl.DataFrame,
@@ -143,27 +167,19 @@ def model_utility(
     random_state: int,
     n_resamples: int,
 ) -> dict[str, float]:
-    """Each classifier fitted on `train`, scored on the real holdout, with 95% intervals over the
-    holdout (`score_intervals`: percentile bootstrap; likelihood-ratio for DPR and EOR)."""
+    """Each classifier fitted on `train`, scored on the real holdout (`holdout_scores`)."""
     columns = classifier_columns(spec)
     metrics = {}
     for model in CLASSIFIERS:
         p = fit_predict(train, holdout, **columns, model=model, random_state=random_state)
-        scores = score_predictions(p.y_true, p.y_score, sensitive=p.sensitive)
+        scores = holdout_scores(
+            p.y_true,
+            p.y_score,
+            p.sensitive,
+            n_resamples=n_resamples,
+            random_state=random_state,
+        )
         metrics |= {f"{prefix}.{model}.{k}": v for k, v in scores.items()}
-        if n_resamples:
-            intervals = score_intervals(
-                p.y_true,
-                p.y_score,
-                sensitive=p.sensitive,
-                n_resamples=n_resamples,
-                random_state=random_state,
-            )
-            for key, (low, high) in intervals.items():
-                metrics |= {
-                    f"{prefix}.{model}.{key}.ci_low": low,
-                    f"{prefix}.{model}.{key}.ci_high": high,
-                }
     return metrics
 
 
@@ -371,7 +387,8 @@ class GateCheck:
 
     `interval` is the number's 95% interval over the holdout (`model_utility`), where it has one;
     `judged_by` says what decided the check: the ``value`` itself, or the ``interval`` where the
-    holdout is too small to resolve the threshold (`judge`)."""
+    holdout is too small to resolve the threshold (`judge`). `at_parity`, for a fairness ratio:
+    what a classifier with equal rates in every group would average on this holdout."""
 
     name: str
     value: float
@@ -381,6 +398,7 @@ class GateCheck:
     origin: str = ""
     interval: tuple[float, float] | None = None
     judged_by: str = "value"
+    at_parity: float | None = None  # a fairness ratio: what equal rates would average here
 
     @property
     def gap(self) -> float:
@@ -419,11 +437,18 @@ class GateCheck:
             return None
         side = "below" if self.rule == "≥" else "above"
         places = self._places
+        parity = (
+            f"; a classifier with equal rates in every group would average {self.at_parity:.3f} "
+            "on this holdout"
+            if self.at_parity is not None and not np.isnan(self.at_parity)
+            else ""
+        )
         return (
             f"{self.name} {self.value:.{places}f} is {side} its threshold "
             f"{self.threshold:.{places}f} on a holdout too small to tell: its "
             f"{self.interval_text} reaches the threshold, so the shortfall is not charged "
             "(audit.gate.unresolved_by_interval), but the threshold is not shown to hold either"
+            f"{parity}"
         )
 
 
@@ -527,8 +552,19 @@ def check_gate(
         passed, judged_by = judge(
             value, limit, rule, interval, tolerance, gate.unresolved_by_interval
         )
+        at_parity = metrics.get(f"{ratio}.at_parity") if name == FAIRNESS_CHECK[criterion] else None
         judged.append(
-            GateCheck(name, float(value), float(limit), rule, passed, origin, interval, judged_by)
+            GateCheck(
+                name,
+                float(value),
+                float(limit),
+                rule,
+                passed,
+                origin,
+                interval,
+                judged_by,
+                at_parity,
+            )
         )
     return judged
 

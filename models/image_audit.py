@@ -32,6 +32,7 @@ from fairdistill.audit import (
     audited_rows,
     check_gate,
     comparable,
+    holdout_scores,
     run_audit,
 )
 from fairdistill.image_report import render_image_html
@@ -40,8 +41,6 @@ from fairdistill.metrics import (
     density_coverage,
     intersectional_groups,
     latent_leakage_auroc,
-    score_intervals,
-    score_predictions,
 )
 from fairdistill.metrics.images import (
     accuracy_per_group,
@@ -179,21 +178,11 @@ def classifier_metrics(
     n_resamples: int,
     seed: int,
 ) -> dict[str, float]:
-    """`score_predictions` with its intervals (`score_intervals`), accuracy per group and its largest
-    gap."""
-    scores = score_predictions(y_true, y_score, sensitive=groups)
+    """`holdout_scores` (with intervals), accuracy per group and its largest gap."""
+    scores = holdout_scores(y_true, y_score, groups, n_resamples=n_resamples, random_state=seed)
     accuracy = accuracy_per_group(y_true, (y_score >= 0.5).astype(int), sensitive=groups)
     scores |= {f"group_accuracy.{group}": value for group, value in accuracy.items()}
     scores["accuracy_gap"] = max(accuracy.values()) - min(accuracy.values())
-    if n_resamples:
-        intervals = score_intervals(
-            y_true, y_score, sensitive=groups, n_resamples=n_resamples, random_state=seed
-        )
-        scores |= {
-            f"{key}.ci_{side}": bound
-            for key, bounds in intervals.items()
-            for side, bound in zip(("low", "high"), bounds, strict=True)
-        }
     return {f"{prefix}.{CLASSIFIER}.{key}": value for key, value in scores.items()}
 
 

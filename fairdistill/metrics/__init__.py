@@ -29,6 +29,7 @@ from fairdistill.metrics.fairness import (
     intersectional_groups,
     positive_rates,
     prediction_fairness,
+    prediction_fairness_at_parity,
     prediction_fairness_intervals,
 )
 from fairdistill.metrics.fidelity import (
@@ -113,6 +114,7 @@ __all__ = [
     "positive_rates",
     "precision_recall",
     "prediction_fairness",
+    "prediction_fairness_at_parity",
     "prediction_fairness_intervals",
     "rate_ratio_interval",
     "score_intervals",

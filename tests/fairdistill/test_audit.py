@@ -114,6 +114,15 @@ def test_a_shortfall_the_holdout_cannot_show_passes_on_its_interval():
     assert "fairdistill.gate.by_interval.exact_copy_rate" not in tags
 
 
+def test_the_fairness_note_says_what_equal_rates_would_average_on_the_holdout():
+    short = {**GOOD, **SMALL_HOLDOUT, "tstr.hgb.dpr": 0.59, "tstr.hgb.dpr.at_parity": 0.57}
+    fairness, auroc, copies = check_gate(short, THRESHOLDS)
+    assert (fairness.at_parity, auroc.at_parity, copies.at_parity) == (0.57, None, None)
+    assert fairness.note().endswith(
+        "; a classifier with equal rates in every group would average 0.570 on this holdout"
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "judged_by"),
     [

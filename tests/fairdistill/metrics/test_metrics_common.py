@@ -68,6 +68,7 @@ CASES = {
     "precision_recall": ((X, X + 0.1), {}),
     "rare_values_reproduced": ((TABLE, OTHER), dict(columns=["c"], min_count=50)),
     "prediction_fairness": ((Y, PRED), dict(sensitive=S)),
+    "prediction_fairness_at_parity": ((Y, PRED), dict(sensitive=S, random_state=0)),
     "prediction_fairness_intervals": ((Y, PRED), dict(sensitive=S, random_state=0)),
     "rate_ratio_interval": (([3, 9], [40, 50]), dict(random_state=0)),
     "score_intervals": ((Y, SCORE), dict(sensitive=S, n_resamples=20, random_state=0)),
