@@ -1,8 +1,8 @@
-"""How often the gate's fairness check passes, by holdout layout and true DPR: value rule vs interval rule.
+"""How often the gate's fairness check passes, by holdout layout and true DPR: value vs interval rule.
 
 A simulation of the measurement alone (no training): a classifier predicts positives at ``rate`` in
-every group but one, and at ``rate · dpr`` in that one (the second-largest group); each group's count
-of positive predictions is drawn for a holdout of the layout's group sizes. The audit's demographic
+every group but one, and at ``rate · dpr`` in that one (the second-largest group); each group's
+count of positive predictions is drawn for a holdout of the layout's group sizes. The audit's demographic
 parity ratio min/max goes through the gate's `judge` at the default threshold 0.8 three ways: by the
 value alone (`audit.gate.unresolved_by_interval: false`), by the default rule with the percentile
 bootstrap interval the audit used until session 10 (`bootstrap_ci`, 200 resamples), and by the

@@ -3,13 +3,13 @@
 - `bootstrap_ci`: the percentile interval over resampled rows (their labels, scores and groups
   together), for smooth numbers such as AUROC, accuracy and F1.
 - `rate_ratio_interval`: the interval of a ratio min_g r_g / max_g r_g of group rates (DPR, and
-  the TPR and FPR ratios of EOR), by inverting a likelihood-ratio test calibrated by a parametric
-  bootstrap. The percentile bootstrap is not valid for a minimum over groups: each resample adds
-  noise to every small group, so the resampled minima sit below the estimate, which itself sits
-  below the true ratio. On Adult's holdout with sex × race (ten groups, the smallest of 46 rows) a
-  classifier with exactly equal rates scores DPR 0.57 on average, and the percentile interval's
-  top is below 0.8 in 100% of trials; this interval's, in 1%. Measured in
-  benchmarks/gate_power.py.
+  the TPR and FPR ratios of EOR), by inverting likelihood-ratio tests of the groups' binomial
+  rates (the upper bound's calibrated by a parametric bootstrap). The percentile bootstrap is not
+  valid for a minimum over groups: each resample adds noise to every small group, so the
+  resampled minima sit below the estimate, which itself sits below the true ratio. On Adult's
+  holdout with sex × race (ten groups, the smallest of 46 rows) a classifier with exactly equal
+  rates scores DPR 0.57 on average, and the percentile interval's top is below 0.8 in 100% of
+  trials; this interval's, in 1% or less (benchmarks/gate_power.py).
 
 The holdout is resampled, never the training table.
 
@@ -19,9 +19,10 @@ Efron, Tibshirani, "An Introduction to the Bootstrap", Chapman & Hall 1993, ch. 
 interval), doi:10.1201/9780429246593. Andrews, "Inconsistency of the bootstrap when a parameter
 is on the boundary of the parameter space", Econometrica 68(2), 2000 (why extrema break the
 percentile bootstrap). Casella, Berger, "Statistical Inference", 2nd ed., §8.2.1 and §9.2.1
-(likelihood-ratio tests and the intervals they invert); Berger, "Multiparameter hypothesis testing
-and acceptance sampling", Technometrics 24(4), 1982 (intersection-union tests); Davison, Hinkley, "Bootstrap Methods and
-their Application", 1997, §4.2.3 (a test calibrated by a parametric bootstrap).
+(likelihood-ratio tests and the intervals they invert); Berger, "Multiparameter hypothesis
+testing and acceptance sampling", Technometrics 24(4), 1982 (intersection-union tests); Davison,
+Hinkley, "Bootstrap Methods and their Application", 1997, §4.2.3 (a test calibrated by a
+parametric bootstrap).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ import numpy as np
 
 from fairdistill.errors import FairdistillError
 
-# The likelihood-ratio interval: halvings of the bisection on the ratio (precision 2^-14) and
-# steps of the golden-section search of each constrained fit (0.618^40 ≈ 4e-9 of its range); the pairs searched for the lower bound are
-# those between the RATIO_PAIR_GROUPS lowest and highest rates (all pairs up to that many groups).
+# The likelihood-ratio interval: halvings of the bisection on the ratio (precision 2^-14); steps
+# of the golden-section search of each constrained fit (0.618^40 ≈ 4e-9 of its range); the pairs
+# searched for the lower bound: those between the RATIO_PAIR_GROUPS lowest and highest rates (all
+# pairs up to that many groups).
 RATIO_BISECTIONS, FIT_ITERATIONS, RATIO_PAIR_GROUPS = 14, 40, 8
 GOLDEN = (np.sqrt(5) - 1) / 2
 TINY = 1e-12
@@ -222,8 +224,8 @@ def rate_ratio_interval(
       (1 − c)/2 (an intersection-union test, Berger 1982, needs no multiplicity correction), i.e.
       the smallest pairwise statistic beyond χ²₁'s c-quantile.
 
-    Each bound is found by bisection. Groups without trials carry no information and are left out; with fewer
-    than two groups, or no success at all, the interval is NaN. Ideal: a narrow interval.
+    Each bound is found by bisection. Groups without trials carry no information and are left out;
+    with fewer than two groups, or no success at all, the interval is NaN. Ideal: a narrow interval.
 
     Parameters
     ----------

@@ -449,7 +449,8 @@ def prediction_fairness_intervals(
     Examples
     --------
     >>> y = np.array([1, 0] * 100)
-    >>> out = prediction_fairness_intervals(y, y, sensitive=np.repeat(["a", "b"], 100), random_state=0)
+    >>> groups = np.repeat(["a", "b"], 100)
+    >>> out = prediction_fairness_intervals(y, y, sensitive=groups, random_state=0)
     >>> out["dpr"][1], out["eor"][1]
     (1.0, 1.0)
     """
@@ -497,7 +498,8 @@ def prediction_fairness_at_parity(
     Examples
     --------
     >>> y = np.array([1, 0] * 100)
-    >>> out = prediction_fairness_at_parity(y, y, sensitive=np.repeat(["a", "b"], 100), random_state=0)
+    >>> groups = np.repeat(["a", "b"], 100)
+    >>> out = prediction_fairness_at_parity(y, y, sensitive=groups, random_state=0)
     >>> bool(0.7 < out["dpr"] < 1.0)
     True
     """

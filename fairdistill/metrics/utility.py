@@ -350,7 +350,8 @@ def score_intervals(
     Examples
     --------
     >>> y = np.array([0, 1] * 100)
-    >>> out = score_intervals(y, y * 0.8 + 0.1, sensitive=np.repeat(["a", "b"], 100), random_state=0)
+    >>> groups = np.repeat(["a", "b"], 100)
+    >>> out = score_intervals(y, y * 0.8 + 0.1, sensitive=groups, random_state=0)
     >>> sorted(out), out["auroc"]
     (['accuracy', 'auroc', 'dpd', 'dpr', 'eod', 'eor', 'f1'], (1.0, 1.0))
     """
