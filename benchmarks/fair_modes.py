@@ -5,7 +5,8 @@ and one OpenMP thread, timing each stage in CPU seconds (`time.process_time`); g
 rows as the training table in the run's mode, with the flow's copy policy; and audits them with the
 audit's classifiers (gradient-boosted trees trained on the synthetic table, sensitive columns among
 the features, tested on the real holdout) beside TRTR and the fair reference of the mode's
-criterion; then checks the default gate. One JSON line per (table, seed, mode) in
+criterion; then checks the default gate as a refresh does (the audit's default intervals: a check
+the holdout cannot resolve is judged by its interval). One JSON line per (table, seed, mode) in
 benchmarks/results/fair_modes.jsonl.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fair_modes.py --tables adult compas adult-sex-race \\
@@ -32,9 +33,14 @@ from pathlib import Path  # noqa: E402
 import polars as pl  # noqa: E402
 import torch  # noqa: E402
 
-from fairdistill.audit import audit_table, check_gate  # noqa: E402
+from fairdistill.audit import CRITERION_RATIO, audit_table, check_gate  # noqa: E402
 from fairdistill.ingest import read_dataset  # noqa: E402
-from fairdistill.settings import GateThresholds, GenerationSettings, RefreshSettings  # noqa: E402
+from fairdistill.settings import (  # noqa: E402
+    AuditSettings,
+    GateThresholds,
+    GenerationSettings,
+    RefreshSettings,
+)
 from fairdistill.spec import DatasetSpec, load_builtin  # noqa: E402
 from models import pipeline  # noqa: E402
 from models.bundle import FairDistillModel  # noqa: E402
@@ -109,11 +115,19 @@ def fit(spec, train, seed: int, autoregressive: bool = False) -> tuple[FairDisti
 
 
 def audit_row(train, holdout, synthetic, spec, seed: int, criterion: str) -> dict:
-    """The audit's numbers of one synthetic table (no bootstrap) and the default gate's checks, as
-    one JSON-able row: the HGB numbers of TSTR, the fair reference and TRTR, detection, data-level
-    parity, functional dependencies, the gate, and the process's peak RSS so far."""
+    """The audit's numbers of one synthetic table and the default gate's checks (with the audit's
+    default intervals, as a refresh judges them), as one JSON-able row: the HGB numbers of TSTR,
+    the fair reference and TRTR, the interval of the mode's ratio and its value at parity,
+    detection, data-level parity, functional dependencies, the gate, and the process's peak RSS
+    so far."""
     metrics = audit_table(
-        train, holdout, synthetic, spec, random_state=seed, n_resamples=0, criterion=criterion
+        train,
+        holdout,
+        synthetic,
+        spec,
+        random_state=seed,
+        n_resamples=AuditSettings().bootstrap_resamples,
+        criterion=criterion,
     )
     gate = check_gate(metrics, GateThresholds(), criterion)
     row = {
@@ -121,13 +135,16 @@ def audit_row(train, holdout, synthetic, spec, seed: int, criterion: str) -> dic
         for prefix in ("tstr", "fair", "trtr")
         for k in KEYS
     }
+    ratio = f"tstr.hgb.{CRITERION_RATIO[criterion]}"
     row |= {
         k: round(v, 4)
         for k, v in metrics.items()
         if k in ("fidelity.detection_auc", "data.synthetic.dpr", "data.real.dpr")
-        or k.startswith("fidelity.fd.")
+        or k.startswith(("fidelity.fd.", f"{ratio}.", "tstr.hgb.auroc.ci_"))
     }
-    row["gate"] = {c.name: [round(c.value, 4), round(c.threshold, 4), c.passed] for c in gate}
+    row["gate"] = {
+        c.name: [round(c.value, 4), round(c.threshold, 4), c.passed, c.judged_by] for c in gate
+    }
     row["passed"] = all(c.passed for c in gate)
     row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return row
