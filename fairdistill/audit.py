@@ -303,8 +303,8 @@ def audit_table(
     Data-level fairness of both tables; TSTR (synthetic → real holdout) beside TRTR (real train →
     real holdout) and the fair reference of ``criterion`` (`fair_reference_table` → real holdout),
     with logistic regression and gradient-boosted trees, with 95% intervals over the holdout rows
-    (`model_utility`); fidelity, functional dependencies included; privacy; and, given the student's latent
-    means of the holdout rows, latent leakage (AUROC of s from μ; 0.5 = none).
+    (`model_utility`); fidelity, functional dependencies included; privacy; and, given the
+    student's latent means of the holdout rows, latent leakage (AUROC of s from μ; 0.5 = none).
 
     Exact-copy rates use every row (a hash join); everything else at most ``max_rows`` rows of each
     table, drawn with the seed (``rows.audited.*`` says how many), so the audit's time and memory do
