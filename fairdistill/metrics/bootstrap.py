@@ -218,7 +218,8 @@ def rate_ratio_interval(
     - upper bound: the largest ρ₀ whose ``min r ≥ ρ₀·max r`` (every pair within ρ₀) is not
       rejected. The statistic is compared with its distribution over tables drawn from the
       constrained fit (a parametric bootstrap, not χ²: with many small groups it is heavier-tailed);
-      draws are seeded by ``random_state`` and shared by every ρ₀.
+      draws are seeded by ``random_state``, shared by every ρ₀ and independent of the
+      groups' order.
     - lower bound: the smallest ρ₀ whose ``r_i ≤ ρ₀·r_j for some pair`` is not rejected: a union
       of one-constraint hypotheses, rejected only if each pair's one-sided test rejects at
       (1 − c)/2 (an intersection-union test, Berger 1982, needs no multiplicity correction), i.e.
@@ -252,6 +253,8 @@ def rate_ratio_interval(
     """
     successes, trials = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
     successes, trials = successes[trials > 0], trials[trials > 0]
+    order = np.lexsort((successes, trials))  # the draws, and so the bounds, ignore group order
+    successes, trials = successes[order], trials[order]
     if trials.size < 2 or successes.sum() == 0:
         return float("nan"), float("nan")
     observed = successes / trials

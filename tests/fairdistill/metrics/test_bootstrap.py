@@ -79,6 +79,10 @@ def test_ratio_interval_edge_cases_and_seed():
     assert rate_ratio_interval([9, 12], [50, 60], random_state=1) == rate_ratio_interval(
         [9, 12], [50, 60], random_state=1
     )
+    # the groups' order does not matter
+    assert rate_ratio_interval([0, 5, 2], [5, 5, 9], random_state=0) == rate_ratio_interval(
+        [5, 2, 0], [5, 9, 5], random_state=0
+    )
 
 
 def test_fairness_intervals_over_intersectional_groups_with_equal_rates():
