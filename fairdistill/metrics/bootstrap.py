@@ -115,10 +115,15 @@ def bootstrap_ci(
 
 
 # ------------------------------------------------------------------ ratio of group rates
-def _log_likelihood(successes, trials, rates):
-    """Binomial log-likelihood of the rates, summed over the last axis."""
+def _log_likelihood_terms(successes, trials, rates):
+    """Binomial log-likelihood of each rate (elementwise)."""
     rates = np.clip(rates, TINY, 1 - TINY)
-    return (successes * np.log(rates) + (trials - successes) * np.log1p(-rates)).sum(-1)
+    return successes * np.log(rates) + (trials - successes) * np.log1p(-rates)
+
+
+def _log_likelihood(successes, trials, rates):
+    """Binomial log-likelihood of the rates, summed over the last axis (the groups)."""
+    return _log_likelihood_terms(successes, trials, rates).sum(-1)
 
 
 def _maximise(f, low, high):
@@ -161,17 +166,19 @@ def _fit_ratio_at_most(successes, trials, rho):
     i, j = (a.ravel() for a in np.meshgrid(low, high, indexing="ij"))
     i, j = i[i != j], j[i != j]
 
-    def pair(r):
-        return _log_likelihood(successes[:, i, None], trials[i, None], rho * r[..., None]) + (
-            _log_likelihood(successes[:, j, None], trials[j, None], r[..., None])
+    def pair(rate_i, rate_j):
+        return _log_likelihood_terms(successes[:, i], trials[i], rate_i) + (
+            _log_likelihood_terms(successes[:, j], trials[j], rate_j)
         )
 
     shape = (len(successes), i.size)
-    r = _maximise(pair, np.full(shape, TINY), np.full(shape, min(1.0, 1 / max(rho, TINY))))
-    as_observed = _log_likelihood(
-        successes[:, i, None], trials[i, None], observed[:, i, None]
-    ) + _log_likelihood(successes[:, j, None], trials[j, None], observed[:, j, None])
-    gain = np.where(observed[:, i] <= rho * observed[:, j], 0.0, pair(r) - as_observed)
+    r = _maximise(
+        lambda r: pair(rho * r, r),
+        np.full(shape, TINY),
+        np.full(shape, min(1.0, 1 / max(rho, TINY))),
+    )
+    as_observed = pair(observed[:, i], observed[:, j])
+    gain = np.where(observed[:, i] <= rho * observed[:, j], 0.0, pair(rho * r, r) - as_observed)
     best, rows = gain.argmax(1), np.arange(len(successes))
     rates = observed.copy()
     moved = gain[rows, best] < 0  # the best pair already satisfies the constraint otherwise

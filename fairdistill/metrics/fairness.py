@@ -20,6 +20,8 @@ NeurIPS 2016, arXiv:1610.02413 (equalized odds). Bird et al., "Fairlearn", MSR-T
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -303,8 +305,8 @@ def group_counts(y_true, y_pred, *, sensitive) -> dict[str, np.ndarray]:
     Returns
     -------
     dict of str to numpy.ndarray
-        ``{"group", "rows", "positives", "selected", "true_positives", "false_positives"}``, one
-        entry per group, groups sorted.
+        ``{"group", "rows", "positives", "negatives", "selected", "true_positives",
+        "false_positives"}``, one entry per group, groups sorted.
 
     Examples
     --------
@@ -317,14 +319,30 @@ def group_counts(y_true, y_pred, *, sensitive) -> dict[str, np.ndarray]:
     def count(mask):
         return np.bincount(codes, weights=mask, minlength=groups.size)
 
+    rows, positives = count(np.ones_like(y_true)), count(y_true)
     return {
         "group": groups,
-        "rows": count(np.ones_like(y_true)),
-        "positives": count(y_true),
+        "rows": rows,
+        "positives": positives,
+        "negatives": rows - positives,
         "selected": count(y_pred),
         "true_positives": count(y_true & y_pred),
         "false_positives": count(~y_true & y_pred),
     }
+
+
+# Each model-level rate as (numerator, denominator) of `group_counts`: the one place that says
+# which counts make a rate, for the rates, their intervals and their values at parity.
+RATE_COUNTS = {
+    "selection_rate": ("selected", "rows"),
+    "tpr": ("true_positives", "positives"),
+    "fpr": ("false_positives", "negatives"),
+}
+
+
+def _each_rate(counts: dict[str, np.ndarray], f) -> dict:
+    """``f(numerator, denominator)`` for each rate of `RATE_COUNTS`."""
+    return {rate: f(counts[num], counts[den]) for rate, (num, den) in RATE_COUNTS.items()}
 
 
 def group_rates(y_true, y_pred, *, sensitive) -> dict[str, np.ndarray]:
@@ -358,12 +376,7 @@ def group_rates(y_true, y_pred, *, sensitive) -> dict[str, np.ndarray]:
     def rate(num, den):
         return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
-    return {
-        "group": c["group"],
-        "selection_rate": rate(c["selected"], c["rows"]),
-        "tpr": rate(c["true_positives"], c["positives"]),
-        "fpr": rate(c["false_positives"], c["rows"] - c["positives"]),
-    }
+    return {"group": c["group"], **_each_rate(c, rate)}
 
 
 def _ratio(rates: np.ndarray) -> float:
@@ -455,13 +468,15 @@ def prediction_fairness_intervals(
     (1.0, 1.0)
     """
     c = group_counts(y_true, y_pred, sensitive=sensitive)
-    seeded = {"confidence": confidence, "n_resamples": n_resamples, "random_state": random_state}
-    tpr = rate_ratio_interval(c["true_positives"], c["positives"], **seeded)
-    fpr = rate_ratio_interval(c["false_positives"], c["rows"] - c["positives"], **seeded)
-    return {
-        "dpr": rate_ratio_interval(c["selected"], c["rows"], **seeded),
-        "eor": (float(np.fmin(tpr[0], fpr[0])), float(np.fmin(tpr[1], fpr[1]))),
-    }
+    interval = partial(
+        rate_ratio_interval,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        random_state=random_state,
+    )
+    r = _each_rate(c, interval)
+    eor = np.fmin(r["tpr"], r["fpr"])
+    return {"dpr": r["selection_rate"], "eor": (float(eor[0]), float(eor[1]))}
 
 
 def prediction_fairness_at_parity(
@@ -516,13 +531,5 @@ def prediction_fairness_at_parity(
         ratios = np.divide(draws.min(1), top, out=np.full(n_resamples, np.nan), where=top > 0)
         return float(np.nanmean(ratios)) if np.isfinite(ratios).any() else float("nan")
 
-    negatives = c["rows"] - c["positives"]
-    return {
-        "dpr": mean_ratio(c["selected"], c["rows"]),
-        "eor": float(
-            np.fmin(
-                mean_ratio(c["true_positives"], c["positives"]),
-                mean_ratio(c["false_positives"], negatives),
-            )
-        ),
-    }
+    r = _each_rate(c, mean_ratio)  # drawn in RATE_COUNTS' order
+    return {"dpr": r["selection_rate"], "eor": float(np.fmin(r["tpr"], r["fpr"]))}
