@@ -39,6 +39,7 @@ from fairdistill.metrics import (
     embedding_fidelity,
     exact_copy_rate,
     fit_predict,
+    group_rates,
     latent_leakage_auroc,
     marginal_similarity,
     out_of_fold_scores,
@@ -143,19 +144,47 @@ def holdout_scores(
     n_resamples: int,
     random_state: int,
 ) -> dict[str, float]:
-    """`score_predictions` of a classifier's holdout predictions and, when ``n_resamples`` > 0,
-    each number's 95% interval over the holdout (``key.ci_low``, ``key.ci_high``:
-    `score_intervals`, percentile bootstrap; likelihood-ratio for DPR and EOR) and the fairness
-    ratios a classifier with equal rates in every group would average there (``dpr.at_parity``,
-    ``eor.at_parity``: `prediction_fairness_at_parity`)."""
-    scores = score_predictions(y_true, y_score, sensitive=groups)
+    """`score_predictions` of a classifier's holdout predictions, each group's rows and rates
+    (`group_scores`) and, when ``n_resamples`` > 0, each number's 95% interval over the holdout
+    (``key.ci_low``, ``key.ci_high``: `score_intervals`, percentile bootstrap; likelihood-ratio for
+    DPR and EOR) and the fairness ratios a classifier with equal rates in every group would average
+    there (``dpr.at_parity``, ``eor.at_parity``: `prediction_fairness_at_parity`)."""
+    y_pred = y_score >= 0.5  # score_predictions' threshold
+    scores = score_predictions(y_true, y_score, sensitive=groups) | group_scores(
+        y_true, y_pred, groups
+    )
     if not n_resamples:
         return scores
     seeded = {"n_resamples": n_resamples, "random_state": random_state}
     for key, (low, high) in score_intervals(y_true, y_score, sensitive=groups, **seeded).items():
         scores |= {f"{key}.ci_low": low, f"{key}.ci_high": high}
-    parity = prediction_fairness_at_parity(y_true, y_score >= 0.5, sensitive=groups, **seeded)
+    parity = prediction_fairness_at_parity(y_true, y_pred, sensitive=groups, **seeded)
     return scores | {f"{key}.at_parity": value for key, value in parity.items()}
+
+
+GROUP_NUMBERS = ("rows", "selection_rate", "tpr", "fpr")
+
+
+def group_scores(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+    """Each group's holdout rows and the rates the fairness ratios are the min/max of
+    (`group_rates`), as ``group.<group>.<number>`` (`GROUP_NUMBERS`): which group sets the ratio,
+    and how few rows it rests on."""
+    rates = group_rates(y_true, y_pred, sensitive=groups)
+    return {
+        f"group.{group}.{number}": float(rates[number][i])
+        for i, group in enumerate(rates["group"])
+        for number in GROUP_NUMBERS
+    }
+
+
+def group_table(metrics: dict[str, float], prefix: str) -> dict[str, dict[str, float]]:
+    """``{group: {number: value}}`` of the `group_scores` under ``prefix`` (e.g. ``tstr.hgb``)."""
+    start, table = f"{prefix}.group.", {}
+    for key, value in metrics.items():
+        if key.startswith(start):
+            group, number = key[len(start) :].rsplit(".", 1)
+            table.setdefault(group, {})[number] = value
+    return dict(sorted(table.items()))
 
 
 def model_utility(

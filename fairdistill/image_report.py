@@ -127,7 +127,7 @@ def render_image_html(
             )
         )
     figures += [
-        ("Who gets the positive label", plots.positive_rates(outcome.metrics)),
+        ("Who gets the positive label", plots.positive_rates(outcome.metrics, outcome.classifier)),
         ("Accuracy per group of a CNN trained on each set", accuracy_plot(outcome.metrics)),
     ]
     return html_page(outcome, title, summary_markdown(outcome, title), figures)

@@ -17,7 +17,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from fairdistill.audit import CLASSIFIERS, CRITERION_RATIO, GateCheck, column_kinds  # noqa: E402
+from fairdistill.audit import (  # noqa: E402
+    CLASSIFIERS,
+    CRITERION_RATIO,
+    GateCheck,
+    column_kinds,
+    group_table,
+)
 from fairdistill.metrics import association_matrix  # noqa: E402
 from fairdistill.spec import DatasetSpec  # noqa: E402
 
@@ -40,21 +46,60 @@ def png(figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def positive_rates(metrics: dict[str, float]) -> str:
-    groups = sorted(
-        k.rsplit(".", 1)[1] for k in metrics if k.startswith("data.real.positive_rate.")
+def wilson_interval(rate: np.ndarray, rows: np.ndarray, z: float = 1.96) -> np.ndarray:
+    """The 95% Wilson score interval of a binomial rate, as ``[2, n]`` distances below and above
+    the rate (matplotlib's ``yerr``): honest for a group of a few dozen rows, where the normal
+    interval overshoots [0, 1] (Wilson 1927)."""
+    rows = np.maximum(rows, 1)
+    centre = (rate + z**2 / (2 * rows)) / (1 + z**2 / rows)
+    half = z / (1 + z**2 / rows) * np.sqrt(rate * (1 - rate) / rows + z**2 / (4 * rows**2))
+    return np.abs(np.stack([rate - (centre - half), centre + half - rate]))
+
+
+def positive_rates(metrics: dict[str, float], classifier: str) -> str:
+    """Per sensitive group: P(y = positive) of the real and synthetic labels (data level), and the
+    predicted positive rate on the real holdout of ``classifier`` trained on each table (model
+    level, `fairdistill.audit.group_scores`) with its 95% interval: the model-level ratio is the
+    min/max of the right panel, and a group of few holdout rows has a wide bar."""
+    prefix = "data.real.positive_rate."
+    groups = sorted(k.removeprefix(prefix) for k in metrics if k.startswith(prefix))
+    trained = {
+        kind: table
+        for kind in TRAINED_ON
+        if (table := group_table(metrics, f"{kind}.{classifier}"))
+    }
+    fig, axes = plt.subplots(
+        1, 1 + bool(trained), figsize=(5 + 5 * bool(trained), 3.4), squeeze=False, sharey=True
     )
-    fig, ax = plt.subplots(figsize=(5, 3))
     x = np.arange(len(groups))
     for offset, (table, color) in zip(
         (-0.2, 0.2), (("real", REAL), ("synthetic", SYNTHETIC)), strict=True
     ):
         rates = [metrics.get(f"data.{table}.positive_rate.{g}", np.nan) for g in groups]
-        ax.bar(x + offset, rates, width=0.4, color=color, label=table)
-    ax.set_xticks(x, groups)
-    ax.set_ylabel("P(y = positive | group)")
-    ax.set_title("Positive rate per sensitive group")
-    ax.legend()
+        axes[0, 0].bar(x + offset, rates, width=0.4, color=color, label=f"{table} labels")
+    axes[0, 0].set_ylabel("P(positive | group)")
+    axes[0, 0].set_title("Labels in the tables")
+    width = 0.8 / max(len(trained), 1)
+    for i, (kind, table) in enumerate(trained.items()):
+        name, color = TRAINED_ON[kind]
+        rate = np.array([table.get(g, {}).get("selection_rate", np.nan) for g in groups])
+        rows = np.array([table.get(g, {}).get("rows", 0.0) for g in groups])
+        axes[0, 1].bar(
+            x + (i - (len(trained) - 1) / 2) * width,
+            rate,
+            width,
+            yerr=wilson_interval(rate, rows),
+            capsize=2,
+            color=color,
+            label=f"trained on {name}",
+        )
+    if trained:
+        axes[0, 1].set_title(f"Predicted on the real holdout ({classifier}; 95% intervals)")
+    many = len(groups) > 3  # long intersectional names: slanted
+    for ax in axes[0]:
+        ax.set_xticks(x, groups, rotation=30 if many else 0, ha="right" if many else "center")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
     return png(fig)
 
 

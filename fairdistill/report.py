@@ -25,6 +25,7 @@ from fairdistill.audit import (
     AuditOutcome,
     GateCheck,
     comparable,
+    group_table,
     metric_interval,
 )
 from fairdistill.errors import GATE_ADVICE, GATE_ADVICE_ANY, GATE_ADVICE_SMALL_TABLE, GATE_FAILED
@@ -244,6 +245,7 @@ def summary_markdown(outcome: AuditOutcome, title: str, links: dict[str, str] | 
         "| Demographic parity ratio of the labels in the table | "
         f"{_fmt(metrics.get(data[0]))} | – | {_fmt(metrics.get(data[1]))} | {FAIR} |"
     )
+    lines += group_lines(outcome)
     lines += ["", "| fidelity, privacy, leakage | value | better |", "|---|---|---|"]
     lines += [
         f"| {label} | {_fmt(metrics[key])} | {better} |"
@@ -260,6 +262,40 @@ def summary_markdown(outcome: AuditOutcome, title: str, links: dict[str, str] | 
         lines += ["", "| where | |", "|---|---|"]
         lines += [f"| {name} | {target} |" for name, target in links.items()]
     return "\n".join(lines) + "\n"
+
+
+def group_lines(outcome: AuditOutcome) -> list[str]:
+    """Each sensitive group of the holdout: its rows and the rates of the gate's classifier trained
+    on the synthetic table, whose min/max is the fairness ratio; with what equal rates would
+    average on these rows, since a group of few rows moves the ratio by chance alone."""
+    prefix = f"tstr.{outcome.classifier}"
+    table = group_table(outcome.metrics, prefix)
+    if not table:
+        return []
+    lines = [
+        "",
+        "| sensitive group (real holdout) | rows | predicted positive rate | true positive rate | "
+        "false positive rate |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {group} | {int(numbers['rows']):,} | {_fmt(numbers['selection_rate'])} | "
+        f"{_fmt(numbers['tpr'])} | {_fmt(numbers['fpr'])} |"
+        for group, numbers in table.items()
+    ]
+    m = outcome.metrics
+    text = (
+        f"Rates of the {CLASSIFIER_NAMES[outcome.classifier]} trained on the synthetic table: "
+        f"DPR = min/max of the predicted positive rates ({_fmt(m.get(f'{prefix}.dpr'))}), EOR the "
+        f"smaller of the same for the true and false positive rates ({_fmt(m.get(f'{prefix}.eor'))})."
+    )
+    if f"{prefix}.dpr.at_parity" in m:
+        text += (
+            " A classifier with equal rates in every group would average DPR "
+            f"{_fmt(m[f'{prefix}.dpr.at_parity'])} and EOR {_fmt(m[f'{prefix}.eor.at_parity'])} "
+            "on these rows: below 1 by the small groups' chance alone."
+        )
+    return [*lines, "", text]
 
 
 def dependency_keys(metrics: dict[str, float]) -> list[tuple[str, str]]:
@@ -387,7 +423,7 @@ def render_html(
     train, synthetic = comparable(train, spec), comparable(synthetic, spec)
     title = f"fairdistill audit — {spec.name}"
     figures = [
-        ("Who gets the positive outcome", plots.positive_rates(metrics)),
+        ("Who gets the positive outcome", plots.positive_rates(metrics, outcome.classifier)),
         (
             "Fairness and utility of classifiers trained on each table (95% intervals): "
             "real → fair reference is the price of fairness, fair reference → synthetic the price "

@@ -14,6 +14,8 @@ from fairdistill.audit import (
     audit_table,
     check_gate,
     fair_reference_table,
+    group_table,
+    holdout_scores,
     run_audit,
     side_by_side,
 )
@@ -226,6 +228,34 @@ def test_report_renders_offline_with_every_plot(loans, tmp_path):
     )
     assert written["criterion"] == "dp" and "fair.hgb.auroc" in written["metrics"]
     assert report.read_text() == page
+
+
+def test_each_group_of_the_holdout_is_reported_with_the_rates_its_ratio_is_made_of(loans):
+    spec, train, holdout = loans
+    synthetic = train.with_columns(pl.col("gender").shuffle(seed=0))
+    outcome = run_audit(train, holdout, synthetic, spec, AuditSettings(bootstrap_resamples=10))
+    m = outcome.metrics
+    groups = group_table(m, "tstr.hgb")
+    counts = dict(holdout["gender"].value_counts().iter_rows())
+    assert {g: n["rows"] for g, n in groups.items()} == counts
+    rates = [n["selection_rate"] for n in groups.values()]
+    assert min(rates) / max(rates) == pytest.approx(m["tstr.hgb.dpr"])
+    assert group_table(m, "trtr.hgb").keys() == groups.keys()
+    markdown = summary_markdown(outcome, "audit")
+    for group, n in groups.items():
+        assert f"| {group} | {int(n['rows']):,} | {n['selection_rate']:.3f} |" in markdown
+    assert f"would average DPR {m['tstr.hgb.dpr.at_parity']:.3f}" in markdown
+
+
+def test_group_names_with_dots_and_ampersands_keep_their_numbers_apart():
+    y_true = np.array([1, 0, 1, 0, 1, 1])
+    groups = np.array(["3.5 & a.b", "3.5 & a.b", "x", "x", "x", "x"])
+    scores = holdout_scores(y_true, y_true * 0.9, groups, n_resamples=0, random_state=0)
+    table = group_table({f"tstr.hgb.{k}": v for k, v in scores.items()}, "tstr.hgb")
+    assert table == {
+        "3.5 & a.b": {"rows": 2.0, "selection_rate": 0.5, "tpr": 1.0, "fpr": 0.0},
+        "x": {"rows": 4.0, "selection_rate": 0.75, "tpr": 1.0, "fpr": 0.0},
+    }
 
 
 def test_the_audit_works_on_bounded_samples_and_says_so(loans):
