@@ -39,6 +39,7 @@ from fairdistill.metrics import (
     embedding_fidelity,
     exact_copy_rate,
     fit_predict,
+    group_counts,
     group_rates,
     latent_leakage_auroc,
     marginal_similarity,
@@ -162,17 +163,27 @@ def holdout_scores(
     return scores | {f"{key}.at_parity": value for key, value in parity.items()}
 
 
-GROUP_NUMBERS = ("rows", "selection_rate", "tpr", "fpr")
+GROUP_NUMBERS = ("rows", "positives", "selection_rate", "tpr", "fpr")
+# The group rates each fairness ratio is the min/max of (EOR: the smaller of two ratios), with the
+# group count each rate rests on, and their names in words.
+RATIO_RATES = {"dpr": ("selection_rate",), "eor": ("tpr", "fpr")}
+RATE_ROWS = {"selection_rate": "rows", "tpr": "positives", "fpr": "negatives"}
+RATE_NAMES = {
+    "selection_rate": "predicted positive rate",
+    "tpr": "true positive rate",
+    "fpr": "false positive rate",
+}
 
 
 def group_scores(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict[str, float]:
-    """Each group's holdout rows and the rates the fairness ratios are the min/max of
-    (`group_rates`), as ``group.<group>.<number>`` (`GROUP_NUMBERS`): which group sets the ratio,
-    and how few rows it rests on."""
-    rates = group_rates(y_true, y_pred, sensitive=groups)
+    """Each group's holdout rows, its positives (true label) and the rates the fairness ratios
+    are the min/max of (`group_rates`), as ``group.<group>.<number>`` (`GROUP_NUMBERS`): which
+    group sets the ratio, and how few rows it rests on."""
+    numbers = group_rates(y_true, y_pred, sensitive=groups)
+    numbers["positives"] = group_counts(y_true, y_pred, sensitive=groups)["positives"]
     return {
-        f"group.{group}.{number}": float(rates[number][i])
-        for i, group in enumerate(rates["group"])
+        f"group.{group}.{number}": float(numbers[number][i])
+        for i, group in enumerate(numbers["group"])
         for number in GROUP_NUMBERS
     }
 
@@ -185,6 +196,31 @@ def group_table(metrics: dict[str, float], prefix: str) -> dict[str, dict[str, f
             group, number = key[len(start) :].rsplit(".", 1)
             table.setdefault(group, {})[number] = value
     return dict(sorted(table.items()))
+
+
+def ratio_extremes(metrics: dict[str, float], prefix: str, ratio: str) -> str:
+    """The groups that set a fairness ratio of the classifier under ``prefix`` (``tstr.hgb``),
+    in words: ``predicted positive rate 0.111 in A (46 holdout rows) to 0.283 in B (9,561 rows)``
+    (for EOR, of the smaller of the TPR and FPR ratios); empty without `group_scores`."""
+    table = group_table(metrics, prefix)
+    if len(table) < 2:
+        return ""
+    for numbers in table.values():
+        numbers["negatives"] = numbers["rows"] - numbers["positives"]
+
+    def extremes(rate: str) -> tuple[float, str, str, str]:
+        low = min(table, key=lambda g: table[g][rate])
+        high = max(table, key=lambda g: table[g][rate])
+        top = table[high][rate]
+        return (table[low][rate] / top if top > 0 else np.inf), rate, low, high
+
+    _, rate, low, high = min(extremes(rate) for rate in RATIO_RATES[ratio])
+    count = RATE_ROWS[rate]
+
+    def at(group: str) -> str:
+        return f"{table[group][rate]:.3f} in {group} ({int(table[group][count]):,} holdout {count})"
+
+    return f"{RATE_NAMES[rate]} {at(low)} to {at(high)}"
 
 
 def model_utility(
@@ -428,6 +464,7 @@ class GateCheck:
     interval: tuple[float, float] | None = None
     judged_by: str = "value"
     at_parity: float | None = None  # a fairness ratio: what equal rates would average here
+    extremes: str = ""  # a fairness ratio: the groups that set it (`ratio_extremes`)
 
     @property
     def gap(self) -> float:
@@ -455,9 +492,10 @@ class GateCheck:
         shown = (
             f", and so is its whole {self.interval_text}" if self.judged_by == "interval" else ""
         )
+        extremes = f": {self.extremes}" if self.extremes else ""
         return (
             f"{self.name} {self.value:.{places}f}, {self.gap:.{places}f} {side} its threshold "
-            f"{self.threshold:.{places}f}{origin}{shown}"
+            f"{self.threshold:.{places}f}{origin}{shown}{extremes}"
         )
 
     def note(self) -> str | None:
@@ -477,7 +515,7 @@ class GateCheck:
             f"{self.threshold:.{places}f} on a holdout too small to tell: its "
             f"{self.interval_text} reaches the threshold, so the shortfall is not charged "
             "(audit.gate.unresolved_by_interval), but the threshold is not shown to hold either"
-            f"{parity}"
+            f"{parity}{f' ({self.extremes})' if self.extremes else ''}"
         )
 
 
@@ -581,7 +619,10 @@ def check_gate(
         passed, judged_by = judge(
             value, limit, rule, interval, tolerance, gate.unresolved_by_interval
         )
-        at_parity = metrics.get(f"{ratio}.at_parity") if name == FAIRNESS_CHECK[criterion] else None
+        fairness = name == FAIRNESS_CHECK[criterion]
+        at_parity = metrics.get(f"{ratio}.at_parity") if fairness else None
+        prefix, rate = ratio.rsplit(".", 1)
+        extremes = ratio_extremes(metrics, prefix, rate) if fairness else ""
         judged.append(
             GateCheck(
                 name,
@@ -593,6 +634,7 @@ def check_gate(
                 interval,
                 judged_by,
                 at_parity,
+                extremes,
             )
         )
     return judged

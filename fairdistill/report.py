@@ -274,13 +274,13 @@ def group_lines(outcome: AuditOutcome) -> list[str]:
         return []
     lines = [
         "",
-        "| sensitive group (real holdout) | rows | predicted positive rate | true positive rate | "
-        "false positive rate |",
-        "|---|---|---|---|---|",
+        "| sensitive group (real holdout) | rows | of which positive | predicted positive rate | "
+        "true positive rate | false positive rate |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {group} | {int(numbers['rows']):,} | {_fmt(numbers['selection_rate'])} | "
-        f"{_fmt(numbers['tpr'])} | {_fmt(numbers['fpr'])} |"
+        f"| {group} | {int(numbers['rows']):,} | {int(numbers['positives']):,} | "
+        f"{_fmt(numbers['selection_rate'])} | {_fmt(numbers['tpr'])} | {_fmt(numbers['fpr'])} |"
         for group, numbers in table.items()
     ]
     m = outcome.metrics

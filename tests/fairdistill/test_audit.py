@@ -243,7 +243,7 @@ def test_each_group_of_the_holdout_is_reported_with_the_rates_its_ratio_is_made_
     assert group_table(m, "trtr.hgb").keys() == groups.keys()
     markdown = summary_markdown(outcome, "audit")
     for group, n in groups.items():
-        assert f"| {group} | {int(n['rows']):,} | {n['selection_rate']:.3f} |" in markdown
+        assert f"| {group} | {int(n['rows']):,} | {int(n['positives']):,} | " in markdown
     assert f"would average DPR {m['tstr.hgb.dpr.at_parity']:.3f}" in markdown
 
 
@@ -253,9 +253,39 @@ def test_group_names_with_dots_and_ampersands_keep_their_numbers_apart():
     scores = holdout_scores(y_true, y_true * 0.9, groups, n_resamples=0, random_state=0)
     table = group_table({f"tstr.hgb.{k}": v for k, v in scores.items()}, "tstr.hgb")
     assert table == {
-        "3.5 & a.b": {"rows": 2.0, "selection_rate": 0.5, "tpr": 1.0, "fpr": 0.0},
-        "x": {"rows": 4.0, "selection_rate": 0.75, "tpr": 1.0, "fpr": 0.0},
+        "3.5 & a.b": {"rows": 2.0, "positives": 1.0, "selection_rate": 0.5, "tpr": 1.0, "fpr": 0.0},
+        "x": {"rows": 4.0, "positives": 3.0, "selection_rate": 0.75, "tpr": 1.0, "fpr": 0.0},
     }
+
+
+@pytest.mark.parametrize(
+    ("ratio", "expected"),
+    [
+        (
+            "dpr",
+            "predicted positive rate 0.100 in b (50 holdout rows) to 0.500 in a (40 holdout rows)",
+        ),
+        (
+            "eor",
+            "false positive rate 0.000 in b (40 holdout negatives) to 0.200 in a (20 holdout negatives)",
+        ),
+    ],
+)
+def test_a_failed_fairness_check_names_the_groups_that_set_its_ratio(ratio, expected):
+    # a: 40 rows, 20 positive, selects 16 positives and 4 negatives; b: 50 rows, 10 positive,
+    # selects 5 positives and no negative
+    y_true = np.r_[np.ones(20), np.zeros(20), np.ones(10), np.zeros(40)]
+    y_pred = np.r_[np.ones(16), np.zeros(4), np.ones(4), np.zeros(16), np.ones(5), np.zeros(45)]
+    groups = np.repeat(["a", "b"], [40, 50])
+    scores = holdout_scores(y_true, y_pred * 0.9, groups, n_resamples=0, random_state=0)
+    metrics = (
+        {f"tstr.hgb.{k}": v for k, v in scores.items()}
+        | {k: v for k, v in GOOD.items() if not k.startswith("tstr.hgb.")}
+        | {"tstr.hgb.auroc": 0.88}
+    )
+    criterion = "dp" if ratio == "dpr" else "eo"
+    check = check_gate(metrics, THRESHOLDS, criterion)[0]
+    assert not check.passed and check.failure().endswith(expected)
 
 
 def test_the_audit_works_on_bounded_samples_and_says_so(loans):
