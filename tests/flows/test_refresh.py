@@ -175,7 +175,9 @@ def test_failed_gate_ends_failed_with_one_message_and_the_table_under_rejected(
     assert state.is_failed()
     assert re.match(
         r"the synthetic table of adult failed the audit gate: model_dpr \d\.\d{3}, \d\.\d{3} "
-        r"below its threshold 1\.000 \(audit\.gate\.min_fairness_ratio\); tstr_auroc",
+        r"below its threshold 1\.000 \(audit\.gate\.min_fairness_ratio\): predicted positive "
+        r"rate \d\.\d{3} in (Female|Male) \([\d,]+ holdout rows\) to \d\.\d{3} in (Female|Male) "
+        r"\([\d,]+ holdout rows\); tstr_auroc",
         state.message,
     )
     with pytest.raises(GateFailed):
