@@ -68,8 +68,13 @@ def positive_rates(metrics: dict[str, float], classifier: str) -> str:
         for kind in TRAINED_ON
         if (table := group_table(metrics, f"{kind}.{classifier}"))
     }
+    many = len(groups) > 3  # long intersectional names: slanted, on a taller figure
     fig, axes = plt.subplots(
-        1, 1 + bool(trained), figsize=(5 + 5 * bool(trained), 3.4), squeeze=False, sharey=True
+        1,
+        1 + bool(trained),
+        figsize=(5 + 5 * bool(trained), 4.6 if many else 3.4),
+        squeeze=False,
+        sharey=True,
     )
     x = np.arange(len(groups))
     for offset, (table, color) in zip(
@@ -95,10 +100,9 @@ def positive_rates(metrics: dict[str, float], classifier: str) -> str:
         )
     if trained:
         axes[0, 1].set_title(f"Predicted on the real holdout ({classifier}; 95% intervals)")
-    many = len(groups) > 3  # long intersectional names: slanted
     for ax in axes[0]:
         ax.set_xticks(x, groups, rotation=30 if many else 0, ha="right" if many else "center")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, framealpha=0.7)
     fig.tight_layout()
     return png(fig)
 
