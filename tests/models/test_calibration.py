@@ -97,7 +97,7 @@ def test_eo_gives_a_classifier_equal_error_rates_on_the_real_rows(toy_model, toy
             predicted = (p.y_score >= 0.5).astype(int)
             each.append(equalized_odds_ratio(p.y_true, predicted, sensitive=p.sensitive))
         ratios[mode] = np.mean(each)
-    assert ratios["eo"] > 0.75 and ratios["faithful"] < 0.3  # 0.86 and 0.09–0.12 measured
+    assert ratios["eo"] > 0.75 and ratios["faithful"] < 0.3  # 0.88 and 0.09–0.12 measured
 
 
 def test_two_sensitive_columns_are_calibrated_over_their_intersections(make_biased_frame, settings):
@@ -136,6 +136,6 @@ def test_two_sensitive_columns_are_calibrated_over_their_intersections(make_bias
         ratios[mode] = np.mean(data), np.mean(model_dpr)
     # The proxy step trades a little data-level parity for the classifier's parity. At the model
     # level a group whose scores crowd the cut-off ½ (here male & b, its real P(y=1|x) halved)
-    # swings with each proxy's noise: 0.6–0.9 over three tables, against 0.02 for faithful.
-    assert ratios["dp"][0] > 0.75 and ratios["dp"][1] > 0.6
+    # swings with each table: 0.77–0.85 over three (0.82 on average), against 0.02 for faithful.
+    assert ratios["dp"][0] > 0.75 and ratios["dp"][1] > 0.7
     assert ratios["faithful"][0] < 0.2 and ratios["faithful"][1] < 0.1
