@@ -179,8 +179,12 @@ def group_scores(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> 
     """Each group's holdout rows, its positives (true label) and the rates the fairness ratios
     are the min/max of (`group_rates`), as ``group.<group>.<number>`` (`GROUP_NUMBERS`): which
     group sets the ratio, and how few rows it rests on."""
-    numbers = group_rates(y_true, y_pred, sensitive=groups)
-    numbers["positives"] = group_counts(y_true, y_pred, sensitive=groups)["positives"]
+    counts = group_counts(y_true, y_pred, sensitive=groups)
+    numbers = {
+        "rows": counts["rows"],
+        "positives": counts["positives"],
+        **group_rates(y_true, y_pred, sensitive=groups),
+    }
     return {
         f"group.{group}.{number}": float(numbers[number][i])
         for i, group in enumerate(numbers["group"])
@@ -200,7 +204,8 @@ def group_table(metrics: dict[str, float], prefix: str) -> dict[str, dict[str, f
 
 def ratio_extremes(metrics: dict[str, float], prefix: str, ratio: str) -> str:
     """The groups that set a fairness ratio of the classifier under ``prefix`` (``tstr.hgb``),
-    in words: ``predicted positive rate 0.111 in A (46 holdout rows) to 0.283 in B (9,561 rows)``
+    in words: ``predicted positive rate 0.111 in A (46 holdout rows) to 0.283 in B (9,561 holdout
+    rows)``
     (for EOR, of the smaller of the TPR and FPR ratios); empty without `group_scores`."""
     table = group_table(metrics, prefix)
     if len(table) < 2:
@@ -621,8 +626,11 @@ def check_gate(
         )
         fairness = name == FAIRNESS_CHECK[criterion]
         at_parity = metrics.get(f"{ratio}.at_parity") if fairness else None
-        prefix, rate = ratio.rsplit(".", 1)
-        extremes = ratio_extremes(metrics, prefix, rate) if fairness else ""
+        extremes = (
+            ratio_extremes(metrics, f"tstr.{classifier}", CRITERION_RATIO[criterion])
+            if fairness
+            else ""
+        )
         judged.append(
             GateCheck(
                 name,

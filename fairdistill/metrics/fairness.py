@@ -363,8 +363,8 @@ def group_rates(y_true, y_pred, *, sensitive) -> dict[str, np.ndarray]:
     Returns
     -------
     dict of str to numpy.ndarray
-        ``{"group", "rows", "selection_rate", "tpr", "fpr"}``, one entry per group, groups
-        sorted. Ideal: each rate equal across groups.
+        ``{"group", "selection_rate", "tpr", "fpr"}``, one entry per group, groups sorted.
+        Ideal: each rate equal across groups.
 
     Examples
     --------
@@ -376,7 +376,7 @@ def group_rates(y_true, y_pred, *, sensitive) -> dict[str, np.ndarray]:
     def rate(num, den):
         return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
-    return {"group": c["group"], "rows": c["rows"], **_each_rate(c, rate)}
+    return {"group": c["group"], **_each_rate(c, rate)}
 
 
 def _ratio(rates: np.ndarray) -> float:
