@@ -51,6 +51,7 @@ from fairdistill.metrics import (
     score_predictions,
     subsample,
 )
+from fairdistill.metrics.fairness import RATE_COUNTS
 from fairdistill.settings import AuditSettings, Criterion, GateThresholds
 from fairdistill.spec import DatasetSpec
 
@@ -167,7 +168,7 @@ GROUP_NUMBERS = ("rows", "positives", "selection_rate", "tpr", "fpr")
 # The group rates each fairness ratio is the min/max of (EOR: the smaller of two ratios), with the
 # group count each rate rests on, and their names in words.
 RATIO_RATES = {"dpr": ("selection_rate",), "eor": ("tpr", "fpr")}
-RATE_ROWS = {"selection_rate": "rows", "tpr": "positives", "fpr": "negatives"}
+RATE_ROWS = {rate: rows for rate, (_, rows) in RATE_COUNTS.items()}
 RATE_NAMES = {
     "selection_rate": "predicted positive rate",
     "tpr": "true positive rate",
