@@ -11,7 +11,7 @@ benchmarks/results/fair_modes.jsonl.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fair_modes.py --tables adult compas adult-sex-race \\
         --seeds 0 1 2 --modes dp eo
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fair_modes.py --autoregressive   # the option
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fair_modes.py --decoder none   # teacher.autoregressive
 
 Tables: the built-in ``adult`` and ``compas``, and ``adult-sex-race`` (Adult with sex and race
 both sensitive: ten intersectional groups). Not part of `make test`.
@@ -29,6 +29,7 @@ import json  # noqa: E402
 import resource  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import get_args  # noqa: E402
 
 import polars as pl  # noqa: E402
 import torch  # noqa: E402
@@ -37,9 +38,11 @@ from fairdistill.audit import CRITERION_RATIO, audit_table, check_gate  # noqa: 
 from fairdistill.ingest import read_dataset  # noqa: E402
 from fairdistill.settings import (  # noqa: E402
     AuditSettings,
+    EarlierColumnsMode,
     GateThresholds,
     GenerationSettings,
     RefreshSettings,
+    TeacherSettings,
 )
 from fairdistill.spec import DatasetSpec, load_builtin  # noqa: E402
 from models import pipeline  # noqa: E402
@@ -47,6 +50,9 @@ from models.bundle import FairDistillModel  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "fair_modes.jsonl"
 KEYS = ("auroc", "accuracy", "f1", "dpr", "eor")
+# The decoder's earlier-columns choices (`teacher.autoregressive`) and the default one.
+DECODERS = get_args(get_args(EarlierColumnsMode)[0])
+DEFAULT_DECODER = TeacherSettings().autoregressive
 
 
 def table(name: str) -> tuple[DatasetSpec, pl.DataFrame, pl.DataFrame]:
@@ -77,12 +83,12 @@ def timed(stages: dict, name: str, work):
     return out
 
 
-def fit(spec, train, seed: int, autoregressive: bool = False) -> tuple[FairDistillModel, dict]:
-    """The default model of ``seed`` (with ``teacher.autoregressive`` as given), stage by stage;
+def fit(spec, train, seed: int, decoder: str = DEFAULT_DECODER) -> tuple[FairDistillModel, dict]:
+    """The default model of ``seed`` (with ``teacher.autoregressive: decoder``), stage by stage;
     CPU seconds of each stage."""
     settings = RefreshSettings.model_validate(
         {
-            "teacher": {"seed": seed, "autoregressive": autoregressive},
+            "teacher": {"seed": seed, "autoregressive": decoder},
             "student": {"seed": seed},
             "sampler": {"seed": seed},
         }
@@ -150,10 +156,11 @@ def audit_row(train, holdout, synthetic, spec, seed: int, criterion: str) -> dic
     return row
 
 
-def run(name: str, seed: int, modes: list[str], autoregressive: bool = False) -> list[dict]:
+def run(name: str, seed: int, modes: list[str], decoder: str = DEFAULT_DECODER) -> list[dict]:
     spec, train, holdout = table(name)
-    model, info = fit(spec, train, seed, autoregressive)
-    info["decoder"] = "autoregressive" if autoregressive else "factorised"
+    model, info = fit(spec, train, seed, decoder)
+    info["decoder"] = decoder
+    info["earlier_pairs"] = pipeline.earlier_column_pairs(model.codec, model.teacher)
     rows = []
     for mode in modes:
         generation = GenerationSettings(mode=mode, seed=seed)
@@ -176,7 +183,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--modes", nargs="+", default=["dp", "eo"])
     parser.add_argument(
-        "--autoregressive", action="store_true", help="teacher.autoregressive: true"
+        "--decoder", default=DEFAULT_DECODER, choices=DECODERS, help="teacher.autoregressive"
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -184,7 +191,7 @@ def main() -> None:
     for name in args.tables:
         for seed in args.seeds:
             with RESULTS.open("a") as out:
-                for row in run(name, seed, args.modes, args.autoregressive):
+                for row in run(name, seed, args.modes, args.decoder):
                     out.write(json.dumps(row) + "\n")
 
 

@@ -4,7 +4,7 @@ The gate judges one classifier fitted on one synthetic table, with a 95% interva
 real holdout rows (`fairdistill.audit.model_utility`). That interval holds the holdout's sampling
 noise, not the table's: the same trained model, asked for another table, gives another classifier.
 Here each table's model is fitted once per ``--seeds`` (`fair_modes.fit`: the library's stages with
-the seed in every section, the default decoder or the autoregressive one), then ``--draws`` tables
+the seed in every section, with the decoder's earlier columns of ``--variants`` (`teacher.autoregressive`)), then ``--draws`` tables
 are generated with generation seeds 0, 1, … (the flow's copy policy, as many rows as train) and
 audited with the audit's own `model_utility` (the classifier's seed
 = the draw's). Printed: each draw's TSTR AUROC and model DPR with their holdout intervals, and the
@@ -13,7 +13,7 @@ spread across draws beside the interval's half-width.
 Usage (from the project root; about 5 minutes on 2 cores for the default tables and variants)::
 
     .venv/bin/python benchmarks/redraw_spread.py
-    .venv/bin/python benchmarks/redraw_spread.py --tables compas --draws 8 --variants factorised
+    .venv/bin/python benchmarks/redraw_spread.py --tables compas --draws 8 --variants none associated
     .venv/bin/python benchmarks/redraw_spread.py --tables compas --seeds 0 1 2
 """
 
@@ -29,19 +29,17 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # fair_modes
 
-from fair_modes import fit, table  # noqa: E402
+from fair_modes import DECODERS, DEFAULT_DECODER, fit, table  # noqa: E402
 
 from fairdistill.audit import comparable, model_utility  # noqa: E402
 from fairdistill.settings import GenerationSettings  # noqa: E402
 from models.pipeline import synthetic_rows  # noqa: E402
 
-VARIANTS = ("factorised", "autoregressive")
-
 
 def redraws(name: str, variant: str, draws: int, seed: int = 0) -> list[dict[str, float]]:
     """The gate's TSTR numbers (HGB) of ``draws`` tables from one model fitted with ``seed``."""
     spec, train, holdout = table(name)
-    model, _ = fit(spec, train, seed, autoregressive=variant == "autoregressive")
+    model, _ = fit(spec, train, seed, variant)
     holdout = comparable(holdout, spec)
     rows = []
     for draw in range(draws):
@@ -58,7 +56,9 @@ def redraws(name: str, variant: str, draws: int, seed: int = 0) -> list[dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", nargs="+", default=["adult", "compas"])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--variants", nargs="+", default=[DEFAULT_DECODER], choices=DECODERS, help="decoders"
+    )
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="model seeds")
     args = parser.parse_args()

@@ -30,7 +30,14 @@ from models.device import in_order, stage_threads, torch_threads
 from models.label_model import LabelModel
 from models.samplers import SAMPLERS
 from models.student import StudentEncoder, make_student
-from models.teacher import HeadLayout, TeacherVAE, as_tensor, head_spec
+from models.teacher import (
+    HeadLayout,
+    TeacherVAE,
+    as_tensor,
+    earlier_columns,
+    earlier_pairs,
+    head_spec,
+)
 from models.training import posteriors, save_state
 
 Codec = TabularCodec | ImageCodec
@@ -197,6 +204,7 @@ def save_teacher(teacher: TeacherVAE, config: TeacherSettings, directory: str | 
         "config": config.model_dump(),
         "spec": teacher.layout.spec,
         "s_dim": teacher.encoder.s_dim,
+        "earlier_pairs": earlier.pairs if (earlier := earlier_columns(teacher.decoder)) else [],
     }
     _write_json(meta, path / FILES["teacher_config"])
     save_state(teacher.state_dict(), path / FILES["teacher"])
@@ -207,13 +215,12 @@ def load_teacher(directory: str | Path, device: str = "cpu") -> tuple[TeacherVAE
     path = Path(directory)
     meta = json.loads((path / FILES["teacher_config"]).read_text())
     config = TeacherSettings(**meta["config"])
+    # Teachers saved before the pairs were recorded had none or all of them (a true/false setting).
+    pairs = meta.get("earlier_pairs")
+    if pairs is None:
+        pairs = earlier_pairs(config.autoregressive, HeadLayout(meta["spec"]))
     teacher = TeacherVAE(
-        meta["spec"],
-        meta["s_dim"],
-        config.latent_dim,
-        config.hidden,
-        config.channels,
-        config.autoregressive,
+        meta["spec"], meta["s_dim"], config.latent_dim, config.hidden, config.channels, pairs
     )
     teacher.settings = config
     teacher.load_state_dict(

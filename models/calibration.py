@@ -11,7 +11,7 @@ Fitted after the sampler, on the trained model and the training rows, and saved 
   gradient-boosted classifier fitted on a generated table (as many rows as train, at least
   `PROXY_MIN_TABLE_ROWS`) scores real training rows, and the per-group cut-offs with equal
   positive rates are composed into the shifts (on smaller tables its cut-offs come from too few
-  real rows, see `PROXY_MIN_ROWS`).
+  real rows, see `PROXY_MIN_ROWS`); from `DP_SECOND_STEP_MIN_ROWS` rows on, a second step.
 - ``eo``: `EO_PROXY_STEPS` proxy steps from the faithful label, with equalized-odds cut-offs.
   Cut-offs taken from real out-of-fold scores do not transfer to a classifier trained on
   synthetic rows (EOR 0.5–0.6 on Adult); those of a proxy trained on the table do (0.83–0.87).
@@ -47,7 +47,13 @@ PROXY_ROWS = 50_000
 # 0.819 on average with 8 of 15 below 0.8 from proxies of 4,938 rows; 0.890 with 1 of 15 from
 # proxies of 20,000 (AUROC 0.783 → 0.781). Adult's 32,561 rows are above it.
 PROXY_MIN_TABLE_ROWS = 20_000
-DP_PROXY_STEPS, EO_PROXY_STEPS = 1, 3
+EO_PROXY_STEPS = 3
+# `dp` proxy steps by training rows: none below `PROXY_MIN_ROWS`, one, and a second from this many
+# rows on. Each step's per-group cut-offs are estimated on the real rows, so a step also adds
+# their noise: on COMPAS (4,938 rows) a second step lowered model DPR (seeds 0–2: 0.834/0.842/
+# 0.862 → 0.867/0.820/0.780); on Adult (32,561) it raised it (0.934/0.955/0.930 → 0.985/0.956/0.950,
+# decoder with associated columns).
+DP_SECOND_STEP_MIN_ROWS = 20_000
 POSITIVE_MISSING = (
     "the positive label {label!r} is not a class of the target in the training rows (classes: "
     "{classes}); the label calibration needs it"
@@ -88,6 +94,17 @@ def positive_index(categories: list, positive_label) -> int:
     if str(positive_label) not in names:
         raise ValueError(POSITIVE_MISSING.format(label=positive_label, classes=names))
     return names.index(str(positive_label))
+
+
+def dp_proxy_steps(rows: int) -> int:
+    """The `dp` proxy steps of a table of ``rows`` training rows (`DP_SECOND_STEP_MIN_ROWS`).
+
+    >>> dp_proxy_steps(700), dp_proxy_steps(4_938), dp_proxy_steps(32_561)
+    (0, 1, 2)
+    """
+    if rows < PROXY_MIN_ROWS:
+        return 0
+    return 2 if rows >= DP_SECOND_STEP_MIN_ROWS else 1
 
 
 @torch.no_grad()
@@ -147,7 +164,7 @@ def calibrate_labels(
 
     y_real = (real[spec.target].cast(pl.String) == str(spec.positive_label)).to_numpy()
     s_real = codec.s_index(real)
-    steps = {"dp": DP_PROXY_STEPS if train.height >= PROXY_MIN_ROWS else 0, "eo": EO_PROXY_STEPS}
+    steps = {"dp": dp_proxy_steps(train.height), "eo": EO_PROXY_STEPS}
     if spec.modality == "image":  # the proxy is a classifier of table columns: the decoder's shifts
         steps = dict.fromkeys(CRITERIA, 0)
     start = {"dp": dp, "eo": np.zeros(groups)}

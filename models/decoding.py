@@ -75,6 +75,7 @@ def sample_blocks(
     # [x_dim, out_dim]: row j is what x column j adds to every head (zero for heads before it)
     weight = earlier.masked_weight().T.contiguous().to(out.device) if earlier is not None else None
     shift = torch.zeros_like(out) if earlier is not None else None
+    feeding = {a for a, _ in earlier.pairs} if earlier is not None else set()
     values = []
     for b in blocks if blocks is not None else range(len(layout.heads)):
         kind, cols = layout.heads[b]
@@ -88,7 +89,7 @@ def sample_blocks(
             std = (0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)).exp()
             value = mean + std * torch.randn(mean.shape, generator=generator)
         values.append(value)
-        if shift is not None:  # the drawn value's term on the later heads (one-hot: one row)
+        if b in feeding:  # the drawn value's term on the later heads (one-hot: one row)
             first, later = layout.inputs[b].start, slice(cols.stop, None)
             if kind == "categorical":
                 shift[:, later] += weight[first + value, later]

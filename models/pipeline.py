@@ -47,7 +47,7 @@ from models.device import torch_threads
 from models.label_model import LabelModel, fit_label_model
 from models.samplers import make_sampler
 from models.student import StudentEncoder, distill
-from models.teacher import TeacherVAE, head_spec, train_teacher
+from models.teacher import TeacherVAE, earlier_columns, head_spec, train_teacher
 
 OnRound = Callable[[str, dict], None]
 # Most rows drawn per row kept when excess copies of training rows are replaced.
@@ -98,6 +98,16 @@ def fit_teacher(
             on_round=on_round,
             checkpoint_path=checkpoint_path,
         )
+
+
+def earlier_column_pairs(codec: TabularCodec | ImageCodec, teacher: TeacherVAE) -> list[str]:
+    """The teacher decoder's earlier-columns pairs by column, ``"earlier → later"`` (the column
+    drawn given the other; `models.teacher.earlier_pairs`), in drawing order."""
+    earlier = earlier_columns(teacher.decoder)
+    return [
+        f"{codec.blocks_[a].column} → {codec.blocks_[b].column}"
+        for a, b in (earlier.pairs if earlier is not None else [])
+    ]
 
 
 def fit_student(

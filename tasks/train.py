@@ -50,8 +50,9 @@ def train_teacher(
         return model_dir
     started = time.perf_counter()
     x, s = encoded_training_rows(snapshot, model_dir)
+    codec = load_codec(model_dir)
     teacher, history = pipeline.fit_teacher(
-        load_codec(model_dir),
+        codec,
         x,
         s,
         settings,
@@ -67,12 +68,15 @@ def train_teacher(
             "teacher.encoder_parameters": count_parameters(teacher.encoder),
         },
     )
+    pairs = pipeline.earlier_column_pairs(codec, teacher)
+    tracking.set_tags(tracking_run_id, {"fairdistill.teacher.earlier_columns": ", ".join(pairs)})
     log_stage(
         "train_teacher",
         started,
-        "%d rounds, loss %.3f",
+        "%d rounds, loss %.3f; drawn given an earlier column: %s",
         len(history),
         history[-1]["val_total"],
+        ", ".join(pairs) or "none",
         tracking_run_id=tracking_run_id,
     )
     return model_dir

@@ -1,6 +1,7 @@
 """Teacher VAE: loss terms on hand-worked values, training loop, determinism, checkpoint resume."""
 
 import inspect
+import json
 import math
 
 import numpy as np
@@ -8,12 +9,13 @@ import pytest
 import torch
 
 from fairdistill.settings import GenerationSettings, TeacherSettings
-from models.bundle import load_teacher, save_teacher
+from models.bundle import FILES, load_teacher, save_teacher
 from models.decoding import decode_latent
 from models.teacher import (
     EarlierColumns,
     HeadLayout,
     TeacherVAE,
+    earlier_pairs,
     head_spec,
     kl_to_prior,
     reconstruction_loss,
@@ -139,7 +141,7 @@ def test_earlier_columns_see_only_the_blocks_before_and_never_the_label():
     layout = HeadLayout(
         [["categorical", 2], ["categorical", 2, "target"], ["numeric", 1], ["categorical", 3]]
     )
-    mask = EarlierColumns(layout).mask
+    mask = EarlierColumns(layout, earlier_pairs("all", layout)).mask
     job, label, hours, city = layout.inputs
     (_, job_out), (_, label_out), (_, hours_out), (_, city_out) = layout.heads
     assert mask[job_out].sum() == 0  # the first block sees nothing
@@ -147,6 +149,30 @@ def test_earlier_columns_see_only_the_blocks_before_and_never_the_label():
     assert mask[hours_out][:, job].all() and mask[hours_out][:, label].sum() == 0
     assert mask[city_out][:, job].all() and mask[city_out][:, hours].all()
     assert mask[city_out][:, label].sum() == 0 and mask[:, city].sum() == 0
+
+
+def test_associated_pairs_are_the_categorical_blocks_that_go_together():
+    # a, a's copy, b independent of a, hours (numeric, equal to a), label
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 3, 2000), rng.integers(0, 3, 2000)
+    eye = np.eye(3)
+    x = np.concatenate([eye[a], eye[a], eye[b], a[:, None] * 1.0, np.eye(2)[a % 2]], 1)
+    layout = HeadLayout([["categorical", 3]] * 3 + [["numeric", 1], ["categorical", 2, "target"]])
+    assert earlier_pairs("associated", layout, x) == [(0, 1)]  # not the label, not the number
+    assert earlier_pairs("none", layout, x) == []
+    assert earlier_pairs("all", layout) == [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
+    mask = EarlierColumns(layout, [(0, 1)]).mask
+    assert mask[layout.heads[1][1]][:, layout.inputs[0]].all() and mask.sum() == 9
+    with pytest.raises(ValueError, match="earlier, later"):
+        EarlierColumns(layout, [(1, 0)])
+
+
+@pytest.mark.parametrize(
+    "setting, mode", [(True, "all"), (False, "none"), ("associated", "associated")]
+)
+def test_the_earlier_columns_setting_reads_its_older_switch(setting, mode):
+    assert TeacherSettings(autoregressive=setting).autoregressive == mode
+    assert TeacherSettings().autoregressive == "associated"
 
 
 def pairs_table(n: int = 3000, pairs: int = 4, seed: int = 0):
@@ -162,7 +188,7 @@ def pairs_table(n: int = 3000, pairs: int = 4, seed: int = 0):
     return x, s, spec
 
 
-@pytest.mark.parametrize("autoregressive", [False, True])
+@pytest.mark.parametrize("autoregressive", ["none", "associated", "all"])
 def test_the_earlier_columns_term_keeps_a_dependency_the_latent_cannot_hold(autoregressive):
     x, s, spec = pairs_table()
     config = TeacherSettings(
@@ -175,13 +201,15 @@ def test_the_earlier_columns_term_keeps_a_dependency_the_latent_cannot_hold(auto
         autoregressive=autoregressive,
     )
     model, _ = train_teacher(x, s, spec, config)
-    assert (model.decoder.earlier is not None) == autoregressive
+    assert (model.decoder.earlier is not None) == (autoregressive != "none")
+    if autoregressive == "associated":  # each column with its copy, and nothing else
+        assert model.decoder.earlier.pairs == [(0, 1), (2, 3), (4, 5), (6, 7)]
     z = torch.randn(4000, 2, generator=torch.Generator().manual_seed(1))
     values, _ = decode_latent(
         model.decoder, model.layout, z, [0.5, 0.5], 8, GenerationSettings(mode="faithful")
     )
     agreement = min(float((values[2 * p] == values[2 * p + 1]).mean()) for p in range(4))
-    if autoregressive:
+    if autoregressive != "none":
         assert agreement > 0.95
     else:  # drawn independently given (z, s): the copies agree far less often
         assert agreement < 0.8
@@ -189,11 +217,16 @@ def test_the_earlier_columns_term_keeps_a_dependency_the_latent_cannot_hold(auto
 
 def test_a_saved_teacher_with_the_earlier_columns_term_decodes_the_same(tmp_path):
     x, s, spec = pairs_table(n=500)
-    config = TeacherSettings(latent_dim=2, hidden=[16], steps=20, rounds=1, autoregressive=True)
+    config = TeacherSettings(latent_dim=2, hidden=[16], steps=20, rounds=1)
     model, _ = train_teacher(x, s, spec, config)
     save_teacher(model, model.settings, tmp_path)
     loaded, settings = load_teacher(tmp_path)
-    assert settings.autoregressive and loaded.decoder.earlier is not None
+    assert settings.autoregressive == "associated"
+    assert (
+        loaded.decoder.earlier.pairs
+        == model.decoder.earlier.pairs
+        == [(0, 1), (2, 3), (4, 5), (6, 7)]
+    )
     z = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
 
     def decode(m):
@@ -203,3 +236,18 @@ def test_a_saved_teacher_with_the_earlier_columns_term_decodes_the_same(tmp_path
 
     for a, b in zip(decode(model), decode(loaded), strict=True):
         assert np.array_equal(a, b)
+
+
+def test_a_teacher_saved_before_the_pairs_were_recorded_loads_with_its_switch(tmp_path):
+    x, s, spec = pairs_table(n=500)
+    config = TeacherSettings(latent_dim=2, hidden=[16], steps=20, rounds=1, autoregressive="all")
+    model, _ = train_teacher(x, s, spec, config)
+    save_teacher(model, model.settings, tmp_path)
+    meta_path = tmp_path / FILES["teacher_config"]
+    meta = json.loads(meta_path.read_text())
+    del meta["earlier_pairs"]
+    meta["config"]["autoregressive"] = True  # the setting was a switch then
+    meta_path.write_text(json.dumps(meta))
+    loaded, settings = load_teacher(tmp_path)
+    assert settings.autoregressive == "all"
+    assert loaded.decoder.earlier.pairs == model.decoder.earlier.pairs
