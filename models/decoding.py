@@ -71,15 +71,23 @@ def sample_blocks(
 ) -> list[Tensor]:
     """Draw one value per block (``blocks``: which ones, in order, default all) from decoder
     outputs ``out`` ``[n, out_dim]``. With ``earlier`` (the decoder's `EarlierColumns`) the blocks
-    are drawn in order, each block's heads shifted by the term of the values drawn before it."""
-    # [x_dim, out_dim]: row j is what x column j adds to every head (zero for heads before it)
+    are drawn in order, each block's heads shifted by the term of the values drawn before it in
+    the blocks it is paired with (a one-hot value's term is one row of the weight)."""
+    # [x_dim, out_dim]: row j is what x column j adds to every head (zero outside its pairs)
     weight = earlier.masked_weight().T.contiguous().to(out.device) if earlier is not None else None
-    shift = torch.zeros_like(out) if earlier is not None else None
-    feeding = {a for a, _ in earlier.pairs} if earlier is not None else set()
-    values = []
+    sources: dict[int, list[int]] = {}  # block → the earlier blocks its heads see
+    for a, b in earlier.pairs if earlier is not None else []:
+        sources.setdefault(b, []).append(a)
+    drawn: dict[int, Tensor] = {}
     for b in blocks if blocks is not None else range(len(layout.heads)):
         kind, cols = layout.heads[b]
-        head = out[:, cols] if shift is None else out[:, cols] + shift[:, cols]
+        head = out[:, cols]
+        for a in sources.get(b, []):
+            first = layout.inputs[a].start
+            if layout.heads[a][0] == "categorical":
+                head = head + weight[first + drawn[a], cols]
+            else:
+                head = head + drawn[a][:, None] * weight[first, cols]
         if kind == "categorical":
             value = sample_categorical(torch.softmax(head, 1), generator)
         elif kind == "image":  # the mean image: per-pixel noise would only add speckle
@@ -88,14 +96,8 @@ def sample_blocks(
             mean, logvar = head[:, 0], head[:, 1]
             std = (0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)).exp()
             value = mean + std * torch.randn(mean.shape, generator=generator)
-        values.append(value)
-        if b in feeding:  # the drawn value's term on the later heads (one-hot: one row)
-            first, later = layout.inputs[b].start, slice(cols.stop, None)
-            if kind == "categorical":
-                shift[:, later] += weight[first + value, later]
-            else:
-                shift[:, later] += value[:, None] * weight[first, later]
-    return values
+        drawn[b] = value
+    return list(drawn.values())
 
 
 def features_then_label_logits(
