@@ -183,7 +183,7 @@ class EarlierColumns(nn.Module):
 # occupation (V 0.40: a missing workclass goes with a missing occupation), marital status with
 # relationship (0.49) and race with native country (0.41); the next pair is at 0.19. COMPAS has no
 # pair above 0.06. Detection AUC on Adult (seeds 0–2): 0.728/0.716/0.762 factorised, 0.626/0.628/
-# 0.667 with these three pairs (docs/benchmarks.md, "Associated columns").
+# 0.667 with these three pairs (docs/benchmarks.md, session 12).
 MIN_ASSOCIATION = 0.3
 # Rows read for the association (evenly spaced): a V estimated on 50,000 rows is within ±0.01.
 ASSOCIATION_ROWS = 50_000
