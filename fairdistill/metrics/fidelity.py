@@ -5,7 +5,7 @@ The embedding-based metrics (α-precision, β-recall, authenticity, density, cov
 is its own category; numeric nulls are dropped pairwise (KS, Pearson, correlation ratio).
 
 Association measure per pair, each in [0, 1] except Pearson in [−1, 1]:
-numeric-numeric Pearson r; categorical-categorical Cramér's V (no bias correction);
+numeric-numeric Pearson r; categorical-categorical Cramér's V (no bias correction: both tables have as many rows);
 categorical-numeric the correlation ratio η (a numeric's variance share explained by the
 category; chosen over Cramér's V on binned numerics because it needs no binning choice).
 """
@@ -135,11 +135,15 @@ def marginal_similarity(
     return {"marginal": float(np.mean(list(scores.values()))), **per_column}
 
 
-def cramers_v(x, y) -> float:
+def cramers_v(x, y, *, bias_correction: bool = False) -> float:
     """Cramér's V between two categorical variables: √(χ² / (n · (min(r, c) − 1))).
 
-    Computed by ``scipy.stats.contingency.association`` (no bias correction). A variable with one
-    level carries no association: 0.
+    Computed by ``scipy.stats.contingency.association`` over the r × c levels present. A variable
+    with one level carries no association: 0. With ``bias_correction``, Bergsma's estimator
+    ("A bias-correction for Cramér's V and Tschuprow's T", J. Korean Stat. Soc. 2013):
+    ``φ̃² = max(0, χ²/n − (r−1)(c−1)/(n−1))``, ``r̃ = r − (r−1)²/(n−1)``, ``c̃ = c − (c−1)²/(n−1)``,
+    ``Ṽ = √(φ̃² / min(r̃−1, c̃−1))``. The plain V of two independent variables is about
+    ``√((max(r, c)−1)/n)`` (0.31 for 30 levels each on 300 rows); the corrected one about 0.
 
     Parameters
     ----------
@@ -147,6 +151,8 @@ def cramers_v(x, y) -> float:
         First variable's categories.
     y : array-like of shape (n_samples,)
         Second variable's categories.
+    bias_correction : bool, default False
+        Bergsma's bias-corrected estimator instead of the plain one.
 
     Returns
     -------
@@ -158,13 +164,21 @@ def cramers_v(x, y) -> float:
     --------
     >>> cramers_v(["a", "a", "b", "b"], ["x", "x", "y", "y"])
     1.0
+    >>> round(cramers_v(["a", "a", "b", "b"], ["x", "x", "y", "y"], bias_correction=True), 3)
+    1.0
     """
     (kx, cx), (ky, cy) = _codes(x), _codes(y)
     if kx < 2 or ky < 2:
         return 0.0
     table = np.bincount(cx * ky + cy, minlength=kx * ky).reshape(kx, ky)
     table = table[table.sum(1) > 0][:, table.sum(0) > 0]
-    return float(association(table, method="cramer"))
+    v = float(association(table, method="cramer"))
+    if not bias_correction:
+        return v
+    n, (r, c) = table.sum(), table.shape
+    phi2 = max(0.0, v**2 * (min(r, c) - 1) - (r - 1) * (c - 1) / (n - 1))
+    r_, c_ = r - (r - 1) ** 2 / (n - 1), c - (c - 1) ** 2 / (n - 1)
+    return float(np.sqrt(phi2 / min(r_ - 1, c_ - 1)))
 
 
 def correlation_ratio(categories, values) -> float:

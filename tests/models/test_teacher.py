@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from fairdistill.metrics import cramers_v
 from fairdistill.settings import GenerationSettings, TeacherSettings
 from models.bundle import FILES, load_teacher, save_teacher
 from models.decoding import decode_latent
 from models.teacher import (
+    MIN_ASSOCIATION,
     EarlierColumns,
     HeadLayout,
     TeacherVAE,
@@ -165,6 +167,18 @@ def test_associated_pairs_are_the_categorical_blocks_that_go_together():
     assert mask[layout.heads[1][1]][:, layout.inputs[0]].all() and mask.sum() == 9
     with pytest.raises(ValueError, match="earlier, later"):
         EarlierColumns(layout, [(1, 0)])
+
+
+def test_independent_columns_with_many_categories_on_few_rows_are_not_paired():
+    # 30 categories each on 300 rows: the plain V of independent columns is ≈ √(29/300) = 0.31
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 30, 300), rng.integers(0, 30, 300)
+    noisy_copy = np.where(rng.random(300) < 0.7, a, b)
+    eye = np.eye(30)
+    x = np.concatenate([eye[a], eye[b], eye[noisy_copy], np.eye(2)[a % 2]], 1)
+    layout = HeadLayout([["categorical", 30]] * 3 + [["categorical", 2, "target"]])
+    assert cramers_v(a, b) > MIN_ASSOCIATION > cramers_v(a, b, bias_correction=True)
+    assert earlier_pairs("associated", layout, x) == [(0, 2)]  # the copy, not the chance pair
 
 
 @pytest.mark.parametrize(
