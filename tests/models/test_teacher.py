@@ -252,6 +252,28 @@ def test_a_saved_teacher_with_the_earlier_columns_term_decodes_the_same(tmp_path
         assert np.array_equal(a, b)
 
 
+def test_a_teacher_saved_with_one_dense_earlier_weight_loads_into_its_blocks(tmp_path):
+    x, s, spec = pairs_table(n=500)
+    config = TeacherSettings(latent_dim=2, hidden=[16], steps=20, rounds=1)
+    model, _ = train_teacher(x, s, spec, config)
+    save_teacher(model, model.settings, tmp_path)
+    # the format of 2026-12-02: one [out_dim, x_dim] weight, zero outside the pairs (the term is
+    # linear without bias: its value at each unit row is a column of that weight)
+    earlier = model.decoder.earlier
+    state = {k: v for k, v in model.state_dict().items() if ".earlier.weights." not in k}
+    with torch.no_grad():
+        state["decoder.earlier.weight"] = earlier(torch.eye(model.layout.x_dim)).T
+    torch.save(state, tmp_path / FILES["teacher"])
+    loaded, _ = load_teacher(tmp_path)
+    assert loaded.decoder.earlier.weights.keys() == earlier.weights.keys()
+    for b, weight in earlier.weights.items():
+        assert torch.equal(loaded.decoder.earlier.weights[b], weight)
+    rows = torch.as_tensor(x[:50], dtype=torch.float32)
+    assert earlier(rows).abs().sum() > 0 and torch.equal(
+        loaded.decoder.earlier(rows), earlier(rows)
+    )
+
+
 def test_a_teacher_saved_before_the_pairs_were_recorded_loads_with_its_switch(tmp_path):
     x, s, spec = pairs_table(n=500)
     config = TeacherSettings(latent_dim=2, hidden=[16], steps=20, rounds=1, autoregressive="all")
