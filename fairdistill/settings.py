@@ -185,8 +185,9 @@ class TeacherSettings(TrainingSettings):
     autoregressive: EarlierColumnsMode = Field(
         "associated",
         description="Tables: which columns the decoder draws given the columns drawn before them "
-        "as well as (z, s) (a masked linear term, as in MADE). `associated`: each categorical "
-        "column given the earlier ones it is associated with in train (Cramér's V ≥ 0.3; "
+        "as well as (z, s) (a linear term of those columns, as in MADE). `associated`: each "
+        "categorical column given the earlier ones it is associated with in train "
+        "(bias-corrected Cramér's V ≥ 0.3; "
         "Adult: workclass–occupation, marital status–relationship, race–native country; "
         "COMPAS: none), which keeps dependencies the latent holds only loosely: detection AUC "
         "0.735 → 0.640 on Adult (seeds 0–2). `all`: every column given all earlier ones. "
