@@ -3,12 +3,12 @@
 The gate judges one classifier fitted on one synthetic table, with a 95% interval over the
 real holdout rows (`fairdistill.audit.model_utility`). That interval holds the holdout's sampling
 noise, not the table's: the same trained model, asked for another table, gives another classifier.
-Here each table's model is fitted once per ``--seeds`` (`fair_modes.fit`: the library's stages with
-the seed in every section, with the decoder's earlier columns of ``--variants`` (`teacher.autoregressive`)), then ``--draws`` tables
-are generated with generation seeds 0, 1, … (the flow's copy policy, as many rows as train) and
-audited with the audit's own `model_utility` (the classifier's seed
-= the draw's). Printed: each draw's TSTR AUROC and model DPR with their holdout intervals, and the
-spread across draws beside the interval's half-width.
+Here each table's model is fitted once per ``--seeds`` and ``--variants`` (`fair_modes.fit`: the
+library's stages with the seed in every section, the decoder's earlier columns as the variant names
+them, `teacher.autoregressive`), then ``--draws`` tables are generated with generation seeds 0, 1,
+… (the flow's copy policy, as many rows as train) and audited with the audit's own `model_utility`
+(the classifier's seed = the draw's). Printed: each draw's TSTR AUROC and model DPR with their
+holdout intervals, and the spread across draws beside the interval's half-width.
 
 Usage (from the project root; about 5 minutes on 2 cores for the default tables and variants)::
 

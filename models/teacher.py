@@ -167,32 +167,32 @@ class EarlierColumns(nn.Module):
     def __init__(self, layout: HeadLayout, pairs: Sequence[Sequence[int]]):
         super().__init__()
         self.pairs = sorted((int(a), int(b)) for a, b in pairs)
+        self.layout = layout
+        self.sources: dict[int, list[int]] = {}  # later block → its earlier blocks, in order
         for a, b in self.pairs:
             if not a < b or layout.target_index in (a, b):
                 raise ValueError(
                     f"an earlier-columns pair is (earlier, later) feature blocks: {a, b}"
                 )
-        self.layout = layout
-        self.sources: dict[int, list[int]] = {}  # later block → its earlier blocks, in order
-        for a, b in self.pairs:
             self.sources.setdefault(b, []).append(a)
+        # later block → the x columns of its earlier blocks, the rows of its weight
+        self.columns = {
+            b: torch.cat([torch.arange(layout.inputs[a].start, layout.inputs[a].stop) for a in s])
+            for b, s in self.sources.items()
+        }
         self.weights = nn.ParameterDict(
             {
-                str(b): nn.Parameter(torch.zeros(self._in_width(b), _width(layout.heads[b][1])))
-                for b in self.sources
+                str(b): nn.Parameter(torch.zeros(len(columns), _width(layout.heads[b][1])))
+                for b, columns in self.columns.items()
             }
         )
-
-    def _in_width(self, b: int) -> int:
-        return sum(_width(self.layout.inputs[a]) for a in self.sources[b])
 
     def forward(self, x: Tensor) -> Tensor:
         """The term of every head, ``[n, out_dim]`` (zero for a block with no earlier pair)."""
         terms = []
         for b, (_, cols) in enumerate(self.layout.heads):
             if b in self.sources:
-                inputs = torch.cat([x[:, self.layout.inputs[a]] for a in self.sources[b]], 1)
-                terms.append(inputs @ self.weights[str(b)])
+                terms.append(x[:, self.columns[b]] @ self.weights[str(b)])
             else:
                 terms.append(x.new_zeros((len(x), _width(cols))))
         return torch.cat(terms, 1)
@@ -225,9 +225,7 @@ class EarlierColumns(nn.Module):
         # Teachers saved before 2026-12-03 hold one dense [out_dim, x_dim] weight: its blocks.
         dense = state_dict.pop(prefix + "weight", None)
         if dense is not None:
-            for b, sources in self.sources.items():
-                inputs = [self.layout.inputs[a] for a in sources]
-                columns = torch.cat([torch.arange(x.start, x.stop) for x in inputs])
+            for b, columns in self.columns.items():
                 state_dict[f"{prefix}weights.{b}"] = dense[self.layout.heads[b][1]][:, columns].T
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 

@@ -5,7 +5,7 @@ The embedding-based metrics (α-precision, β-recall, authenticity, density, cov
 is its own category; numeric nulls are dropped pairwise (KS, Pearson, correlation ratio).
 
 Association measure per pair, each in [0, 1] except Pearson in [−1, 1]:
-numeric-numeric Pearson r; categorical-categorical Cramér's V (no bias correction: both tables have as many rows);
+numeric-numeric Pearson r; categorical-categorical Cramér's V (no bias correction);
 categorical-numeric the correlation ratio η (a numeric's variance share explained by the
 category; chosen over Cramér's V on binned numerics because it needs no binning choice).
 """
