@@ -93,8 +93,7 @@ def bootstrap_ci(
     lengths = sorted({len(c) for c in columns})
     if len(lengths) != 1:
         raise FairdistillError(LENGTHS_DIFFER.format(lengths=lengths))
-    rng = np.random.default_rng(random_state)
-    indices = rng.integers(0, lengths[0], size=(n_resamples, lengths[0]))
+    indices = bootstrap_indices(lengths[0], n_resamples, random_state)
     names = list(keyword_arrays)
     values = [
         metric_fn(
@@ -103,15 +102,22 @@ def bootstrap_ci(
         )
         for i in indices
     ]
-    tails = [50 * (1 - confidence), 50 * (1 + confidence)]
-
-    def interval(samples) -> tuple[float, float]:
-        low, high = np.nanpercentile(np.asarray(samples, dtype=float), tails)
-        return float(low), float(high)
-
     if isinstance(values[0], dict):
-        return {key: interval([v[key] for v in values]) for key in values[0]}
-    return interval(values)
+        return {key: percentile_interval([v[key] for v in values], confidence) for key in values[0]}
+    return percentile_interval(values, confidence)
+
+
+def bootstrap_indices(n: int, n_resamples: int, random_state) -> np.ndarray:
+    """The rows of each resample, ``[n_resamples, n]``, drawn with replacement (`bootstrap_ci`'s
+    draw, for callers that score every resample at once)."""
+    return np.random.default_rng(random_state).integers(0, n, size=(n_resamples, n))
+
+
+def percentile_interval(samples, confidence: float) -> tuple[float, float]:
+    """The (1−c)/2 and (1+c)/2 percentiles of the resampled values, NaN values ignored."""
+    tails = [50 * (1 - confidence), 50 * (1 + confidence)]
+    low, high = np.nanpercentile(np.asarray(samples, dtype=float), tails)
+    return float(low), float(high)
 
 
 # ------------------------------------------------------------------ ratio of group rates

@@ -389,8 +389,8 @@ def prediction_fairness(y_true, y_pred, *, sensitive) -> dict[str, float]:
     DPR = min_g SR_g / max_g SR_g, DPD = max_g SR_g − min_g SR_g, EOR = min(TPR ratio, FPR ratio),
     EOD = max(TPR gap, FPR gap), from `group_rates`. The values equal fairlearn's
     (`demographic_parity_ratio` … `equalized_odds_difference`, ``agg="worst_case"``; tested
-    against them), computed in one pass because `bootstrap_ci` calls this hundreds of times and one
-    fairlearn MetricFrame costs ~0.1 s on 16k rows.
+    against them), computed in one pass: a bootstrap (`bootstrap_ci`) calls it on every resample, and
+    one fairlearn MetricFrame costs ~0.1 s on 16k rows.
 
     Parameters
     ----------

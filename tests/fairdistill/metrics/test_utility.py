@@ -8,11 +8,13 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from fairdistill.errors import DataError
+from fairdistill.metrics.bootstrap import bootstrap_indices
 from fairdistill.metrics.utility import (
     ONE_CLASS,
     UNKNOWN_MODEL,
     fit_predict,
     make_classifier,
+    resampled_scores,
     roc_auc,
     score_predictions,
     trtr,
@@ -99,3 +101,23 @@ def test_roc_auc_counts_tied_scores_one_half():
     y, p = rng.integers(0, 2, 5_000), np.round(rng.random(5_000), 2)  # about 50 rows per score
     assert roc_auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
     assert roc_auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
+
+
+@pytest.mark.parametrize("rows, groups", [(30, 4), (2_000, 3)])
+def test_resampled_scores_equal_score_predictions_on_each_resample(rows, groups):
+    """Tied scores, a group of a few rows that some resamples do not draw, and (on 30 rows) a
+    resample of one class: every number equals `score_predictions` on the resampled rows."""
+    rng = np.random.default_rng(rows)
+    y, p = (rng.random(rows) < 0.3).astype(int), np.round(rng.random(rows), 1)
+    g = rng.choice(groups, rows, p=[0.03, *[0.97 / (groups - 1)] * (groups - 1)])
+    g[0] = 0  # group 0 holds at least one row
+    indices = bootstrap_indices(rows, 120, random_state=0)
+    indices[0] = np.flatnonzero(y == 0)[0]  # one class: AUROC NaN
+    fast = resampled_scores(y, p, g, indices)
+    for b, i in enumerate(indices):
+        expected = score_predictions(y[i], p[i], sensitive=g[i])
+        for key, values in fast.items():
+            assert values[b] == expected[key] or (np.isnan(values[b]) and np.isnan(expected[key]))
+    assert np.isnan(fast["auroc"][0])
+    assert (np.bincount(g[indices].ravel(), minlength=groups) > 0).all()
+    assert any(not (g[i] == 0).any() for i in indices) == (rows == 30)
