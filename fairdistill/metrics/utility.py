@@ -348,8 +348,9 @@ def resampled_scores(
     [0.75, nan]
     """
     # the rows in score order: each distinct score's rows are then one run (`distinct`)
-    order = np.argsort(np.asarray(y_score, dtype=float), kind="stable")
-    y_score = np.asarray(y_score, dtype=float)[order]
+    y_score = np.asarray(y_score, dtype=float)
+    order = np.argsort(y_score, kind="stable")
+    y_score = y_score[order]
     y_true, groups = (np.asarray(y_true) == 1)[order], np.asarray(groups)[order]
     position = np.empty_like(order)
     position[order] = np.arange(order.size)
@@ -380,7 +381,12 @@ def resampled_scores(
     for start in range(0, len(indices), step):
         chunk = indices[start : start + step]
         w = np.stack([np.bincount(position[rows], minlength=n) for rows in chunk]).astype(float)
-        hits, errors = w @ (y_true & y_pred), w @ (y_true != y_pred)
+        # each group's counts; the resample's are their sums
+        c = dict(zip(masks, np.split((in_group.T @ w.T).T, len(masks), axis=1), strict=True))
+        c["negatives"] = c["rows"] - c["positives"]
+        positives, hits = c["positives"].sum(1), c["true_positives"].sum(1)
+        negatives = n - positives
+        errors = positives - hits + c["false_positives"].sum(1)
         scores["accuracy"].append(1.0 - errors / n)
         both = 2 * hits + errors
         scores["f1"].append(np.divide(2 * hits, both, out=np.zeros_like(both), where=both > 0))
@@ -388,15 +394,11 @@ def resampled_scores(
         count = np.add.reduceat(w, distinct, axis=1)
         positive_count = np.add.reduceat(w * y_true, distinct, axis=1)
         ranks = np.cumsum(count, axis=1) - (count - 1) / 2
-        positives = w @ y_true
-        negatives = n - positives
         u = (positive_count * ranks).sum(1) - positives * (positives + 1) / 2
         with np.errstate(invalid="ignore", divide="ignore"):
             auroc = u / (positives * negatives)
         scores["auroc"].append(np.where((positives > 0) & (negatives > 0), auroc, np.nan))
         # each group's rates (`group_rates`), the gaps over the groups the resample draws
-        c = dict(zip(masks, np.split((in_group.T @ w.T).T, len(masks), axis=1), strict=True))
-        c["negatives"] = c["rows"] - c["positives"]
         drawn = c["rows"] > 0
         gap = {}
         for rate, (num, den) in RATE_COUNTS.items():
