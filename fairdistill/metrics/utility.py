@@ -45,7 +45,7 @@ UNKNOWN_MODEL = "model {model!r} is not known; choose 'logistic' or 'hgb'"
 
 
 class Predictions(NamedTuple):
-    """The holdout predictions a utility number is computed from (resampled by `bootstrap_ci`)."""
+    """The holdout predictions a utility number is computed from (resampled by `score_intervals`)."""
 
     y_true: np.ndarray  # {0, 1}
     y_score: np.ndarray  # P(y = 1 | x)
