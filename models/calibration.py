@@ -16,21 +16,24 @@ Fitted after the sampler, on the trained model and the training rows, and saved 
   Cut-offs taken from real out-of-fold scores do not transfer to a classifier trained on
   synthetic rows (EOR 0.5–0.6 on Adult); those of a proxy trained on the table do (0.83–0.87).
 
-Both criteria are fitted, so a registered model generates either. Images take the ``dp`` shifts
-of the decoder alone (the proxy classifies table columns; images are audited for ``dp``). Cost on Adult: ≈ 2 CPU s for
-``dp``, ≈ 4–5 for ``eo``.
+Both criteria are fitted, so a registered model generates either; their proxy steps run side by
+side on two threads, each criterion's tables seeded by its own steps (Adult on 2 cores: 9.0 → 5.9–6.6
+s). Images take the ``dp`` shifts of the decoder alone (the proxy classifies table columns; images
+are audited for ``dp``). Cost on Adult: ≈ 3 CPU s for ``dp``, ≈ 6 for ``eo``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 import torch
 
-from fairdistill.audit import classifier_columns
+from fairdistill.audit import classifier_columns, side_by_side
 from fairdistill.fair_labels import PROXY_MIN_ROWS, calibrate_through_proxy, dp_group_shifts
 from fairdistill.metrics import fit_predict
 from fairdistill.settings import CRITERIA, GenerationSettings
@@ -148,9 +151,10 @@ def calibrate_labels(
     real = train.sample(rows, seed=seed) if train.height > rows else train
     table_rows = max(rows, PROXY_MIN_TABLE_ROWS)
     columns = classifier_columns(spec)
-    draws = iter(range(1, 1_000))
 
-    def proxy_scores(criterion: str):
+    def proxy_scores(criterion: str, first_draw: int):
+        draws = itertools.count(first_draw)
+
         def generate(shifts: np.ndarray) -> pl.DataFrame:
             trial = dataclasses.replace(calibration, shifts={criterion: shifts.tolist()})
             proxy = dataclasses.replace(model, labels=trial)
@@ -168,9 +172,13 @@ def calibrate_labels(
     if spec.modality == "image":  # the proxy is a classifier of table columns: the decoder's shifts
         steps = dict.fromkeys(CRITERIA, 0)
     start = {"dp": dp, "eo": np.zeros(groups)}
-    for criterion in CRITERIA:
-        shifts = calibrate_through_proxy(
-            *proxy_scores(criterion),
+    # Each criterion's proxy tables take seeds of their own (the criteria's steps numbered one after
+    # the other, as when they ran one by one), so the criteria run side by side on two threads.
+    first_draws = itertools.accumulate((steps[c] for c in CRITERIA), initial=1)
+    fits = [
+        functools.partial(
+            calibrate_through_proxy,
+            *proxy_scores(criterion, first),
             y_real.astype(int),
             s_real,
             groups,
@@ -178,6 +186,9 @@ def calibrate_labels(
             start[criterion],
             steps[criterion],
         )
+        for criterion, first in zip(CRITERIA, first_draws, strict=False)
+    ]
+    for criterion, shifts in zip(CRITERIA, side_by_side(fits), strict=True):
         calibration.shifts[criterion] = shifts.tolist()
     calibration.proxy_steps = steps
     return calibration

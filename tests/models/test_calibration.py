@@ -9,7 +9,7 @@ import torch
 from fairdistill.metrics import demographic_parity_ratio, equalized_odds_ratio, fit_predict
 from fairdistill.settings import GenerationSettings, RefreshSettings
 from fairdistill.spec import DatasetSpec
-from models import pipeline
+from models import calibration, pipeline
 from models.calibration import label_probability_by_group
 from models.decoding import decode_latent
 
@@ -76,6 +76,18 @@ def test_dp_keeps_the_order_of_the_label_probability_inside_each_group(toy_model
         )
         positive = values[model.target_index] == model.labels.positive_index
         assert positive[high].mean() > positive[~high].mean() + 0.1
+
+
+def test_the_criteria_give_the_same_shifts_in_any_order(toy_model, toy_spec, monkeypatch):
+    """The dp and eo proxy steps run on two threads, so which finishes a step first varies; each
+    criterion's tables are seeded by its own steps, so its shifts do not depend on that order."""
+    train, model = toy_model
+    together = calibration.calibrate_labels(model, train, toy_spec, seed=4)
+    backwards = lambda parts: [part() for part in reversed(parts)][::-1]  # noqa: E731
+    monkeypatch.setattr(calibration, "side_by_side", backwards)
+    eo_first = calibration.calibrate_labels(model, train, toy_spec, seed=4)
+    assert together.shifts == eo_first.shifts
+    assert together.shifts != model.labels.shifts  # another seed: other tables, other shifts
 
 
 # Tables drawn from one model for a model-level check: one table's classifier moves a toy's ratio
