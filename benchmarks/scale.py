@@ -179,9 +179,9 @@ def million(rows: int = 1_000_000) -> None:
     run([*args, "--out", str(table)], gen_home, env)
     from fairdistill.spec import load_builtin
 
-    spec = load_builtin("adult").model_copy(
-        update={"name": "adult-million", "source": str(table), "split": {"holdout_fraction": 0.2}}
-    )
+    adult = load_builtin("adult")
+    split = adult.split.model_copy(update={"holdout": None, "holdout_fraction": 0.2})
+    spec = adult.model_copy(update={"name": "adult-million", "source": str(table), "split": split})
     spec_file = home / "spec.yaml"
     spec_file.write_text(json.dumps(spec.model_dump(mode="json", exclude={"spec_file"})))
     result = run(["refresh", "--spec", str(spec_file)], home)

@@ -2,10 +2,11 @@
 
 Training is a budget of optimizer steps (`TrainingSettings.steps`), the same for a table of a thousand
 rows or a million, split into ``rounds``. Batches come from a seeded stream of shuffles of the
-training rows (a CPU ``torch.Generator``). After each round: a validation pass on a seeded split,
-early-stopping bookkeeping, an atomic checkpoint (model, optimizer, round, generator and stream state,
-best weights, history) and the ``on_round`` callback, in that order, so a run interrupted anywhere
-resumes from its last checkpoint and ends with the same weights as a run that was never interrupted.
+training rows (a CPU ``torch.Generator``). After each round: a validation pass on a seeded split
+(at most `VALIDATION_ROWS` of its rows), early-stopping bookkeeping, an atomic checkpoint (model,
+optimizer, round, generator and stream state, best weights, history) and the ``on_round`` callback,
+in that order, so a run interrupted anywhere resumes from its last checkpoint and ends with the same
+weights as a run that was never interrupted.
 Checkpoints hold tensors and plain containers only and load with ``weights_only=True``.
 """
 
@@ -25,7 +26,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from fairdistill.lake import atomic_write
-from fairdistill.settings import TrainingSettings
+from fairdistill.settings import VALIDATION_ROWS, TrainingSettings
 
 LossFn = Callable[[tuple[Tensor, ...], torch.Generator, int], dict[str, Tensor]]
 CHECKPOINT_MISMATCH = (
@@ -162,7 +163,8 @@ def fit_loop(
     desc: str = "train",
 ) -> list[dict[str, float]]:
     """Train ``model`` with Adam for ``config.steps`` steps in ``config.rounds`` rounds, with early
-    stopping on the validation loss and a checkpoint after each round.
+    stopping on the validation loss (at most `VALIDATION_ROWS` of the held-out rows) and a
+    checkpoint after each round.
 
     ``config`` must be resolved for the table (`TrainingSettings.for_table`). The best weights
     (lowest validation total) are restored at the end. Returns the history: one dict per round with
@@ -171,6 +173,7 @@ def fit_loop(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     train_idx, val_idx = split_indices(len(data[0]), config.val_fraction, config.seed)
+    val_idx = val_idx[:VALIDATION_ROWS]  # a random subset: the split is a seeded permutation
     state = {
         "round": 0,
         "best_val": math.inf,
