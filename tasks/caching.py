@@ -65,6 +65,21 @@ def training_code() -> str:
     return hashlib.sha256("".join(lake.file_digest(path) for path in sources).encode()).hexdigest()
 
 
+def checkpoint(model_dir: str, part: str) -> Path:
+    """Where a training stage checkpoints ``part`` while it trains, for a run that dies mid-stage.
+    Named after the training code: a checkpoint that other code wrote is not resumed, so a stage
+    retrained after a code change trains afresh (with one name for every code, it resumed the
+    earlier code's finished checkpoint and trained nothing)."""
+    return Path(model_dir) / f"{part}.{training_code()[:16]}.ckpt"
+
+
+def remove_checkpoints(model_dir: str, part: str) -> None:
+    """Delete ``part``'s checkpoints, this code's and any older one, once the stage's parts are
+    recorded: they serve only a stage that has not finished."""
+    for path in Path(model_dir).glob(f"{part}*.ckpt"):
+        path.unlink(missing_ok=True)
+
+
 def reuse(stage: str, model_dir: str) -> bool:
     """True (and the stage's one line) when the stage's parts in `model_dir` all match the hashes
     recorded when they were written; False means train, with a warning if recorded parts changed."""

@@ -8,7 +8,6 @@ from the stage's checkpoint.
 """
 
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -33,7 +32,7 @@ from models.bundle import (
     save_teacher,
 )
 from models.student import count_parameters
-from tasks.caching import record, reuse
+from tasks.caching import checkpoint, record, remove_checkpoints, reuse
 from tasks.reporting import log_stage, report_round
 
 
@@ -57,10 +56,11 @@ def train_teacher(
         s,
         settings,
         on_round=report_round("teacher", tracking_run_id),
-        checkpoint_path=Path(model_dir) / "teacher.ckpt",
+        checkpoint_path=checkpoint(model_dir, "teacher"),
     )
     save_teacher(teacher, teacher.settings, model_dir)
     record("train_teacher", model_dir)
+    remove_checkpoints(model_dir, "teacher")
     tracking.log_metrics(
         tracking_run_id,
         {
@@ -98,10 +98,11 @@ def distill(
         s,
         settings,
         on_round=report_round("student", tracking_run_id),
-        checkpoint_path=Path(model_dir) / "student.ckpt",
+        checkpoint_path=checkpoint(model_dir, "student"),
     )
     save_student(student, student.settings, model_dir)
     record("distill", model_dir)
+    remove_checkpoints(model_dir, "student")
     share = count_parameters(student) / count_parameters(teacher.encoder)
     tracking.log_metrics(
         tracking_run_id,

@@ -245,6 +245,8 @@ class Planted:
 def plant_pickles(home: Home) -> Path:
     """Prefect result files (as the old cache held them: a record naming its own serializer), model
     parts and checkpoints replaced by pickles that run code when loaded; returns their marker."""
+    from tasks.caching import checkpoint
+
     marker = home.folder / "planted-code-ran"
     payload = pickle.dumps(Planted(marker))
     record = {
@@ -256,7 +258,8 @@ def plant_pickles(home: Home) -> Path:
         for index in range(3):
             (folder / f"{index:032x}").write_text(json.dumps(record))
     models = next((home.lake / "models" / "loans").iterdir())
-    parts = ("teacher.pt", "student.pt", "teacher.ckpt", "student.ckpt", "sampler.json")
+    checkpoints = (checkpoint(str(models), part).name for part in ("teacher", "student"))
+    parts = ("teacher.pt", "student.pt", *checkpoints, "sampler.json")
     for name in (*parts, "labels.json"):
         (models / name).write_bytes(payload)
     return marker

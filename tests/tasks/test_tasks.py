@@ -219,21 +219,54 @@ def test_training_stages_keep_no_prefect_result():
 def test_a_damaged_part_is_retrained_with_a_warning_not_a_crash(stages, tmp_path, caplog):
     import shutil
 
-    from tasks.caching import reuse
+    from tasks.caching import checkpoint, reuse
 
     folder = tmp_path / "models"
     shutil.copytree(stages["models"], folder)
     original = (folder / "teacher.pt").read_bytes()
     (folder / "teacher.pt").write_bytes(original[:100])  # truncated
-    (folder / "teacher.ckpt").write_bytes(b"not a checkpoint")
+    checkpoint(str(folder), "teacher").write_bytes(b"not a checkpoint")
     snapshot, settings, run = stages["snapshot"], stages["settings"], stages["tracking"]
     with disable_run_logger():
         assert reuse("encode", str(folder))
         assert not reuse("train_teacher", str(folder))
-        with pytest.warns(UserWarning, match=r"checkpoint .*teacher.ckpt cannot be read"):
+        with pytest.warns(UserWarning, match=r"checkpoint .*teacher\.\w+\.ckpt cannot be read"):
             train_teacher.fn(snapshot, str(folder), settings.teacher, run)
         assert reuse("train_teacher", str(folder))
     assert (folder / "teacher.pt").read_bytes() == original  # the same weights again
+    assert not list(folder.glob("*.ckpt"))  # a finished stage keeps no checkpoint
+
+
+def test_a_checkpoint_that_other_training_code_wrote_is_not_resumed(stages, tmp_path):
+    """After a code change a stage retrains: from the start, not from the finished checkpoint of
+    the earlier code, whose weights (here shifted by 1) it would otherwise publish again."""
+    import shutil
+
+    import torch
+
+    from models import pipeline
+    from models.bundle import load_codec
+    from tasks.train import encoded_training_rows
+
+    folder = tmp_path / "models"
+    shutil.copytree(stages["models"], folder)
+    original = (folder / "teacher.pt").read_bytes()
+    (folder / "teacher.pt").write_bytes(original[:100])  # so that the stage retrains
+    snapshot, settings, run = stages["snapshot"], stages["settings"], stages["tracking"]
+    earlier = tmp_path / "earlier.ckpt"
+    x, s = encoded_training_rows(snapshot, str(folder))
+    pipeline.fit_teacher(load_codec(str(folder)), x, s, settings.teacher, checkpoint_path=earlier)
+    state = torch.load(earlier, weights_only=True)
+    for weights in (state["model"], state["best"]):
+        for name, value in weights.items():
+            if value.is_floating_point():
+                weights[name] = value + 1
+    for name in ("teacher.ckpt", "teacher.0123456789abcdef.ckpt"):  # older names, other code
+        torch.save(state, folder / name)
+    with disable_run_logger():
+        train_teacher.fn(snapshot, str(folder), settings.teacher, run)
+    assert (folder / "teacher.pt").read_bytes() == original  # trained afresh
+    assert not list(folder.glob("*.ckpt"))
 
 
 def test_each_stage_reports_its_time_and_peak_memory_to_mlflow(stages):
