@@ -403,7 +403,7 @@ def main(job: dict, out_path: Path) -> dict:
     mode = job["params"].get("generation", {}).get("mode", "dp")  # peers: judged by dp
     spec = load_builtin(job["dataset"])
     train, holdout, fingerprint = read_dataset(spec)
-    result = {k: job[k] for k in ("dataset", "method", "seed", "profile")}
+    result = {k: job[k] for k in ("code", "dataset", "method", "seed", "profile")}
     result |= {"kind": job["kind"], "params": json.dumps(job["params"], sort_keys=True)}
     result |= {"fingerprint": fingerprint, "rss_after_load_mb": rss_mb(), "status": "ok"}
     with Clock() as total:

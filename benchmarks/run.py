@@ -10,7 +10,8 @@ Usage::
 Each run (dataset × method × seed) is its own process (benchmarks/bench_methods.py), one thread
 each, at most ``--jobs`` (default 2) at a time. Finished runs are appended to
 ``benchmarks/results/runs-<profile>.jsonl`` at once, so an interrupted benchmark keeps what it has
-and a re-run skips them (resumable). ``--budget-min`` stops starting new runs after that many
+and a re-run of the same code skips them (resumable); runs that other code made (`benchmark_code`)
+are moved aside and run again. ``--budget-min`` stops starting new runs after that many
 minutes; the report is then made from what finished. The report (benchmarks/bench_report.py) writes
 ``benchmarks/results/{runs,summary}-<profile>.parquet``, ``benchmarks-<profile>.md`` and the
 plots; ``--publish`` copies the markdown and plots to docs/benchmarks.md and docs/benchmarks/.
@@ -19,6 +20,7 @@ plots; ``--publish`` copies the markdown and plots to docs/benchmarks.md and doc
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -182,11 +184,37 @@ def build_jobs(profile: str, datasets, methods_filter, seeds=None) -> list[dict]
                         RESULTS / "models" / profile / dataset / owner / f"seed{seed}"
                     )
                 jobs.append(job)
-    return jobs
+    code = benchmark_code()
+    return [job | {"code": code} for job in jobs]
+
+
+def benchmark_code() -> str:
+    """sha256 (16 hex) over what decides a run's numbers: every module of the package and of the
+    models, this benchmark's runner, and the pinned versions (the peers' included)."""
+    from fairdistill.lake import file_digest
+
+    files = sorted(p for folder in ("fairdistill", "models") for p in (ROOT / folder).rglob("*.py"))
+    files += [HERE / "bench_methods.py", ROOT / "constraints.txt"]
+    return hashlib.sha256("".join(file_digest(p) for p in files).encode()).hexdigest()[:16]
 
 
 def key(row: dict) -> tuple:
-    return (row["profile"], row["dataset"], row["method"], int(row["seed"]))
+    """A run's identity: the code it ran (`benchmark_code`) and its profile, dataset, method, seed."""
+    return (row.get("code"), row["profile"], row["dataset"], row["method"], int(row["seed"]))
+
+
+def set_aside_other_code(store: Path, code: str) -> None:
+    """Move the runs of other code out of ``store`` into ``<store>.before-<time>.jsonl``, so that they
+    run again and a report never mixes two versions' numbers (a resumed benchmark skipped them by
+    dataset, method and seed alone, whatever code had produced them)."""
+    runs = load_runs(store)
+    other = [r for r in runs if r.get("code") != code]
+    if not other:
+        return
+    aside = store.with_name(f"{store.stem}.before-{time.strftime('%Y%m%dT%H%M%S')}.jsonl")
+    aside.write_text("".join(json.dumps(r) + "\n" for r in other))
+    store.write_text("".join(json.dumps(r) + "\n" for r in runs if r.get("code") == code))
+    print(f"{len(other)} runs of other code moved to {aside.name}: they run again", flush=True)
 
 
 def load_runs(path: Path) -> list[dict]:
@@ -242,7 +270,7 @@ def run_jobs(jobs: list[dict], store: Path, n_parallel: int, budget_s: float | N
             if len(running) >= n_parallel:
                 break
             need = job.get("needs")
-            need_key = (job["profile"], job["dataset"], need, job["seed"]) if need else None
+            need_key = key(job | {"method": need}) if need else None
             if need_key and need_key in failed:
                 print(f"skip {key(job)}: {need} failed", flush=True)
                 pending.remove(job)
@@ -257,7 +285,7 @@ def run_jobs(jobs: list[dict], store: Path, n_parallel: int, budget_s: float | N
             pending.remove(job)
             proc, out, log = start(job, logs)
             running[proc] = (job, out, log, time.perf_counter())
-            print(f"[{time.perf_counter() - began:7.0f}s] start {key(job)[1:]}", flush=True)
+            print(f"[{time.perf_counter() - began:7.0f}s] start {key(job)[2:]}", flush=True)
         time.sleep(0.5)
         for proc in list(running):
             if proc.poll() is None:
@@ -271,7 +299,7 @@ def run_jobs(jobs: list[dict], store: Path, n_parallel: int, budget_s: float | N
                     handle.write(json.dumps(row) + "\n")
                 done.add(key(job))
                 print(
-                    f"[{time.perf_counter() - began:7.0f}s] done  {key(job)[1:]} in "
+                    f"[{time.perf_counter() - began:7.0f}s] done  {key(job)[2:]} in "
                     f"{elapsed:.0f}s: AUROC {row.get('m.tstr.hgb.auroc', float('nan')):.3f} "
                     f"DPR {row.get('m.tstr.hgb.dpr', float('nan')):.3f} "
                     f"train {row['train_wall_s']:.0f}s",
@@ -281,7 +309,7 @@ def run_jobs(jobs: list[dict], store: Path, n_parallel: int, budget_s: float | N
                 failed.add(key(job))
                 tail = log.read_text().splitlines()[-15:]
                 print(
-                    f"FAILED {key(job)[1:]} (rc {proc.returncode}), log {log}:\n  "
+                    f"FAILED {key(job)[2:]} (rc {proc.returncode}), log {log}:\n  "
                     + "\n  ".join(tail),
                     flush=True,
                 )
@@ -319,6 +347,7 @@ def main(argv=None) -> None:
         return
     began = time.perf_counter()
     if not args.report_only:
+        set_aside_other_code(store, jobs[0]["code"] if jobs else benchmark_code())
         budget = args.budget_min * 60 if args.budget_min else None
         run_jobs(jobs, store, args.jobs, budget)
         span = {
