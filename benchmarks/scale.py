@@ -135,15 +135,23 @@ MODEL_GATE = {"audit": {"gate": {"max_auroc_gap": 0.05}}}
 
 
 def adult_model(home: Path) -> str:
-    """Train the default Adult model once (a refresh under `MODEL_GATE`) and return its registered
-    model URI."""
+    """The registered model URI of the default Adult model in ``home``: trained by a refresh under
+    `MODEL_GATE` on first use, and again whenever the training code changed
+    (`tasks.caching.training_code`), so that no measurement runs an older code's model."""
+    from tasks.caching import training_code
+
     home.mkdir(parents=True, exist_ok=True)
+    record = home / "model.json"
+    saved = json.loads(record.read_text()) if record.exists() else {}
+    if saved.get("code") == training_code():
+        return saved["uri"]
     config = home / "model-gate.yaml"
     config.write_text(json.dumps(MODEL_GATE))
     result = run(["refresh", "--dataset", "adult", "--config", str(config)], home)
     uri = next(
         line.split()[2] for line in result["stdout"].splitlines() if "registered model" in line
     )
+    record.write_text(json.dumps({"uri": uri, "code": training_code()}))
     return uri
 
 
@@ -151,10 +159,7 @@ def generate(rows: int = 10_000_000) -> None:
     """Ten million rows from the default Adult model: streamed, peak memory and rows/s."""
     home = WORK / "generate"
     env = {"FAIRDISTILL_LAKE": str(home / "lake")}
-    uri = (
-        adult_model(home) if not (home / "model.txt").exists() else (home / "model.txt").read_text()
-    )
-    (home / "model.txt").write_text(uri)
+    uri = adult_model(home)
     out = home / "ten-million.parquet"
     result = run(["generate", "--model", uri, "--rows", str(rows), "--out", str(out)], home, env)
     written = pl.scan_parquet(out).select(pl.len()).collect().item()
@@ -170,8 +175,7 @@ def million(rows: int = 1_000_000) -> None:
     and Adult's correlations), refreshed with default settings."""
     home = WORK / "million"
     gen_home = WORK / "generate"
-    uri = (gen_home / "model.txt").read_text() if (gen_home / "model.txt").exists() else None
-    uri = uri or adult_model(gen_home)
+    uri = adult_model(gen_home)
     table = home / "adult-million.parquet"
     home.mkdir(parents=True, exist_ok=True)
     env = {"FAIRDISTILL_LAKE": str(gen_home / "lake")}

@@ -21,7 +21,7 @@ from pathlib import Path
 from prefect import get_run_logger
 
 import models
-from fairdistill import codec, dependencies, fair_labels, images, lake
+from fairdistill import audit, codec, dependencies, fair_labels, images, lake, settings
 from fairdistill.metrics import utility
 from models.bundle import FILES
 from tasks.reporting import log_stage
@@ -49,16 +49,19 @@ def stage_files(stage: str) -> list[str]:
 @functools.cache
 def training_code() -> str:
     """sha256 over the sources that decide the trained parts: `models/`, the codecs (tables and
-    images) and the table's dependencies, the label math and the classifiers it calibrates
-    through, these tasks."""
+    images) and the table's dependencies, the settings (the defaults each table resolves, the
+    validation rows), the label math, the classifiers it calibrates through and their columns,
+    these tasks."""
     here = Path(__file__).parent
     sources = [
         *sorted(Path(models.__file__).parent.glob("*.py")),
         Path(codec.__file__),
         Path(images.__file__),
         Path(dependencies.__file__),
+        Path(settings.__file__),
         Path(fair_labels.__file__),
         Path(utility.__file__),
+        Path(audit.__file__),
         here / "encode.py",
         here / "train.py",
     ]
