@@ -347,7 +347,7 @@ def main(argv=None) -> None:
         return
     began = time.perf_counter()
     if not args.report_only:
-        set_aside_other_code(store, jobs[0]["code"] if jobs else benchmark_code())
+        set_aside_other_code(store, benchmark_code())
         budget = args.budget_min * 60 if args.budget_min else None
         run_jobs(jobs, store, args.jobs, budget)
         span = {
