@@ -20,7 +20,6 @@ plots; ``--publish`` copies the markdown and plots to docs/benchmarks.md and doc
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -191,11 +190,10 @@ def build_jobs(profile: str, datasets, methods_filter, seeds=None) -> list[dict]
 def benchmark_code() -> str:
     """sha256 (16 hex) over what decides a run's numbers: every module of the package and of the
     models, this benchmark's runner, and the pinned versions (the peers' included)."""
-    from fairdistill.lake import file_digest
+    from fairdistill.lake import files_digest
 
     files = sorted(p for folder in ("fairdistill", "models") for p in (ROOT / folder).rglob("*.py"))
-    files += [HERE / "bench_methods.py", ROOT / "constraints.txt"]
-    return hashlib.sha256("".join(file_digest(p) for p in files).encode()).hexdigest()[:16]
+    return files_digest([*files, HERE / "bench_methods.py", ROOT / "constraints.txt"])[:16]
 
 
 def key(row: dict) -> tuple:

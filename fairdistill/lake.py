@@ -268,6 +268,11 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def files_digest(paths: Iterable[Path]) -> str:
+    """sha256 over the `file_digest` of each file, in the given order (a digest of source code)."""
+    return hashlib.sha256("".join(file_digest(path) for path in paths).encode()).hexdigest()
+
+
 def folder_digest(folder: Path, ignore: Collection[str] = ()) -> str:
     """sha256 over every file under `folder` (but the relative paths in `ignore`): its relative path
     and its `file_digest`, sorted."""

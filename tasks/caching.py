@@ -14,7 +14,6 @@ and a cached model-folder path would be trusted as it is.
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 from pathlib import Path
 
@@ -65,7 +64,7 @@ def training_code() -> str:
         here / "encode.py",
         here / "train.py",
     ]
-    return hashlib.sha256("".join(lake.file_digest(path) for path in sources).encode()).hexdigest()
+    return lake.files_digest(sources)
 
 
 def checkpoint(model_dir: str, part: str) -> Path:
