@@ -5,8 +5,8 @@ log-odds shifted per group (`models.calibration`). What a classifier trained on 
 against the fair reference comes from either part, and this script crosses them:
 
 - label model: the library's MLP (`models.label_model`), or gradient-boosted trees (scikit-learn's
-  HistGradientBoosting on the same encoded features and group; not the library's: about four
-  times slower per generated row);
+  HistGradientBoosting on the same encoded features and group; not the library's: Adult's
+  generation on one thread fell from 43k to 24k rows/s with it);
 - features: the model's synthetic rows (`dp` mode, the label model's own calibrated shifts), or
   the real training rows themselves, relabelled from the same label model fitted out of fold
   (5 folds) with the same shifts.
