@@ -89,17 +89,16 @@ def tree_log_proba(x, s, layout, seed, rows) -> np.ndarray:
     return trees.log_proba(x[rows][:, trees.columns], s[rows])
 
 
-def relabelled(train, model, offsets, out_of_fold, seed: int) -> pl.DataFrame:
-    """The real training rows with labels drawn from ``softmax(log p(y | x, s) + offsets[s])``,
-    ``log p`` out of fold."""
-    codec = model.codec
-    x, s = codec.encode(train)
-    layout = model.teacher.layout
+def relabelled(train, x, s, model, out_of_fold, seed: int) -> pl.DataFrame:
+    """The real training rows (encoded: ``x``, ``s``) with labels drawn from
+    ``softmax(log p(y | x, s) + offsets[s])``, ``log p`` out of fold, the offsets ``model``'s `dp`
+    ones."""
+    codec, layout = model.codec, model.teacher.layout
     fold = np.random.default_rng(seed).integers(0, FOLDS, train.height)
     log_p = np.zeros((train.height, layout.target.stop - layout.target.start))
     for k in range(FOLDS):
         log_p[fold == k] = out_of_fold(x, s, layout, seed, fold == k)
-    q = np.exp(log_p + np.asarray(offsets)[codec.s_index(train)])
+    q = np.exp(log_p + np.asarray(model.labels.offsets("dp"))[codec.s_index(train)])
     q /= q.sum(1, keepdims=True)
     u = np.random.default_rng(seed + 1).random((train.height, 1))
     drawn = np.minimum((q.cumsum(1) < u).sum(1), q.shape[1] - 1)
@@ -132,18 +131,19 @@ def main() -> None:
     spec, train, holdout = table(args.table)
     model, _ = fit(spec, train, args.seed)
     x, s = model.codec.encode(train)
-    trees = TreeLabelModel(x, s, model.teacher.layout, args.seed)
+    trees = dataclasses.replace(
+        model, label_model=TreeLabelModel(x, s, model.teacher.layout, args.seed)
+    )
+    # the MLP's shifts are the model's own (`fit` calibrated them with this seed); the trees' anew
+    trees = dataclasses.replace(trees, labels=calibrate_labels(trees, train, spec, seed=args.seed))
+    settings = GenerationSettings(mode="dp", seed=args.seed)
     results = {}
-    for name, label_model, out_of_fold in (
-        ("MLP (the library's)", model.label_model, mlp_log_proba),
+    for name, labelled, out_of_fold in (
+        ("MLP (the library's)", model, mlp_log_proba),
         ("gradient-boosted trees", trees, tree_log_proba),
     ):
-        with_labels = dataclasses.replace(model, label_model=label_model)
-        labels = calibrate_labels(with_labels, train, spec, seed=args.seed)
-        with_labels = dataclasses.replace(with_labels, labels=labels)
-        settings = GenerationSettings(mode="dp", seed=args.seed)
-        synthetic = pl.concat(synthetic_rows(with_labels, train.height, settings, exclude=train))
-        real = relabelled(train, model, labels.offsets("dp"), out_of_fold, args.seed)
+        synthetic = pl.concat(synthetic_rows(labelled, train.height, settings, exclude=train))
+        real = relabelled(train, x, s, labelled, out_of_fold, args.seed)
         results[(name, "synthetic")] = scores(synthetic, holdout, spec, args.seed)
         results[(name, "real training rows")] = scores(real, holdout, spec, args.seed)
     keys = ["auroc", "accuracy", "f1", "dpr"]
