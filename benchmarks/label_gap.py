@@ -61,6 +61,8 @@ class TreeLabelModel(nn.Module):
         self.anchor = nn.Parameter(torch.zeros(1))  # the decoder asks a label model for its device
         self.columns = feature_columns(layout)
         self.numeric = np.searchsorted(self.columns, layout.num_x.numpy())
+        # (numeric, indicator's "True" feature) pairs: as encoded, a null or point mass reads 0
+        self.indicators = [(j, np.searchsorted(self.columns, c)) for j, c in layout.indicators]
         self.trees = HistGradientBoostingClassifier(random_state=seed)
         self.trees.fit(np.c_[x[:, self.columns], s], x[:, layout.target].argmax(1))
 
@@ -71,6 +73,8 @@ class TreeLabelModel(nn.Module):
         features = np.zeros((len(positions), len(self.columns)))
         np.put_along_axis(features, positions.numpy(), 1.0, 1)
         features[:, self.numeric] = numerics.numpy()
+        for j, on in self.indicators:
+            features[:, self.numeric[j]] *= 1.0 - features[:, on]
         return torch.as_tensor(self.log_proba(features, s.numpy()), dtype=torch.float32)
 
 

@@ -1,15 +1,22 @@
 """`TabularCodec`: a reversible encoding of a Polars table into model inputs (x, s) and back.
 
 Layout of x (exposed as data in ``blocks_``): one block per categorical feature (one-hot; a null is
-its own category), one per numeric or datetime feature (quantile-to-normal), a 2-way "is missing"
-block after each numeric/datetime column that had nulls in train, and the target as a categorical
-block (so synthetic rows carry labels). s is separate: the one-hot of the sensitive column(s), or
-of their combination when there are several, so s is one categorical variable with K groups
-(``groups_``).
+its own category), one per numeric or datetime feature (quantile-to-normal), a 2-way "at the point
+mass" block after each numeric column where one value holds at least half the known training values
+and 500 rows hold others (`point_mass`: a capital gain of 0), a 2-way "is missing" block after each
+numeric/datetime column that had nulls in train, and the target as a categorical block (so
+synthetic rows carry labels). s is separate: the one-hot of the sensitive column(s), or of their
+combination when there are several, so s is one categorical variable with K groups (``groups_``).
 
 Unseen values at encode time (a category, or a sensitive combination, not met in train) map to the
 most frequent train category: encoding never fails on new data. Never FairDisCo's lossy binning
 (DESIGN §3).
+
+Point masses and nulls are indicators, not values: on such a row the column's normal score is 0
+and carries nothing. The quantile table describes only the other values, the teacher does not fit
+the score there (`models.teacher.reconstruction_loss`), and the decoder's drawn score is not read
+(the decoded value is the point mass, or null). A point mass smeared into one Gaussian head came
+back as a spread of small values (Adult capital gain: 925 distinct synthetic values against 119).
 
 Functional dependencies: a column that determines another in ≥ 99.5% of the training rows
 (``education`` → ``education_num``) is found at fit time (``dependencies_``) and the dependent
@@ -37,6 +44,8 @@ COLUMN_MISSING = (
     "{role} column {column!r} is not in the frame (found: {found}); pass the frame the codec "
     "was built for or fix the column lists given to TabularCodec"
 )
+# Blocks that say a numeric column's row holds no drawn value: a null, or the point mass.
+INDICATOR_ROLES = ("missing", "mass")
 _DTYPES = {
     t.__name__: t
     for t in (
@@ -59,9 +68,10 @@ _DTYPES = {
 class Block:
     """A contiguous slice ``x[:, start:stop]`` that encodes one source column.
 
-    ``role`` is ``"feature"``, ``"target"`` or ``"missing"`` (the is-missing indicator of a numeric
-    column, categories ``[False, True]``). An ``"image"`` block (`fairdistill.images.ImageCodec`)
-    holds the pixels of one image, ``shape`` = (channels, height, width).
+    ``role`` is ``"feature"``, ``"target"``, ``"missing"`` (the is-missing indicator of a numeric
+    column, categories ``[False, True]``) or ``"mass"`` (its "at the point mass" indicator, the same
+    categories). An ``"image"`` block (`fairdistill.images.ImageCodec`) holds the pixels of one
+    image, ``shape`` = (channels, height, width).
     """
 
     column: str
@@ -134,6 +144,36 @@ def value_step(values: np.ndarray, kind: str) -> float | None:
 
 _CLIP = 1e-7
 _SUBSAMPLE = 200_000
+# A value held by at least this share of a numeric column's known training values is its point mass,
+# modelled apart when at least `POINT_MASS_MIN_OTHER_ROWS` training rows hold other values: the
+# label model's 16 bins (`models.label_model.NUMERIC_BINS`) are cut at the quantiles of those rows,
+# about 30 rows a bin at 500. With fewer, the bins fit noise: COMPAS's juvenile counts (163–359 rows
+# off 0 of 4,938) modelled apart lowered its `dp` model DPR in expectation from 0.890 to 0.835–0.855
+# (docs/benchmarks.md, session 17); Adult's capital gain and loss (2,712 and 1,519 rows) gained.
+POINT_MASS_SHARE = 0.5
+POINT_MASS_MIN_OTHER_ROWS = 500
+
+
+def point_mass(
+    values: np.ndarray,
+    share: float = POINT_MASS_SHARE,
+    min_other_rows: int = POINT_MASS_MIN_OTHER_ROWS,
+) -> float | None:
+    """The value held by at least ``share`` of ``values``, when at least ``min_other_rows`` values
+    differ from it; else None.
+
+    >>> point_mass(np.array([0.0, 0.0, 0.0, 7.0]), min_other_rows=1)
+    0.0
+    >>> point_mass(np.array([1.0, 2.0, 3.0]), min_other_rows=1)  # no value holds half the rows
+    >>> point_mass(np.array([0.0, 0.0, 0.0, 7.0]), min_other_rows=2)  # one other value: too few
+    """
+    if values.size == 0:
+        return None
+    distinct, counts = np.unique(values, return_counts=True)
+    top = int(np.argmax(counts))
+    if counts[top] < share * values.size or values.size - counts[top] < min_other_rows:
+        return None
+    return float(distinct[top])
 
 
 def _fit_table(values: np.ndarray, n_quantiles: int, random_state: int) -> np.ndarray:
@@ -224,13 +264,17 @@ class TabularCodec:
             cats = sorted(counts, key=lambda v: (v is None, v))
             self.categories_[col] = cats
             self.modes_[col] = max(range(len(cats)), key=lambda i: (counts[cats[i]], -i))
-        self.quantiles_, self.has_missing_, self.steps_ = {}, {}, {}
+        self.quantiles_, self.has_missing_, self.steps_, self.point_masses_ = {}, {}, {}, {}
         for col in [*self.numeric, *self.datetime]:
             values = self._as_number(frame[col])
             known = values.drop_nulls().to_numpy().astype(np.float64)
             self.has_missing_[col] = bool(values.null_count())
-            self.quantiles_[col] = _fit_table(known, self.n_quantiles, self.random_state)
             self.steps_[col] = value_step(known, "time" if col in self.datetime else "number")
+            mass = point_mass(known) if col in self.numeric else None
+            if mass is not None:
+                self.point_masses_[col] = mass
+                known = known[known != mass]
+            self.quantiles_[col] = _fit_table(known, self.n_quantiles, self.random_state)
         groups = frame.group_by(self.sensitive).len().sort(self.sensitive, nulls_last=True)
         self.groups_ = groups.select(self.sensitive).rows()
         self.group_freq_ = (groups["len"].to_numpy() / frame.height).tolist()
@@ -270,6 +314,9 @@ class TabularCodec:
                 continue
             blocks.append(Block(col, "numeric", start, start + 1))
             start += 1
+            if col in self.point_masses_:
+                blocks.append(Block(col, "categorical", start, start + 2, [False, True], "mass"))
+                start += 2
             if self.has_missing_[col]:
                 blocks.append(Block(col, "categorical", start, start + 2, [False, True], "missing"))
                 start += 2
@@ -320,15 +367,25 @@ class TabularCodec:
             series = frame[block.column]
             if block.role == "missing":
                 x[rows, block.start + series.is_null().to_numpy().astype(int)] = 1.0
+            elif block.role == "mass":
+                at_mass = self._at_point_mass(series, block.column)
+                x[rows, block.start + at_mass.astype(int)] = 1.0
             elif block.kind == "categorical":
                 x[rows, block.start + self._category_index(series, block.column)] = 1.0
             else:
                 values = self._as_number(series).to_numpy().astype(np.float64)
                 z = _to_normal(values, self.quantiles_[block.column])
+                if block.column in self.point_masses_:
+                    z[self._at_point_mass(series, block.column)] = 0.0
                 x[:, block.start] = np.nan_to_num(z, nan=0.0)
         s = np.zeros((frame.height, len(self.groups_)), dtype=np.float32)
         s[rows, self.s_index(frame)] = 1.0
         return x, s
+
+    def _at_point_mass(self, series: pl.Series, col: str) -> np.ndarray:
+        """Whether each value is the column's point mass (a null is not)."""
+        values = self._as_number(series).to_numpy().astype(np.float64)
+        return values == self.point_masses_[col]
 
     def s_index(self, frame: pl.DataFrame) -> np.ndarray:
         """Index into ``groups_`` of each row's sensitive combination (unseen → most frequent
@@ -364,18 +421,19 @@ class TabularCodec:
         numeric.
 
         Numerics are mapped back through the quantile table, clipped to the train range, rounded for
-        integer columns; a row whose "is missing" block says True gets a null. Then each dependent
+        integer columns; a row whose "at the point mass" block says True gets the point mass, one
+        whose "is missing" block says True a null. Then each dependent
         column of ``dependencies_`` is rewritten from its determinant.
         """
         self._check_fitted("decode_blocks")
         out: dict[str, pl.Series] = {}
-        missing = {
-            b.column: np.asarray(v).astype(bool)
+        indicators = {
+            (b.role, b.column): np.asarray(v).astype(bool)
             for b, v in zip(self.blocks_, values, strict=True)
-            if b.role == "missing"
+            if b.role in INDICATOR_ROLES
         }
         for block, value in zip(self.blocks_, values, strict=True):
-            if block.role == "missing":
+            if block.role in INDICATOR_ROLES:
                 continue
             dtype = _dtype_from_dict(self.dtypes_[block.column])
             if block.kind == "categorical":
@@ -384,7 +442,11 @@ class TabularCodec:
                 )
             else:
                 out[block.column] = self._decode_number(
-                    block.column, value, dtype, missing.get(block.column)
+                    block.column,
+                    value,
+                    dtype,
+                    indicators.get(("missing", block.column)),
+                    indicators.get(("mass", block.column)),
                 )
         s_index = np.asarray(s_index, dtype=np.int64)
         for i, col in enumerate(self.sensitive):
@@ -394,16 +456,24 @@ class TabularCodec:
         return enforce_dependencies(frame, self.dependencies_)
 
     def _decode_number(
-        self, col: str, z: np.ndarray, dtype: pl.DataType, missing: np.ndarray | None
+        self,
+        col: str,
+        z: np.ndarray,
+        dtype: pl.DataType,
+        missing: np.ndarray | None,
+        at_mass: np.ndarray | None = None,
     ) -> pl.Series:
         """Back through the quantile table, onto the column's step (whole days for dates, the
-        source's decimals for numbers), then to its dtype; integers stay integers."""
+        source's decimals for numbers), then to its dtype; integers stay integers. Rows at the
+        point mass take it."""
         values = _from_normal(np.asarray(z, dtype=np.float64), self.quantiles_[col])
         step = self.steps_.get(col)
         if dtype.is_integer():
             step = max(step or 1.0, 1.0)
         if step is not None:
             values = np.round(values / step) * step
+        if at_mass is not None:
+            values = np.where(at_mass, self.point_masses_[col], values)
         series = pl.Series(col, values)
         if missing is not None:
             series = series.scatter(np.flatnonzero(missing), None)
@@ -423,6 +493,7 @@ class TabularCodec:
         "quantiles_",
         "has_missing_",
         "steps_",
+        "point_masses_",
         "groups_",
         "group_freq_",
         "dependencies_",
@@ -454,9 +525,9 @@ class TabularCodec:
     def from_dict(cls, state: dict) -> TabularCodec:
         """Rebuild a fitted codec from `to_dict` output."""
         codec = cls(**state["params"])
-        # Codecs saved before steps_ (dependencies_) existed decode without rounding onto a step
-        # (without rewriting dependent columns).
-        fitted = {"steps_": {}, "dependencies_": [], **state["fitted"]}
+        # Codecs saved before steps_ (dependencies_, point_masses_) existed decode without rounding
+        # onto a step (without rewriting dependent columns, with no point-mass block).
+        fitted = {"steps_": {}, "dependencies_": [], "point_masses_": {}, **state["fitted"]}
         for key in cls._FITTED:
             setattr(codec, key, fitted[key])
         codec.quantiles_ = {k: np.asarray(v, dtype=np.float64) for k, v in codec.quantiles_.items()}

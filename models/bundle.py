@@ -309,7 +309,9 @@ def parts_digest(directory: str | Path) -> str:
             digest.update(path.read_bytes())
             continue
         for key, tensor in torch.load(path, map_location="cpu", weights_only=True).items():
-            values = tensor.detach().contiguous().view(-1).view(torch.uint8).numpy()
+            # an empty tensor may carry stride 0 (from numpy), which a byte view refuses
+            flat = tensor.detach().contiguous().view(-1)
+            values = flat.view(torch.uint8).numpy() if flat.numel() else np.zeros(0, np.uint8)
             digest.update(f"{key}:{tuple(tensor.shape)}:{tensor.dtype}".encode() + values.tobytes())
     return digest.hexdigest()
 

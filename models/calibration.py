@@ -16,10 +16,16 @@ Fitted after the sampler, on the trained model and the training rows, and saved 
   Cut-offs taken from real out-of-fold scores do not transfer to a classifier trained on
   synthetic rows (EOR 0.5–0.6 on Adult); those of a proxy trained on the table do (0.83–0.87).
 
+From `FAIREST_PROXY_MIN_ROWS` training rows on, each criterion keeps the shifts whose proxy was
+fairest on the real rows, the last shifts' proxy included, and ``eo`` takes one more step
+(`calibrate_through_proxy`).
+
 Both criteria are fitted, so a registered model generates either; their proxy steps run side by
 side on two threads, each criterion's tables seeded by its own steps (Adult on 2 cores: 9.0 → 5.9–6.6
 s). Images take the ``dp`` shifts of the decoder alone (the proxy classifies table columns; images
-are audited for ``dp``). Cost on Adult: ≈ 3 CPU s for ``dp``, ≈ 6 for ``eo``.
+are audited for ``dp``). Cost on Adult, the whole stage with the label model: 17.6–19.5 CPU s
+(`benchmarks/fair_modes.py`, seeds 0–2), of which 3 proxies for ``dp`` and 5 for ``eo``; 10.0–12.9
+before the fairest proxy was kept (2 and 3).
 """
 
 from __future__ import annotations
@@ -51,6 +57,13 @@ PROXY_ROWS = 50_000
 # proxies of 20,000 (AUROC 0.783 → 0.781). Adult's 32,561 rows are above it.
 PROXY_MIN_TABLE_ROWS = 20_000
 EO_PROXY_STEPS = 3
+# From this many training rows on, each criterion keeps the fairest of its proxies
+# (`calibrate_through_proxy` with ``keep_fairest``; the last shifts get a proxy too) and `eo` takes
+# one more step. In expectation (`benchmarks/redraw_spread.py`, 3 models × 5 tables), Adult
+# (32,561 rows, point masses on) `eo`: EOR 0.807 → 0.832 (seed 2's model 0.71 → 0.81). On COMPAS
+# (4,938 rows, four groups, two of them under 400 rows) the ratios it picks by are noise: `eo` EOR
+# 0.728 → 0.667, so smaller tables keep the last shifts.
+FAIREST_PROXY_MIN_ROWS = 20_000
 # `dp` proxy steps by training rows: none below `PROXY_MIN_ROWS`, one, and a second from this many
 # rows on. Each step's per-group cut-offs are estimated on the real rows, so a step also adds
 # their noise: on COMPAS (4,938 rows) a second step lowered model DPR (seeds 0–2: 0.834/0.842/
@@ -97,6 +110,15 @@ def positive_index(categories: list, positive_label) -> int:
     if str(positive_label) not in names:
         raise ValueError(POSITIVE_MISSING.format(label=positive_label, classes=names))
     return names.index(str(positive_label))
+
+
+def keeps_fairest_proxy(rows: int) -> bool:
+    """Whether a table of ``rows`` training rows keeps its fairest proxy (`FAIREST_PROXY_MIN_ROWS`).
+
+    >>> keeps_fairest_proxy(4_938), keeps_fairest_proxy(32_561)
+    (False, True)
+    """
+    return rows >= FAIREST_PROXY_MIN_ROWS
 
 
 def dp_proxy_steps(rows: int) -> int:
@@ -168,13 +190,16 @@ def calibrate_labels(
 
     y_real = (real[spec.target].cast(pl.String) == str(spec.positive_label)).to_numpy()
     s_real = codec.s_index(real)
-    steps = {"dp": dp_proxy_steps(train.height), "eo": EO_PROXY_STEPS}
+    keep_fairest = keeps_fairest_proxy(train.height)
+    steps = {"dp": dp_proxy_steps(train.height), "eo": EO_PROXY_STEPS + keep_fairest}
     if spec.modality == "image":  # the proxy is a classifier of table columns: the decoder's shifts
         steps = dict.fromkeys(CRITERIA, 0)
     start = {"dp": dp, "eo": np.zeros(groups)}
     # Each criterion's proxy tables take seeds of their own (the criteria's steps numbered one after
     # the other, as when they ran one by one), so the criteria run side by side on two threads.
-    first_draws = itertools.accumulate((steps[c] for c in CRITERIA), initial=1)
+    # Keeping the fairest, a criterion of n steps fits n + 1 proxies (the last shifts' too).
+    proxies = {c: steps[c] + (keep_fairest and steps[c] > 0) for c in CRITERIA}
+    first_draws = itertools.accumulate((proxies[c] for c in CRITERIA), initial=1)
     fits = [
         functools.partial(
             calibrate_through_proxy,
@@ -185,6 +210,7 @@ def calibrate_labels(
             criterion,
             start[criterion],
             steps[criterion],
+            keep_fairest,
         )
         for criterion, first in zip(CRITERIA, first_draws, strict=False)
     ]

@@ -48,6 +48,12 @@ class LabelModel(nn.Module):
     Rubachev & Babenko, "On Embeddings for Numerical Features in Tabular Deep Learning", NeurIPS
     2022): the MLP can then cut a number at thresholds as trees do. Measured (holdout AUROC of the
     label model on real rows, seed 0): Adult 0.910 → 0.912, COMPAS 0.818 → 0.828.
+
+    Where a numeric's indicator (null or point mass, `HeadLayout.indicators`) is on, the number
+    and its bins read 0: ``indicator_columns`` ``[r]`` are the indicators' "True" columns among the
+    features, ``indicator_map`` ``[r, m]`` says which numeric each one masks. The bins' edges are
+    the quantiles of the observed values only, so a column that is 0 in 92% of the rows (Adult's
+    capital gain) gets 16 bins over its gains rather than one.
     """
 
     def __init__(
@@ -57,12 +63,19 @@ class LabelModel(nn.Module):
         hidden: Sequence[int] = (64, 64),
         numeric_columns: Tensor | None = None,
         edges: Tensor | None = None,
+        indicator_columns: Tensor | None = None,
+        indicator_map: Tensor | None = None,
     ):
         super().__init__()
         numeric_columns = numeric_columns if numeric_columns is not None else torch.zeros(0)
         edges = edges if edges is not None else torch.zeros((0, NUMERIC_BINS + 1))
+        m = len(numeric_columns)
+        if indicator_columns is None:
+            indicator_columns, indicator_map = torch.zeros(0), torch.zeros((0, m))
         self.register_buffer("numeric_columns", numeric_columns.long())
         self.register_buffer("edges", edges.float())
+        self.register_buffer("indicator_columns", indicator_columns.long())
+        self.register_buffer("indicator_map", indicator_map.float())
         layers, width = [], in_dim + piecewise_width(self.edges)
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
@@ -70,7 +83,9 @@ class LabelModel(nn.Module):
         self.net = nn.Sequential(*layers, nn.Linear(width, n_classes))
 
     def forward(self, x: Tensor, s: Tensor) -> Tensor:
-        return self.net(torch.cat([x, s, self._piecewise_linear(x[:, self.numeric_columns])], 1))
+        observed = self._observed(x[:, self.indicator_columns])
+        bins = self._piecewise_linear(x[:, self.numeric_columns], observed)
+        return self.net(torch.cat([x, s, bins], 1))
 
     def forward_drawn(self, positions: Tensor, numerics: Tensor, s: Tensor) -> Tensor:
         """`forward` of encoded features given as `drawn_features` gives them: the positions of
@@ -83,6 +98,9 @@ class LabelModel(nn.Module):
         """
         weight, k = self.net[0].weight, s.shape[1]
         n_features = weight.shape[1] - k - piecewise_width(self.edges)
+        hits = (positions[:, :, None] == self.indicator_columns).any(1)
+        observed = self._observed(hits.to(numerics.dtype))
+        numerics = numerics * observed  # as encoded: a placeholder 0 where an indicator is on
         first = (
             self.net[0].bias
             + nn.functional.embedding_bag(
@@ -90,23 +108,41 @@ class LabelModel(nn.Module):
             )
             + numerics @ weight[:, self.numeric_columns].T
             + s @ weight[:, n_features : n_features + k].T
-            + self._piecewise_linear(numerics) @ weight[:, n_features + k :].T
+            + self._piecewise_linear(numerics, observed) @ weight[:, n_features + k :].T
         )
         return self.net[1:](first)
 
-    def _piecewise_linear(self, numerics: Tensor) -> Tensor:
+    def _observed(self, indicators_on: Tensor) -> Tensor:
+        """``[n, m]``: 0 where one of a numeric's indicators is on (given ``[n, r]``), else 1."""
+        return (1 - indicators_on @ self.indicator_map).clamp(0, 1)
+
+    def _piecewise_linear(self, numerics: Tensor, observed: Tensor) -> Tensor:
         low, high = self.edges[:, :-1], self.edges[:, 1:]
         v = numerics[:, :, None]
-        return ((v - low) / (high - low).clamp_min(1e-6)).clamp(0, 1).flatten(1)
+        bins = ((v - low) / (high - low).clamp_min(1e-6)).clamp(0, 1)
+        return (bins * observed[:, :, None]).flatten(1)
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Tensor]) -> LabelModel:
         """The model whose weights are ``state`` (the sizes are read from the weight shapes)."""
-        shapes = [state[k].shape for k in sorted(state, key=_layer) if k.endswith("weight")]
+        shapes = [
+            state[k].shape
+            for k in sorted(state, key=_layer)
+            if k.startswith("net.") and k.endswith("weight")
+        ]
         edges = state["edges"]
         in_dim = shapes[0][1] - piecewise_width(edges)
         hidden = [shape[0] for shape in shapes[:-1]]
-        model = cls(in_dim, shapes[-1][0], hidden, state["numeric_columns"], edges)
+        # label models saved before the indicators were read have none (no masking)
+        model = cls(
+            in_dim,
+            shapes[-1][0],
+            hidden,
+            state["numeric_columns"],
+            edges,
+            state.get("indicator_columns"),
+            state.get("indicator_map"),
+        )
         model.load_state_dict(state)
         return model.eval()
 
@@ -116,11 +152,17 @@ def piecewise_width(edges: Tensor) -> int:
     return edges.shape[0] * (edges.shape[1] - 1)
 
 
-def quantile_edges(values: np.ndarray, bins: int = NUMERIC_BINS) -> np.ndarray:
-    """``bins + 1`` edges of each column of ``values`` ``[n, m]`` at its quantiles, ``[m, bins+1]``
-    (a column with fewer distinct quantiles repeats its last edge: those bins stay empty)."""
+def quantile_edges(
+    values: np.ndarray, observed: np.ndarray | None = None, bins: int = NUMERIC_BINS
+) -> np.ndarray:
+    """``bins + 1`` edges of each column of ``values`` ``[n, m]`` at the quantiles of its observed
+    rows (``observed`` ``[n, m]``, default all), ``[m, bins+1]`` (a column with fewer distinct
+    quantiles repeats its last edge: those bins stay empty)."""
+    values = np.asarray(values, dtype=np.float64)
+    observed = np.ones(values.shape, bool) if observed is None else np.asarray(observed, bool)
     rows = []
-    for column in np.asarray(values, dtype=np.float64).T:
+    for column, seen in zip(values.T, observed.T, strict=True):
+        column = column[seen] if seen.any() else column
         edges = np.unique(np.quantile(column, np.linspace(0, 1, bins + 1)))
         rows.append(np.concatenate([edges, np.full(bins + 1 - len(edges), edges[-1])]))
     return np.asarray(rows).reshape(-1, bins + 1)
@@ -170,7 +212,12 @@ def fit_label_model(
     y = as_tensor(np.asarray(x)[:, layout.target].argmax(1), torch_device).long()
     st = as_tensor(s, torch_device)
     numeric = np.searchsorted(columns, layout.num_x.numpy())  # their places among the features
-    edges = quantile_edges(np.asarray(x)[:, layout.num_x.numpy()])
+    observed = layout.observed(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy() > 0.5
+    edges = quantile_edges(np.asarray(x)[:, layout.num_x.numpy()], observed)
+    indicator_columns = np.searchsorted(columns, [column for _, column in layout.indicators])
+    indicator_map = np.zeros((len(layout.indicators), len(numeric)), dtype=np.float32)
+    for i, (j, _) in enumerate(layout.indicators):
+        indicator_map[i, j] = 1.0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LabelModel(
@@ -179,6 +226,8 @@ def fit_label_model(
             config.hidden,
             torch.as_tensor(numeric),
             torch.as_tensor(edges),
+            torch.tensor(indicator_columns.tolist(), dtype=torch.long),
+            torch.as_tensor(indicator_map),
         ).to(torch_device)
 
     def loss(batch, generator, round_):

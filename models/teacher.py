@@ -37,6 +37,10 @@ class HeadLayout:
     width c takes c logits; a numeric block takes 2 outputs (mean, log-variance); an image block
     ``(kind, width, (C, H, W))`` takes one logit per pixel intensity. ``image_shape`` is that
     shape, or None for a table: it picks the networks (`make_encoder`, `make_decoder`).
+
+    A 2-way block ``(categorical, 2, "indicator")`` says, when True, that the numeric block before
+    it holds no value on that row (a null, or the column's point mass: the codec's ``"missing"`` and
+    ``"mass"`` blocks). ``indicators`` lists them as (numeric index, x column of True).
     """
 
     def __init__(self, spec: Sequence[Sequence]):
@@ -48,17 +52,20 @@ class HeadLayout:
         self.target_index: int | None = None  # the label block's index
         self.image_shape: tuple[int, ...] | None = None
         self.target: slice | None = None  # the label block's columns of x
+        self.indicators: list[tuple[int, int]] = []
         num_x, num_out, x_pos, out_pos = [], [], 0, 0
         for kind, width, *extra in self.spec:
             self.inputs.append(slice(x_pos, x_pos + width))
             if kind in ("categorical", "image"):
                 pair = (slice(x_pos, x_pos + width), slice(out_pos, out_pos + width))
                 (self.images if kind == "image" else self.categorical).append(pair)
-                self.heads.append((kind, slice(out_pos, out_pos + width)))
                 if extra and extra[0] == "target":
-                    self.target, self.target_index = pair[0], len(self.heads) - 1
+                    self.target, self.target_index = pair[0], len(self.heads)
+                elif extra and extra[0] == "indicator":
+                    self.indicators.append((len(num_x) - 1, x_pos + 1))
                 elif extra:
                     self.image_shape = extra[0]
+                self.heads.append((kind, slice(out_pos, out_pos + width)))
                 out_pos += width
             else:
                 num_x.append(x_pos)
@@ -76,6 +83,14 @@ class HeadLayout:
         ):
             raise ValueError(f"an image layout is one image block then the label block, got {spec}")
 
+    def observed(self, x: Tensor) -> Tensor:
+        """``[n, n_numeric]``: 1 where a row's numeric value is a value, 0 where an indicator says
+        null or point mass (its normal score there is a placeholder 0)."""
+        keep = x.new_ones((x.shape[0], len(self.num_x)))
+        for j, column in self.indicators:
+            keep[:, j] = keep[:, j] * (1 - x[:, column])
+        return keep
+
     def numeric(self, out: Tensor) -> tuple[Tensor, Tensor]:
         """Means and clamped log-variances of the numeric heads, ``[n, n_numeric]`` each."""
         logvar = out[:, self.num_logvar.to(out.device)].clamp(LOGVAR_MIN, LOGVAR_MAX)
@@ -92,8 +107,9 @@ def _entry(kind: str, width: int, extra: Sequence[int] | str | None = None) -> t
 
 def head_spec(blocks) -> list[list]:
     """``[[kind, width], ...]`` of codec blocks (an image block adds its ``(C, H, W)``, the label
-    block ``"target"``): the JSON-able layout the models are built from."""
-    extra = {"target": ["target"]}
+    block ``"target"``, a null's or point mass's indicator ``"indicator"``): the JSON-able layout
+    the models are built from."""
+    extra = {"target": ["target"], "missing": ["indicator"], "mass": ["indicator"]}
     return [
         [b.kind, b.stop - b.start, *([tuple(b.shape)] if b.shape else extra.get(b.role, []))]
         for b in blocks
@@ -339,7 +355,10 @@ def reconstruction_loss(x: Tensor, out: Tensor, layout: HeadLayout) -> Tensor:
     NLL
     ``½ [log 2π + log σ² + (x − m)² / σ²]``. Image block: the Bernoulli cross-entropy of each pixel
     intensity x_p ∈ [0, 1], ``−Σ_p [x_p log σ(o_p) + (1 − x_p) log(1 − σ(o_p))]`` (Kingma &
-    Welling 2014, Appendix C.1). Ideal value: the data's conditional entropy.
+    Welling 2014, Appendix C.1). Ideal value: the data's conditional entropy. A numeric NLL counts
+    only where the value is observed (`HeadLayout.observed`): a null's or a point mass's placeholder
+    score is the indicator's to explain, and fitting it would pull the head's variance toward a
+    spike.
     """
     total = x.new_zeros(x.shape[0])
     for xs, os_ in layout.categorical:
@@ -351,7 +370,7 @@ def reconstruction_loss(x: Tensor, out: Tensor, layout: HeadLayout) -> Tensor:
         mean, logvar = layout.numeric(out)
         target = x[:, layout.num_x.to(x.device)]
         nll = 0.5 * (math.log(2 * math.pi) + logvar + (target - mean).pow(2) / logvar.exp())
-        total = total + nll.sum(1)
+        total = total + (nll * layout.observed(x)).sum(1)
     return total.mean()
 
 
@@ -410,9 +429,9 @@ def teacher_loss_fn(model: TeacherVAE, config: TeacherSettings) -> Callable:
 def init_output_bias(model: TeacherVAE, x: np.ndarray) -> None:
     """Start the decoder's heads at the data's marginals: each categorical head's last-layer bias
     at its centred log-frequencies ``log P̂(c)`` (counts smoothed by ½), each numeric head's at the
-    column's mean and log-variance. The weights then learn only the dependence on (z, s), and rare
-    categories need no steps to reach their frequencies (detection AUC −0.01 to −0.02 at equal
-    steps, research/RESULTS.md §3)."""
+    column's mean and log-variance over the rows where it holds a value. The weights then learn
+    only the dependence on (z, s), and rare categories need no steps to reach their frequencies
+    (detection AUC −0.01 to −0.02 at equal steps, research/RESULTS.md §3)."""
     bias = model.decoder.net[-1].bias
     x = np.asarray(x, dtype=np.float64)
     for columns, outputs in model.layout.categorical:
@@ -420,9 +439,13 @@ def init_output_bias(model: TeacherVAE, x: np.ndarray) -> None:
         bias[outputs] = torch.as_tensor(log_p - log_p.mean(), dtype=bias.dtype)
     if len(model.layout.num_x):
         numbers = x[:, model.layout.num_x.numpy()]
-        bias[model.layout.num_mean] = torch.as_tensor(numbers.mean(0), dtype=bias.dtype)
-        log_var = np.log(np.maximum(numbers.var(0), 1e-3))
-        bias[model.layout.num_logvar] = torch.as_tensor(log_var, dtype=bias.dtype)
+        weights = model.layout.observed(torch.as_tensor(x)).numpy() + 1e-12  # observed rows only
+        mean = np.average(numbers, axis=0, weights=weights)
+        var = np.average((numbers - mean) ** 2, axis=0, weights=weights)
+        bias[model.layout.num_mean] = torch.as_tensor(mean, dtype=bias.dtype)
+        bias[model.layout.num_logvar] = torch.as_tensor(
+            np.log(np.maximum(var, 1e-3)), dtype=bias.dtype
+        )
 
 
 def as_tensor(a: np.ndarray | Tensor, device: torch.device) -> Tensor:

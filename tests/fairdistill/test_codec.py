@@ -199,3 +199,47 @@ def test_dates_decimals_and_datetime_resolution_survive_decoding():
     assert np.allclose(cents, np.round(cents), atol=1e-6)
     again = TabularCodec.from_dict(codec.to_dict())
     assert again.decode_blocks(values, np.zeros(40, int)).schema == frame.schema
+
+
+def test_a_point_mass_is_an_indicator_and_its_value_comes_back_exactly():
+    rng = np.random.default_rng(0)
+    n = 4000  # ≈ 800 rows off the point mass: enough to model it apart (POINT_MASS_MIN_OTHER_ROWS)
+    gain = np.where(rng.random(n) < 0.8, 0, rng.choice([3103, 7298, 15024], n))
+    frame = pl.DataFrame(
+        {
+            "gain": pl.Series(gain, dtype=pl.Int64),
+            "hours": rng.normal(40, 5, n),
+            "income": rng.choice(["<=50K", ">50K"], n).tolist(),
+            "sex": rng.choice(["F", "M"], n).tolist(),
+        }
+    ).with_columns(  # a null is not the point mass
+        pl.when(pl.int_range(pl.len()) % 9 == 0).then(None).otherwise(pl.col("gain")).alias("gain")
+    )
+    codec = TabularCodec([], ["gain", "hours"], [], "income", ["sex"]).fit(frame)
+    assert codec.point_masses_ == {"gain": 0.0}  # hours has no value held by half the rows
+    roles = [(b.column, b.role) for b in codec.blocks_]
+    assert roles[:3] == [("gain", "feature"), ("gain", "mass"), ("gain", "missing")]
+    # the quantile table describes the gains only
+    assert codec.quantiles_["gain"].min() == 3103
+    x, s = codec.encode(frame)
+    mass, missing = codec.blocks_[1], codec.blocks_[2]
+    at_mass = (frame["gain"] == 0).fill_null(False).to_numpy()
+    np.testing.assert_array_equal(x[:, mass.start + 1], at_mass)
+    np.testing.assert_array_equal(x[:, missing.start + 1], frame["gain"].is_null().to_numpy())
+    assert np.all(x[at_mass, 0] == 0.0)
+    assert codec.decode(x, codec.s_index(frame))["gain"].equals(frame["gain"])
+    # whatever score is drawn on a row at the point mass, it decodes to the point mass
+    x[at_mass, 0] = rng.normal(0, 2, at_mass.sum())
+    assert (codec.decode(x, codec.s_index(frame))["gain"].filter(at_mass) == 0).all()
+    clone = TabularCodec.from_dict(json.loads(json.dumps(codec.to_dict())))
+    assert clone.point_masses_ == codec.point_masses_ and clone.blocks_ == codec.blocks_
+    # on a tenth of the rows, the gains are too few to describe apart: no point mass
+    few = TabularCodec([], ["gain", "hours"], [], "income", ["sex"]).fit(frame.head(400))
+    assert few.point_masses_ == {} and all(b.role != "mass" for b in few.blocks_)
+
+
+def test_a_codec_saved_before_point_masses_loads_without_them(frame):
+    state = make_codec().fit(frame).to_dict()
+    del state["fitted"]["point_masses_"]
+    clone = TabularCodec.from_dict(state)
+    assert clone.point_masses_ == {} and all(b.role != "mass" for b in clone.blocks_)

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from fairdistill.fair_labels import (
+    balanced_accuracy,
     calibrate_through_proxy,
     coupled_labels,
+    criterion_ratio,
     dp_group_shifts,
     dp_threshold_shifts,
     eo_group_thresholds,
@@ -83,6 +85,72 @@ def test_the_proxy_step_composes_the_cutoffs_of_what_it_sees():
     assert calibrate_through_proxy(generate, lambda _: p, y, s, 2, "dp", start, 0) is not start
     with pytest.raises(ValueError, match="unknown fairness criterion 'xx'"):
         calibrate_through_proxy(generate, lambda _: p, y, s, 2, "xx", start, 1)
+
+
+def test_the_proxy_steps_keep_the_shifts_whose_proxy_was_fairest_on_the_real_rows():
+    """Proxies that answer, call by call, unfair, fair, unfair (the next shifts would drift off):
+    with ``keep_fairest`` the shifts of the fair one come back, not the last ones."""
+    p, y, s = scores(n=4_000)
+    fair = sigmoid(logit(p) + dp_threshold_shifts(p, s, 2)[s])
+    answers = iter([p, fair, p])
+    tried = []
+
+    def generate(shifts):
+        tried.append(shifts)
+        return shifts
+
+    out = calibrate_through_proxy(
+        generate, lambda _: next(answers), y, s, 2, "dp", np.zeros(2), 2, keep_fairest=True
+    )
+    assert len(tried) == 3  # two steps, and the proxy of the last shifts
+    np.testing.assert_array_equal(out, tried[1])
+    assert criterion_ratio(fair, y, s, 2, "dp") > 0.95 > criterion_ratio(p, y, s, 2, "dp")
+
+
+def test_the_proxy_steps_never_keep_cutoffs_that_predict_almost_no_positives():
+    """A proxy that predicts positive every 20th row, whatever the row, has equal rates in every
+    group, so a high ratio; it loses to proxies that rank: its balanced accuracy (½) is outside the
+    band of the best corrected proxy's."""
+    p, y, s = scores(n=20_000)
+    fairer = sigmoid(logit(p) + dp_threshold_shifts(p, s, 2)[s])
+    rare = np.where(np.arange(len(p)) % 20 == 0, 0.9, 0.1)
+    assert criterion_ratio(rare, y, s, 2, "eo") > 0.8 > criterion_ratio(fairer, y, s, 2, "eo")
+    answers, tried = iter([p, fairer, rare]), []
+
+    def generate(shifts):
+        tried.append(shifts)
+        return shifts
+
+    out = calibrate_through_proxy(
+        generate, lambda _: next(answers), y, s, 2, "eo", np.zeros(2), 2, keep_fairest=True
+    )
+    assert not np.array_equal(out, tried[2])
+
+
+def test_the_band_is_drawn_from_the_corrected_proxies():
+    """The starting shifts (the faithful label) are the most accurate; a fair proxy that costs more
+    than the band in accuracy still wins over them."""
+    p, y, s = scores(n=20_000)
+    shifted = sigmoid(logit(p) + eo_group_thresholds(p, y, s, 2, max_accuracy_loss=0.2).shifts[s])
+    flip = np.random.default_rng(0).random(len(p)) < 0.1  # fair, but at a cost in accuracy
+    fair = np.where(flip != (shifted > 0.5), 0.9, 0.1)
+    assert balanced_accuracy(fair, y) < balanced_accuracy(p, y) - 0.03
+    assert criterion_ratio(fair, y, s, 2, "eo") > criterion_ratio(p, y, s, 2, "eo")
+    answers = iter([p, fair])
+    out = calibrate_through_proxy(
+        lambda shifts: shifts, lambda _: next(answers), y, s, 2, "eo", np.zeros(2), 1, True
+    )
+    assert out.tolist() != [0.0, 0.0]
+
+
+def test_criterion_ratio_by_hand():
+    y, s = np.array([1, 0, 1, 0]), np.array([0, 0, 1, 1])
+    # dp: positive rates 1/2 and 1; eo: TPR 1 and 1, FPR 0 and 1 → 0
+    assert criterion_ratio(np.array([0.9, 0.1, 0.9, 0.9]), y, s, 2, "dp") == 0.5
+    assert criterion_ratio(np.array([0.9, 0.1, 0.9, 0.9]), y, s, 2, "eo") == 0.0
+    assert balanced_accuracy(np.array([0.9, 0.1, 0.9, 0.1]), y) == 1.0
+    with pytest.raises(ValueError, match="unknown fairness criterion"):
+        criterion_ratio(np.zeros(4), y, s, 2, "xx")
 
 
 def test_coupled_labels_follow_q_and_change_as_few_as_possible():

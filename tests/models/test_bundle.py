@@ -1,6 +1,8 @@
 """FairDistillModel end to end on the planted-bias toy table: fairness per mode, determinism,
 save/load."""
 
+import dataclasses
+
 import polars as pl
 import pytest
 import torch
@@ -8,6 +10,7 @@ import torch
 from fairdistill.settings import GenerationSettings as G
 from models.bundle import FILES, FairDistillModel, build_model, parts_digest
 from models.calibration import calibrate_labels
+from models.label_model import fit_label_model
 from models.samplers import GaussianMixtureSampler
 from models.student import distill
 from models.teacher import head_spec, train_teacher
@@ -125,3 +128,14 @@ def test_the_parts_digest_names_the_model_not_the_folder(model, tmp_path):
     labels = second / FILES["labels"]
     labels.write_text(labels.read_text().replace("1", "2", 1))
     assert parts_digest(first) != parts_digest(second)
+
+
+def test_the_parts_digest_reads_a_label_model_without_indicators(model, toy, tmp_path):
+    # the toy has neither nulls nor point masses: the label model's indicator buffers are empty
+    _, _, x, s = toy
+    label_model, _ = fit_label_model(x, s, model.teacher.layout, seed=0, device="cpu")
+    assert label_model.indicator_columns.numel() == 0
+    with_labels = dataclasses.replace(model, label_model=label_model)
+    with_labels.save(tmp_path / "a")
+    with_labels.save(tmp_path / "b")
+    assert parts_digest(tmp_path / "a") == parts_digest(tmp_path / "b")

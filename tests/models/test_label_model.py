@@ -2,11 +2,13 @@
 the label from the features it drew."""
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from fairdistill.codec import TabularCodec
 from fairdistill.settings import GenerationSettings
 from models.decoding import decode_latent
 from models.label_model import LabelModel, drawn_features, feature_columns, fit_label_model
@@ -111,3 +113,37 @@ def test_the_label_is_drawn_from_the_features_drawn_before_it(mode):
         assert agree == pytest.approx(0.75, abs=0.03)  # both twins' jobs agree half the time
     values, _ = decode(None)  # the decoder's head: a label independent of the job
     assert float((values[2] == values[0]).mean()) == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_point_mass_row_reads_the_same_whatever_score_was_drawn_for_it():
+    rng = np.random.default_rng(0)
+    n = 2000  # ≈ 600 gains: the codec models the zeros apart
+    gain = np.where(rng.random(n) < 0.7, 0, rng.integers(1, 10_000, n))
+    frame = pl.DataFrame(
+        {
+            "gain": gain,
+            "sex": rng.choice(["F", "M"], n),
+            "income": np.where((gain > 5000) | (rng.random(n) < 0.2), ">50K", "<=50K"),
+        }
+    )
+    codec = TabularCodec([], ["gain"], [], "income", ["sex"]).fit(frame)
+    x, s = codec.encode(frame)
+    layout = HeadLayout(head_spec(codec.blocks_))
+    assert layout.indicators == [(0, codec.blocks_[1].start + 1)]
+    model, _ = fit_label_model(x, s, layout, seed=0, device="cpu")
+    at_mass = gain == 0
+    # the bins of the piecewise-linear encoding cover the gains, not the zeros
+    assert model.edges[0, 1] > model.edges[0, 0]
+    target = codec.blocks_.index(codec.target_block_)
+    values = block_values(codec, x)
+    values[target] = None
+    values[0] = torch.where(torch.as_tensor(at_mass), torch.randn(n) * 3, values[0])
+    positions, numerics = drawn_features(values, layout, target)
+    with torch.no_grad():
+        encoded = model(torch.as_tensor(x[:, feature_columns(layout)]), torch.as_tensor(s))
+        drawn = model.forward_drawn(positions, numerics, torch.as_tensor(s))
+    torch.testing.assert_close(drawn, encoded, atol=1e-5, rtol=1e-5)
+    rebuilt = LabelModel.from_state_dict(model.state_dict())
+    torch.testing.assert_close(
+        rebuilt.forward_drawn(positions, numerics, torch.as_tensor(s)), drawn
+    )

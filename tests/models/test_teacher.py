@@ -43,6 +43,23 @@ def test_reconstruction_loss_by_hand():
     assert float(reconstruction_loss(x, out, layout)) == pytest.approx(expected, rel=1e-6)
 
 
+def test_a_numeric_score_behind_an_indicator_costs_nothing():
+    # a numeric column, its "point mass" indicator, and a label
+    layout = HeadLayout(
+        [["numeric", 1], ["categorical", 2, "indicator"], ["categorical", 2, "target"]]
+    )
+    assert layout.indicators == [(0, 2)]
+    out = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0, 0.0]] * 2)  # mean 1, log-variance 0
+    at_mass = torch.tensor([[0.0, 0.0, 1.0, 1.0, 0.0]])
+    elsewhere = at_mass + torch.tensor([[3.0, 0.0, 0.0, 0.0, 0.0]])
+    assert float(reconstruction_loss(at_mass, out[:1], layout)) == pytest.approx(
+        float(reconstruction_loss(elsewhere, out[:1], layout))
+    )
+    observed = torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.0]])
+    expected = 0.5 * (math.log(2 * math.pi) + 1.0) + 2 * math.log(2)
+    assert float(reconstruction_loss(observed, out[:1], layout)) == pytest.approx(expected)
+
+
 def test_kl_to_prior_by_hand():
     assert float(kl_to_prior(torch.zeros(2, 3), torch.zeros(2, 3))) == 0.0
     # μ = 0, σ² = e: −½ (1 + 1 − e) per dim
