@@ -266,7 +266,8 @@ def criterion_ratio(
     groups' positive rates) or `equalized_odds_ratio`; groups without rows (or, for ``eo``, without
     both labels) are left out. Ideal value 1.
 
-    >>> criterion_ratio(np.array([0.9, 0.1, 0.9, 0.9]), np.array([1, 0, 1, 0]), np.array([0, 0, 1, 1]), 2, "dp")
+    >>> score, y, s = np.array([0.9, 0.1, 0.9, 0.9]), np.array([1, 0, 1, 0]), np.array([0, 0, 1, 1])
+    >>> criterion_ratio(score, y, s, 2, "dp")  # positive rates ½ and 1
     0.5
     """
     predicted = np.asarray(score, dtype=np.float64) > 0.5
@@ -317,12 +318,13 @@ def calibrate_through_proxy(
     an EOR of 0.83–0.87 (research/RESULTS.md §2).
 
     Without ``keep_fairest`` the last shifts are returned. With it, the last shifts get a proxy
-    too, and the shifts returned are those whose proxy was fairest on the real rows (`criterion_ratio`, the latest on a tie), among those whose proxy's
-    `balanced_accuracy` is within `EO_MAX_ACCURACY_LOSS` of the best after a step. Each step solves its cut-offs
-    anew from one noisy proxy, so the iteration need not settle: on Adult (seed 2, ``eo``) the
-    proxies' ratios ran 0.20, 0.86, 0.60, 0.74, 0.86, 0.87 and the holdout EORs of the same tables
-    0.21, 0.86, 0.39, 0.74, 0.86, 0.88; the 0.86 of the first step came with cut-offs that predict
-    few positives (F1 0.47 against 0.68), which the accuracy band leaves out.
+    too, and the shifts returned are those whose proxy was fairest on the real rows
+    (`criterion_ratio`, the latest on a tie), among those whose proxy's `balanced_accuracy` is
+    within `EO_MAX_ACCURACY_LOSS` of the best after a step. Each step solves its cut-offs anew from
+    one noisy proxy, so the iteration need not settle: on Adult (seed 2, ``eo``) the proxies'
+    ratios ran 0.20, 0.86, 0.60, 0.74, 0.86, 0.87 and the holdout EORs of the same tables 0.21,
+    0.86, 0.39, 0.74, 0.86, 0.88; the 0.86 of the first step came with cut-offs that predict few
+    positives (F1 0.47 against 0.68), which the accuracy band leaves out.
     """
     shifts = np.asarray(shifts, dtype=np.float64).copy()
     if not keep_fairest or steps == 0:

@@ -23,7 +23,7 @@ fairest on the real rows, the last shifts' proxy included, and ``eo`` takes one 
 Both criteria are fitted, so a registered model generates either; their proxy steps run side by
 side on two threads, each criterion's tables seeded by its own steps (Adult on 2 cores: 9.0 → 5.9–6.6
 s). Images take the ``dp`` shifts of the decoder alone (the proxy classifies table columns; images
-are audited for ``dp``). Cost on Adult, the whole stage with the label model: 17.6–19.5 CPU s
+are audited for ``dp``). Cost on Adult, the whole stage with the label model: 17.6–20.8 CPU s
 (`benchmarks/fair_modes.py`, seeds 0–2), of which 3 proxies for ``dp`` and 5 for ``eo``; 10.0–12.9
 before the fairest proxy was kept (2 and 3).
 """
@@ -191,14 +191,14 @@ def calibrate_labels(
     y_real = (real[spec.target].cast(pl.String) == str(spec.positive_label)).to_numpy()
     s_real = codec.s_index(real)
     keep_fairest = keeps_fairest_proxy(train.height)
-    steps = {"dp": dp_proxy_steps(train.height), "eo": EO_PROXY_STEPS + keep_fairest}
+    steps = {"dp": dp_proxy_steps(train.height), "eo": EO_PROXY_STEPS + int(keep_fairest)}
     if spec.modality == "image":  # the proxy is a classifier of table columns: the decoder's shifts
         steps = dict.fromkeys(CRITERIA, 0)
     start = {"dp": dp, "eo": np.zeros(groups)}
     # Each criterion's proxy tables take seeds of their own (the criteria's steps numbered one after
     # the other, as when they ran one by one), so the criteria run side by side on two threads.
     # Keeping the fairest, a criterion of n steps fits n + 1 proxies (the last shifts' too).
-    proxies = {c: steps[c] + (keep_fairest and steps[c] > 0) for c in CRITERIA}
+    proxies = {c: steps[c] + int(keep_fairest and steps[c] > 0) for c in CRITERIA}
     first_draws = itertools.accumulate((proxies[c] for c in CRITERIA), initial=1)
     fits = [
         functools.partial(
