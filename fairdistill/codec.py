@@ -376,7 +376,7 @@ class TabularCodec:
                 values = self._as_number(series).to_numpy().astype(np.float64)
                 z = _to_normal(values, self.quantiles_[block.column])
                 if block.column in self.point_masses_:
-                    z[self._at_point_mass(series, block.column)] = 0.0
+                    z[values == self.point_masses_[block.column]] = 0.0
                 x[:, block.start] = np.nan_to_num(z, nan=0.0)
         s = np.zeros((frame.height, len(self.groups_)), dtype=np.float32)
         s[rows, self.s_index(frame)] = 1.0

@@ -1,4 +1,5 @@
-"""Labels made fair by a criterion: per-group shifts of the label's log-odds (numpy only).
+"""Labels made fair by a criterion: per-group shifts of the label's log-odds (numpy; scikit-learn
+for a balanced accuracy).
 
 One mechanism serves the generator and the audit. A row's label probability ``p = P(y=1 | ·)``
 becomes ``q = σ(logit p + λ·c_s)``: a per-group shift of the log-odds, so the ranking of the rows
@@ -28,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.metrics import balanced_accuracy_score
 
 EPS = 1e-6
 # Equalized-odds cut-offs: the ratio asked on the estimation rows, and the accuracy band the
@@ -264,7 +266,8 @@ def criterion_ratio(
 ) -> float:
     """The criterion's ratio of ``1[score > ½]`` on these rows: demographic parity (min/max of the
     groups' positive rates) or `equalized_odds_ratio`; groups without rows (or, for ``eo``, without
-    both labels) are left out. Ideal value 1.
+    both labels) are left out, as `eo_group_thresholds` leaves them out. Ideal value 1. (The
+    audit's `fairdistill.metrics.prediction_fairness` counts such a group's rate as 0.)
 
     >>> score, y, s = np.array([0.9, 0.1, 0.9, 0.9]), np.array([1, 0, 1, 0]), np.array([0, 0, 1, 1])
     >>> criterion_ratio(score, y, s, 2, "dp")  # positive rates ½ and 1
@@ -284,15 +287,14 @@ def criterion_ratio(
     raise ValueError(CRITERION_UNKNOWN.format(criterion=criterion))
 
 
-def balanced_accuracy(score: np.ndarray, y: np.ndarray) -> float:
-    """``(TPR + TNR) / 2`` of ``1[score > ½]``: unlike accuracy, it falls when a cut-off predicts
-    almost no positives of a rare class.
+def proxies_fitted(steps: int, keep_fairest: bool) -> int:
+    """The proxies `calibrate_through_proxy` fits: one a step, and one for the last shifts when it
+    keeps the fairest.
 
-    >>> balanced_accuracy(np.array([0.9, 0.1, 0.1, 0.1]), np.array([1, 1, 0, 0]))
-    0.75
+    >>> proxies_fitted(3, False), proxies_fitted(3, True), proxies_fitted(0, True)
+    (3, 4, 0)
     """
-    predicted, y = np.asarray(score) > 0.5, np.asarray(y)
-    return float((predicted[y == 1].mean() + (~predicted[y == 0]).mean()) / 2)
+    return steps + int(keep_fairest and steps > 0)
 
 
 def calibrate_through_proxy(
@@ -319,7 +321,7 @@ def calibrate_through_proxy(
 
     Without ``keep_fairest`` the last shifts are returned. With it, the last shifts get a proxy
     too, and the shifts returned are those whose proxy was fairest on the real rows
-    (`criterion_ratio`, the latest on a tie), among those whose proxy's `balanced_accuracy` is
+    (`criterion_ratio`, the latest on a tie), among those whose proxy's balanced accuracy is
     within `EO_MAX_ACCURACY_LOSS` of the best after a step. Each step solves its cut-offs anew from
     one noisy proxy, so the iteration need not settle: on Adult (seed 2, ``eo``) the proxies'
     ratios ran 0.20, 0.86, 0.60, 0.74, 0.86, 0.87 and the holdout EORs of the same tables 0.21,
@@ -327,18 +329,16 @@ def calibrate_through_proxy(
     positives (F1 0.47 against 0.68), which the accuracy band leaves out.
     """
     shifts = np.asarray(shifts, dtype=np.float64).copy()
-    if not keep_fairest or steps == 0:
-        for _ in range(steps):
-            score = np.asarray(score_real(generate(shifts.copy())), dtype=np.float64)
-            shifts = shifts + criterion_shifts(score, y_real, s_real, n_groups, criterion)
-        return shifts
-    tried = []  # (shifts, ratio, balanced accuracy) of each proxy
-    for step in range(steps + 1):
+    tried = []  # with keep_fairest: (shifts, ratio, balanced accuracy) of each proxy
+    for step in range(proxies_fitted(steps, keep_fairest)):
         score = np.asarray(score_real(generate(shifts.copy())), dtype=np.float64)
-        ratio = criterion_ratio(score, y_real, s_real, n_groups, criterion)
-        tried.append((shifts, ratio, balanced_accuracy(score, y_real)))
+        if keep_fairest:
+            ratio = criterion_ratio(score, y_real, s_real, n_groups, criterion)
+            tried.append((shifts, ratio, balanced_accuracy_score(y_real, score > 0.5)))
         if step < steps:
             shifts = shifts + criterion_shifts(score, y_real, s_real, n_groups, criterion)
+    if not tried:
+        return shifts
     # the band is drawn from the corrected shifts: the starting ones (for `eo` the faithful label)
     # are the most accurate, and fairness costs more than the band on a strongly biased table
     best_accuracy = max(accuracy for *_, accuracy in tried[1:])

@@ -40,7 +40,12 @@ import polars as pl
 import torch
 
 from fairdistill.audit import classifier_columns, side_by_side
-from fairdistill.fair_labels import PROXY_MIN_ROWS, calibrate_through_proxy, dp_group_shifts
+from fairdistill.fair_labels import (
+    PROXY_MIN_ROWS,
+    calibrate_through_proxy,
+    dp_group_shifts,
+    proxies_fitted,
+)
 from fairdistill.metrics import fit_predict
 from fairdistill.settings import CRITERIA, GenerationSettings
 from fairdistill.spec import DatasetSpec
@@ -198,8 +203,8 @@ def calibrate_labels(
     # Each criterion's proxy tables take seeds of their own (the criteria's steps numbered one after
     # the other, as when they ran one by one), so the criteria run side by side on two threads.
     # Keeping the fairest, a criterion of n steps fits n + 1 proxies (the last shifts' too).
-    proxies = {c: steps[c] + int(keep_fairest and steps[c] > 0) for c in CRITERIA}
-    first_draws = itertools.accumulate((proxies[c] for c in CRITERIA), initial=1)
+    proxies = (proxies_fitted(steps[c], keep_fairest) for c in CRITERIA)
+    first_draws = itertools.accumulate(proxies, initial=1)
     fits = [
         functools.partial(
             calibrate_through_proxy,
