@@ -56,6 +56,15 @@ FILES = {
 }
 
 
+def chunk_sizes(n: int, chunk_size: int) -> list[int]:
+    """The rows of each chunk of an ``n``-row request: ``chunk_size`` each, the last one the rest.
+
+    >>> chunk_sizes(1_000, 400)
+    [400, 400, 200]
+    """
+    return [min(chunk_size, n - start) for start in range(0, n, chunk_size)]
+
+
 @dataclass
 class FairDistillModel:
     """The trained parts that turn a seed into fair synthetic rows (or images)."""
@@ -105,10 +114,11 @@ class FairDistillModel:
         return self.codec.decode_blocks(values, s_idx)
 
     def generate(
-        self, n: int, settings: GenerationSettings | None = None
+        self, n: int, settings: GenerationSettings | None = None, *, first_chunk: int = 0
     ) -> Iterator[pl.DataFrame]:
-        """Yield ``n`` new rows in chunks of at most ``settings.chunk_size``. Chunk ``i`` has seeds
-        of its own: z from the sampler seeded ``seed·1_000_003 + i``, the decoding's draws seeded
+        """Yield ``n`` new rows in the chunks of `chunk_sizes`. Chunk ``i`` (counted from
+        ``first_chunk``, so that a later call can continue the same stream) has seeds of its own:
+        z from the sampler seeded ``seed·1_000_003 + i``, the decoding's draws seeded
         ``seed + i·1_000_003``; so the rows do not depend on how many chunks are made side by side
         (`models.device.in_order`). Counterfactual mode draws ⌈chunk/K⌉ codes per chunk and keeps
         K twins for each."""
@@ -122,8 +132,9 @@ class FairDistillModel:
             g = torch.Generator().manual_seed(settings.seed + index * 1_000_003)
             return self._decode(z, settings, g).head(rows)
 
-        sizes = [min(settings.chunk_size, n - start) for start in range(0, n, settings.chunk_size)]
-        yield from in_order(chunk, enumerate(sizes), workers=stage_threads("generate"))
+        sizes = chunk_sizes(n, settings.chunk_size)
+        numbered = enumerate(sizes, start=first_chunk)
+        yield from in_order(chunk, numbered, workers=stage_threads("generate"))
 
     def encode_latent(self, frame: pl.DataFrame) -> np.ndarray:
         """The student's latent means μ_S of real rows, ``[n, k]``."""

@@ -41,7 +41,7 @@ from fairdistill.settings import (
     TeacherSettings,
 )
 from fairdistill.spec import DatasetSpec
-from models.bundle import FairDistillModel, latent_means
+from models.bundle import FairDistillModel, chunk_sizes, latent_means
 from models.calibration import LabelCalibration, calibrate_labels
 from models.device import torch_threads
 from models.label_model import LabelModel, fit_label_model
@@ -217,7 +217,7 @@ def synthetic_rows(
     draws, the rows still missing are filled with the withheld copies and a warning says so:
     generation never fails because of copies; the audit's privacy check judges the table.
     """
-    if exclude is None:
+    if exclude is None or exclude.height == 0:  # nothing to copy
         yield from model.generate(rows, settings)
         return
     exclude = exclude.select(model.codec.columns_)  # not an image snapshot's `_source`
@@ -227,25 +227,35 @@ def synthetic_rows(
     # no copy goes unnoticed; a new row whose hash meets a training row's (odds ≈ rows · train
     # rows / 2⁶⁴) is merely treated as a copy.
     known = pl.DataFrame({_HASH: exclude.hash_rows()}).group_by(_HASH).len(_COPY)
+    settings = settings or GenerationSettings()
     produced, copies, withheld = 0, 0, []
-    for chunk in model.generate(MAX_DRAWS * rows, settings):
-        hashes = chunk.cast(exclude.schema).hash_rows()  # hashed in train's dtypes
-        flagged = (
-            chunk.with_columns(hashes.alias(_HASH))
-            .join(known, on=_HASH, how="left", maintain_order="left")
-            .drop(_HASH)
-            .with_columns(pl.col(_COPY).fill_null(0))
-        )
-        common = pl.col(_COPY) > 1
-        rank = common.cum_sum() + copies
-        ok = (pl.col(_COPY) == 0) | (common & (rank <= allowed))
-        keep = flagged.filter(ok).head(rows - produced)
-        withheld.append(flagged.filter(~ok).drop(_COPY))
-        copies += int((keep[_COPY] > 0).sum())
-        produced += keep.height
-        yield keep.drop(_COPY)
-        if produced == rows:
-            return
+    # Draw in rounds: the rows asked for, then as many more as the copies set aside are likely to
+    # need (asking MAX_DRAWS × rows at once made two chunks of a small table where one was needed).
+    drawn, chunks, ask = 0, 0, rows
+    while produced < rows and drawn < MAX_DRAWS * rows:
+        ask = min(ask, MAX_DRAWS * rows - drawn)
+        kept_before = produced
+        for chunk in model.generate(ask, settings, first_chunk=chunks):
+            hashes = chunk.cast(exclude.schema).hash_rows()  # hashed in train's dtypes
+            flagged = (
+                chunk.with_columns(hashes.alias(_HASH))
+                .join(known, on=_HASH, how="left", maintain_order="left")
+                .drop(_HASH)
+                .with_columns(pl.col(_COPY).fill_null(0))
+            )
+            common = pl.col(_COPY) > 1
+            rank = common.cum_sum() + copies
+            ok = (pl.col(_COPY) == 0) | (common & (rank <= allowed))
+            keep = flagged.filter(ok).head(rows - produced)
+            withheld.append(flagged.filter(~ok).drop(_COPY))
+            copies += int((keep[_COPY] > 0).sum())
+            produced += keep.height
+            yield keep.drop(_COPY)
+            if produced == rows:
+                return
+        drawn, chunks = drawn + ask, chunks + len(chunk_sizes(ask, settings.chunk_size))
+        kept = (produced - kept_before) / ask
+        ask = math.ceil((rows - produced) / kept) if kept > 0 else MAX_DRAWS * rows
     fill = pl.concat(withheld).head(rows - produced)
     _log.warning(
         "%d of %d synthetic rows copy a training row, more than a fresh real sample would (%d): "

@@ -78,6 +78,45 @@ def test_synthetic_rows_drop_the_excluded_rows(fitted, toy):
     assert rows.join(excluded, on=excluded.columns, how="semi").height == 0
 
 
+def test_a_table_without_copies_is_drawn_once(fitted, toy):
+    """No training row is met: the copy policy returns the rows `generate` makes, and draws no
+    more (the rows asked for, not MAX_DRAWS times as many)."""
+    model = fitted[0]
+    settings = GenerationSettings(seed=2, chunk_size=150)
+    asked = []
+
+    class Counting:
+        codec = model.codec
+
+        def generate(self, n, settings, first_chunk=0):
+            asked.append((n, first_chunk))
+            return model.generate(n, settings, first_chunk=first_chunk)
+
+    made = pl.concat(model.generate(400, settings))
+    other = pl.concat(model.generate(400, GenerationSettings(seed=99)))
+    elsewhere = other.join(made, on=made.columns, how="anti")  # a training table none copies
+    assert elsewhere.height > 0
+    rows = pl.concat(pipeline.synthetic_rows(Counting(), 400, settings, exclude=elsewhere))
+    assert rows.equals(made)
+    assert asked == [(400, 0)]
+    empty = pl.concat(pipeline.synthetic_rows(model, 400, settings, exclude=made.head(0)))
+    assert empty.equals(made)
+
+
+def test_replacement_draws_continue_the_stream(fitted):
+    """Rows set aside as copies are replaced by chunks after the first round's, never by the
+    same draws again."""
+    model = fitted[0]
+    settings = GenerationSettings(seed=2, chunk_size=150)
+    first = pl.concat(model.generate(400, settings))
+    later = pl.concat(model.generate(400, settings, first_chunk=3))  # 400 rows = 3 chunks
+    assert not first.equals(later)
+    excluded = first.unique(maintain_order=True).head(5)
+    rows = pl.concat(pipeline.synthetic_rows(model, 400, settings, exclude=excluded))
+    assert rows.height == 400
+    assert rows.join(excluded, on=excluded.columns, how="semi").height == 0
+
+
 def test_write_synthetic_table_streams_chunks(fitted, tmp_path):
     chunks = fitted[0].generate(1_000, GenerationSettings(chunk_size=300))
     rows, rate = pipeline.write_synthetic_table(chunks, tmp_path / "t.parquet")
