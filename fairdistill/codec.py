@@ -363,29 +363,25 @@ class TabularCodec:
         self._check_columns(frame)
         x = np.zeros((frame.height, self.n_features_out_), dtype=np.float32)
         rows = np.arange(frame.height)
+        at_mass = {}  # column → whether each row holds its point mass (the number's block is first)
         for block in self.blocks_:
             series = frame[block.column]
             if block.role == "missing":
                 x[rows, block.start + series.is_null().to_numpy().astype(int)] = 1.0
             elif block.role == "mass":
-                at_mass = self._at_point_mass(series, block.column)
-                x[rows, block.start + at_mass.astype(int)] = 1.0
+                x[rows, block.start + at_mass[block.column].astype(int)] = 1.0
             elif block.kind == "categorical":
                 x[rows, block.start + self._category_index(series, block.column)] = 1.0
             else:
                 values = self._as_number(series).to_numpy().astype(np.float64)
                 z = _to_normal(values, self.quantiles_[block.column])
                 if block.column in self.point_masses_:
-                    z[values == self.point_masses_[block.column]] = 0.0
+                    at_mass[block.column] = values == self.point_masses_[block.column]
+                    z[at_mass[block.column]] = 0.0
                 x[:, block.start] = np.nan_to_num(z, nan=0.0)
         s = np.zeros((frame.height, len(self.groups_)), dtype=np.float32)
         s[rows, self.s_index(frame)] = 1.0
         return x, s
-
-    def _at_point_mass(self, series: pl.Series, col: str) -> np.ndarray:
-        """Whether each value is the column's point mass (a null is not)."""
-        values = self._as_number(series).to_numpy().astype(np.float64)
-        return values == self.point_masses_[col]
 
     def s_index(self, frame: pl.DataFrame) -> np.ndarray:
         """Index into ``groups_`` of each row's sensitive combination (unseen → most frequent

@@ -78,7 +78,7 @@ def test_synthetic_rows_drop_the_excluded_rows(fitted, toy):
     assert rows.join(excluded, on=excluded.columns, how="semi").height == 0
 
 
-def test_a_table_without_copies_is_drawn_once(fitted, toy):
+def test_a_table_without_copies_is_drawn_once(fitted):
     """No training row is met: the copy policy returns the rows `generate` makes, and draws no
     more (the rows asked for, not MAX_DRAWS times as many)."""
     model = fitted[0]
@@ -104,8 +104,8 @@ def test_a_table_without_copies_is_drawn_once(fitted, toy):
 
 
 def test_replacement_draws_continue_the_stream(fitted):
-    """Rows set aside as copies are replaced by chunks after the first round's, never by the
-    same draws again."""
+    """A later call continues the chunk stream (`first_chunk`: other draws), and the rows set
+    aside as copies are replaced."""
     model = fitted[0]
     settings = GenerationSettings(seed=2, chunk_size=150)
     first = pl.concat(model.generate(400, settings))
