@@ -10,8 +10,8 @@ fairness criterion, `dp` by default) with generation seeds 0, 1, … (the flow's
 rows as train) and audited with the audit's own `model_utility` (the classifier's seed = the
 draw's). Printed: each draw's TSTR AUROC and the mode's fairness ratio (model DPR for `dp`, EOR for
 `eo`) with their holdout intervals, and the spread across draws beside the interval's half-width;
-then, per table and decoder, the mean over every model and draw: what the models give in
-expectation, where `fair_modes.py` reads one table per seed.
+then, per table and decoder, the mean over every model and draw (accuracy and F1 too): what the
+models give in expectation, where `fair_modes.py` reads one table per seed.
 
 Usage (from the project root; about 5 minutes on 2 cores for the default tables and variants)::
 
@@ -98,7 +98,9 @@ def main() -> None:
                 )
         means.append(
             f"{name}, {variant}, `{args.mode}`, {len(args.seeds)} model(s) × {args.draws} draws: "
-            + ", ".join(f"{key} {np.mean([r[key] for r in every]):.3f}" for key in keys)
+            + ", ".join(
+                f"{key} {np.mean([r[key] for r in every]):.3f}" for key in (*keys, "accuracy", "f1")
+            )
         )
     print("\nMean over models and draws:")
     print("\n".join(f"- {line}" for line in means))
