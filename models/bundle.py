@@ -99,6 +99,7 @@ class FairDistillModel:
         self, z: np.ndarray, options: GenerationSettings, g: torch.Generator, s_index=None
     ) -> pl.DataFrame:
         offsets = self.labels.offsets(options.mode) if self.labels is not None else None
+        fair_temperature = self.labels.temperature if self.labels is not None else 1.0
         values, s_idx = decode_latent(
             self.teacher.decoder,
             self.teacher.layout,
@@ -109,6 +110,7 @@ class FairDistillModel:
             g,
             s_index,
             label_offsets=offsets,
+            fair_temperature=fair_temperature,
             label_model=self.label_model,
         )
         return self.codec.decode_blocks(values, s_idx)

@@ -4,11 +4,14 @@ Modes (``P̂(s)`` = train group frequencies, ``p(·|z, s)`` = the shared decoder
 
 - ``dp`` (default) and ``eo``: ONE decoder pass per row, with the row's own ``s ~ P̂(s)``; features
   ``~ p(x|z, s)`` (coherent with s), then the label from the label logits shifted by the
-  group's offset: ``softmax(logits / T + λ · offsets[s])``, ``offsets`` ``[K, c]`` fitted with the
-  model for each criterion (`models.calibration`). For a binary label the offset is a shift
-  ``c_s`` of the positive class's log-odds, ``q = σ(logit p(y=1|x,s)/T + λ c_s)``: ``dp`` offsets
-  equalise P(y=1|s), ``eo`` offsets move each group's cut-off to its equalized-odds one. The
-  ranking of the rows inside a group is kept; λ = ``fairness``: 0 = the faithful label.
+  group's offset: ``softmax(logits / (T · τ_λ) + λ · offsets[s])``, ``offsets`` ``[K, c]`` fitted
+  with the model for each criterion (`models.calibration`). For a binary label the offset is a
+  shift ``c_s`` of the positive class's log-odds, ``q = σ(logit p(y=1|x,s) / (T · τ_λ) + λ c_s)``:
+  ``dp`` offsets equalise P(y=1|s), ``eo`` offsets move each group's cut-off to its
+  equalized-odds one. ``τ_λ = 1 − λ (1 − τ)``, τ the fair label's temperature the offsets were
+  fitted at (`models.calibration.FAIR_LABEL_TEMPERATURE`): the fair label sharpens toward the
+  fair classifier's cut-offs. The ranking of the rows inside a group is kept; λ = ``fairness``: 0
+  = the faithful label.
 - ``faithful``: the same pass without offsets; keeps the data's bias.
 - ``counterfactual``: each z decoded with every s (K rows per z, one after the other), features
   ``~ p(x|z, s)``, one label per z shared by its K twins, drawn from the mixture
@@ -162,6 +165,7 @@ def decode_latent(
     s_index: Tensor | None = None,
     *,
     label_offsets=None,
+    fair_temperature: float = 1.0,
     label_model: LabelModel | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Decode latent codes ``z`` ``[n, k]`` into per-block values and group indices.
@@ -181,6 +185,9 @@ def decode_latent(
         Given groups (used by `repair`) instead of draws from ``P̂(s)``; not for counterfactual.
     label_offsets : array of shape (K, c), optional
         The offsets of the label logits for the mode's criterion; required by ``dp`` and ``eo``.
+    fair_temperature : float
+        τ, the temperature the offsets were fitted at (`LabelCalibration.temperature`): ``dp`` and
+        ``eo`` divide the label logits by ``1 − λ (1 − τ)`` too.
     label_model : LabelModel, optional
         ``p(y|x, s)`` (`models.label_model`): the label from the drawn features; without it, the
         decoder's label head.
@@ -210,6 +217,7 @@ def decode_latent(
         if label_offsets is None:
             raise ModelError(NO_LABEL_OFFSETS.format(mode=options.mode))
         offsets = torch.as_tensor(np.asarray(label_offsets), dtype=logits.dtype)
-        logits = logits + options.fairness * offsets[s_index]
+        sharpening = 1 - options.fairness * (1 - fair_temperature)
+        logits = logits / sharpening + options.fairness * offsets[s_index]
     values[target_index] = sample_categorical(torch.softmax(logits, 1), g)
     return [v.numpy() for v in values], s_index.numpy()

@@ -184,12 +184,14 @@ def calibrate_labels(
             f"labels.{criterion}.shift.{group}": shift
             for criterion, shifts in labels.shifts.items()
             for group, shift in enumerate(shifts)
-        },
+        }
+        | {"labels.temperature": labels.temperature},
     )
     log_stage(
         "calibrate_labels",
         started,
-        "log-odds shifts per group: %s",
+        "log-odds shifts per group at the fair label's temperature %g: %s",
+        labels.temperature,
         "; ".join(
             f"{criterion} {' '.join(f'{s:+.2f}' for s in shifts)} "
             f"({labels.proxy_steps[criterion]} proxy step(s))"

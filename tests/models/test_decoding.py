@@ -36,7 +36,7 @@ class BiasedDecoder(nn.Module):
         return torch.stack([zero, 4 * (2 * male - 1), z[:, 0], zero, zero, label], 1)
 
 
-def run(mode, seed=0, n=N, offsets=DP_OFFSETS, **kw):
+def run(mode, seed=0, n=N, offsets=DP_OFFSETS, fair_temperature=1.0, **kw):
     values, s = decode_latent(
         BiasedDecoder(),
         LAYOUT,
@@ -46,6 +46,7 @@ def run(mode, seed=0, n=N, offsets=DP_OFFSETS, **kw):
         GenerationSettings(mode=mode, **kw),
         torch.Generator().manual_seed(seed),
         label_offsets=offsets,
+        fair_temperature=fair_temperature,
     )
     return values, s
 
@@ -90,6 +91,17 @@ def test_label_temperature_sharpens_before_the_offset():
     p0, p1 = 0.01 / (0.01 + 0.81), 0.81 / (0.81 + 0.01)  # softmax(2·logits)
     assert rate(values, s, 2, 0) == pytest.approx(p0, abs=0.01)
     assert rate(values, s, 2, 1) == pytest.approx(p1, abs=0.01)
+
+
+@pytest.mark.parametrize("mode", ["dp", "eo"])
+def test_the_fair_temperature_sharpens_the_label_with_the_dial(mode):
+    zero = [[0.0, 0.0], [0.0, 0.0]]  # no shift: only the sharpening τ_λ = 1 − λ(1 − τ) acts
+    for fairness, tau in ((1.0, 0.5), (0.5, 0.75), (0.0, 1.0)):
+        values, s = run(mode, offsets=zero, fair_temperature=0.5, fairness=fairness)
+        sharpened = 1 / (1 + math.exp(-logit(0.1) / tau))  # σ(logit p / τ_λ)
+        assert rate(values, s, 2, 0) == pytest.approx(sharpened, abs=0.01)
+    values, s = run("faithful", fair_temperature=0.5)  # the faithful mode is never sharpened
+    assert rate(values, s, 2, 0) == pytest.approx(0.1, abs=0.02)
 
 
 @pytest.mark.parametrize("mode", ["dp", "eo"])
