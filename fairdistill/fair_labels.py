@@ -32,8 +32,9 @@ import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
 EPS = 1e-6
-# Equalized-odds cut-offs: the ratio asked on the estimation rows, and the band of balanced accuracy
-# the search stays in (beyond it, cut-offs that predict almost nothing have noisy, meaningless ratios).
+# Equalized-odds cut-offs: the ratio asked on the estimation rows, and the band of accuracy and of
+# balanced accuracy the search stays in (beyond it, cut-offs that predict almost nothing, or almost
+# everything, have noisy, meaningless ratios).
 EO_MIN_RATIO = 0.88
 EO_MAX_ACCURACY_LOSS = 0.03
 # Below this many training rows, real rows are too few to estimate the per-group cut-offs of a
@@ -187,8 +188,8 @@ def eo_group_thresholds(
     small FPRs reach any ratio by chance (Adult sub-sampled to 6,000 rows: the proxy steps settled
     there, holdout F1 0.47–0.53, the table's classifier EOR 0.66; with both bands 0.75, full Adult
     0.868 → 0.873). Balanced accuracy alone gave up the other class on ten sex × race groups
-    (accuracy 0.83 → 0.74). `benchmarks/fair_modes.md`, session 20. When the common cut-off ½ already reaches
-    ``min_ratio`` nothing needs changing, and every group keeps ½.
+    (accuracy 0.83 → 0.74). `benchmarks/fair_modes.md`, session 20. When the common cut-off ½
+    already reaches ``min_ratio`` nothing needs changing, and every group keeps ½.
 
     Search: for each common target ``(τ, φ)`` on a log-spaced grid, every group takes the cut-off
     (among ``n_cuts`` quantiles of the pooled score) closest to it in ``max(|log TPR/τ|, |log

@@ -8,12 +8,13 @@ decoder:
 
 - ``dp``: `CALIBRATION_DRAWS` latent codes from the sampler, each decoded in every group, give
   ``p_k = P(y=1 | z, s=k)`` (the label model's on the features drawn in group k, or the decoder's
-  label head's for images, at the fair label's temperature); `dp_group_shifts` equalise their means at the pooled rate. On a table
-  of at least `PROXY_MIN_ROWS` rows one proxy step follows (`calibrate_through_proxy`): a
-  gradient-boosted classifier fitted on a generated table (as many rows as train, at least
-  `PROXY_MIN_TABLE_ROWS`) scores real training rows, and the per-group cut-offs with equal
-  positive rates are composed into the shifts (on smaller tables its cut-offs come from too few
-  real rows, see `PROXY_MIN_ROWS`); from `DP_SECOND_STEP_MIN_ROWS` rows on, a second step.
+  label head's for images, at the fair label's temperature); `dp_group_shifts` equalise their
+  means at the pooled rate. On a table of at least `PROXY_MIN_ROWS` rows one proxy step follows
+  (`calibrate_through_proxy`): a gradient-boosted classifier fitted on a generated table (as many
+  rows as train, at least `PROXY_MIN_TABLE_ROWS`) scores real training rows, and the per-group
+  cut-offs with equal positive rates are composed into the shifts (on smaller tables its cut-offs
+  come from too few real rows, see `PROXY_MIN_ROWS`); from `DP_SECOND_STEP_MIN_ROWS` rows on, a
+  second step.
 - ``eo``: `EO_PROXY_STEPS` proxy steps from the faithful label, with equalized-odds cut-offs.
   Cut-offs taken from real out-of-fold scores do not transfer to a classifier trained on
   synthetic rows (EOR 0.5–0.6 on Adult); those of a proxy trained on the table do (0.83–0.87).
