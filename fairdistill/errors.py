@@ -226,13 +226,12 @@ GATE_ADVICE = {
     "(real labels: {trtr_auroc})",
     "exact_copy_rate": _COPIES,
 }
-# The same for a table under {min_rows} training rows, where other settings matter.
+# The same for a small table (`ingest.SMALL_TABLE_ROWS`), where other settings matter.
 GATE_ADVICE_SMALL_TABLE = {
     "model_dpr": "with {rows} training rows the holdout's groups are small and their {ratio} is "
     "noisy (the fair reference itself reaches {fair_ratio}; where the holdout cannot resolve the "
     "threshold the gate judges by the 95% interval, so a failure there is a shortfall the holdout "
-    "shows), and below {min_rows} rows the label calibration skips its correction through a "
-    "classifier (too few real rows to estimate it): raise teacher.beta and student.beta",
+    "shows): raise teacher.beta and student.beta",
     "model_eor": "with {rows} training rows the holdout's groups are small and their {ratio} is "
     "noisy (the fair reference itself reaches {fair_ratio}; where the holdout cannot resolve the "
     "threshold the gate judges by the 95% interval, so a failure there is a shortfall the holdout "

@@ -37,10 +37,6 @@ EPS = 1e-6
 # everything, have noisy, meaningless ratios).
 EO_MIN_RATIO = 0.88
 EO_MAX_ACCURACY_LOSS = 0.03
-# Below this many training rows, real rows are too few to estimate the per-group cut-offs of a
-# proxy classifier (`calibrate_through_proxy`): on 700 rows the dp proxy step lowered the model
-# DPR (Adult 0.76 → 0.74, COMPAS 0.74 → 0.57; research/RESULTS.md §5).
-PROXY_MIN_ROWS = 2_000
 CRITERION_UNKNOWN = "unknown fairness criterion {criterion!r}; choose 'dp' or 'eo'"
 
 

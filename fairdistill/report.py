@@ -29,7 +29,7 @@ from fairdistill.audit import (
     metric_interval,
 )
 from fairdistill.errors import GATE_ADVICE, GATE_ADVICE_ANY, GATE_ADVICE_SMALL_TABLE, GATE_FAILED
-from fairdistill.fair_labels import PROXY_MIN_ROWS
+from fairdistill.ingest import SMALL_TABLE_ROWS
 from fairdistill.lake import atomic_write, write_json
 from fairdistill.spec import DatasetSpec
 
@@ -179,15 +179,14 @@ def release_lines(outcome: AuditOutcome) -> list[str]:
 
 
 def what_to_try(outcome: AuditOutcome) -> list[str]:
-    """Advice for each failed check of the gate (for a table under `PROXY_MIN_ROWS` training rows,
+    """Advice for each failed check of the gate (for a table under `SMALL_TABLE_ROWS` training rows,
     the small table's own), then for the thresholds themselves."""
     m = outcome.metrics
     rows = int(m.get("rows.train", 0))
-    advice = GATE_ADVICE_SMALL_TABLE if rows < PROXY_MIN_ROWS else GATE_ADVICE
+    advice = GATE_ADVICE_SMALL_TABLE if rows < SMALL_TABLE_ROWS else GATE_ADVICE
     ratio = CRITERION_RATIO[outcome.criterion]
     values = {
         "rows": rows,
-        "min_rows": f"{PROXY_MIN_ROWS:,}",
         "ratio": ratio.upper(),
         "fair_ratio": _fmt(m.get(f"fair.{outcome.classifier}.{ratio}")),
         "fair_auroc": _fmt(m.get(f"fair.{outcome.classifier}.auroc")),

@@ -9,12 +9,10 @@ decoder:
 - ``dp``: `CALIBRATION_DRAWS` latent codes from the sampler, each decoded in every group, give
   ``p_k = P(y=1 | z, s=k)`` (the label model's on the features drawn in group k, or the decoder's
   label head's for images, at the fair label's temperature); `dp_group_shifts` equalise their
-  means at the pooled rate. On a table of at least `PROXY_MIN_ROWS` rows one proxy step follows
-  (`calibrate_through_proxy`): a gradient-boosted classifier fitted on a generated table (as many
-  rows as train, at least `PROXY_MIN_TABLE_ROWS`) scores real training rows, and the per-group
-  cut-offs with equal positive rates are composed into the shifts (on smaller tables its cut-offs
-  come from too few real rows, see `PROXY_MIN_ROWS`); from `DP_SECOND_STEP_MIN_ROWS` rows on, a
-  second step.
+  means at the pooled rate. One proxy step follows (`calibrate_through_proxy`): a gradient-boosted
+  classifier fitted on a generated table (as many rows as train, at least `PROXY_MIN_TABLE_ROWS`)
+  scores real training rows, and the per-group cut-offs with equal positive rates are composed
+  into the shifts; from `DP_SECOND_STEP_MIN_ROWS` rows on, a second step.
 - ``eo``: `EO_PROXY_STEPS` proxy steps from the faithful label, with equalized-odds cut-offs.
   Cut-offs taken from real out-of-fold scores do not transfer to a classifier trained on
   synthetic rows (EOR 0.5–0.6 on Adult); those of a proxy trained on the table do (0.83–0.87).
@@ -43,12 +41,7 @@ import polars as pl
 import torch
 
 from fairdistill.audit import classifier_columns, side_by_side
-from fairdistill.fair_labels import (
-    PROXY_MIN_ROWS,
-    calibrate_through_proxy,
-    dp_group_shifts,
-    proxies_fitted,
-)
+from fairdistill.fair_labels import calibrate_through_proxy, dp_group_shifts, proxies_fitted
 from fairdistill.metrics import fit_predict
 from fairdistill.settings import CRITERIA, GenerationSettings
 from fairdistill.spec import DatasetSpec
@@ -72,11 +65,14 @@ EO_PROXY_STEPS = 3
 # (4,938 rows, four groups, two of them under 400 rows) the ratios it picks by are noise: `eo` EOR
 # 0.728 → 0.667, so smaller tables keep the last shifts.
 FAIREST_PROXY_MIN_ROWS = 20_000
-# `dp` proxy steps by training rows: none below `PROXY_MIN_ROWS`, one, and a second from this many
-# rows on. Each step's per-group cut-offs are estimated on the real rows, so a step also adds
-# their noise: on COMPAS (4,938 rows) a second step lowered model DPR (seeds 0–2: 0.834/0.842/
-# 0.862 → 0.867/0.820/0.780); on Adult (32,561) it raised it (0.934/0.955/0.930 → 0.985/0.956/0.950,
-# decoder with associated columns).
+# `dp` proxy steps by training rows: one, and a second from this many rows on. Each step's per-group
+# cut-offs are estimated on the real rows, so a step also adds their noise: on COMPAS (4,938 rows)
+# a second step lowered model DPR (seeds 0–2: 0.834/0.842/0.862 → 0.867/0.820/0.780); on Adult
+# (32,561) it raised it (0.934/0.955/0.930 → 0.985/0.956/0.950, decoder with associated columns).
+# The first step pays on small tables too, now that the proxy tables have `PROXY_MIN_TABLE_ROWS`
+# (6 models × 3 tables, each table's full holdout, `benchmarks/fair_modes.md` session 21): 700 training
+# rows, Adult model DPR 0.758 → 0.851 (AUROC 0.843 → 0.832), COMPAS 0.794 → 0.814 (0.778 → 0.770);
+# 300 rows, Adult 0.768 → 0.807. (Before them, 700-row proxies lowered it: research/RESULTS.md §5.)
 DP_SECOND_STEP_MIN_ROWS = 20_000
 # The fair label's temperature τ: the `dp` and `eo` labels are drawn from
 # ``σ(logit p(y=1 | x, s) / τ + c_s)``, nearer the group-wise cut-offs of the fair Bayes classifier
@@ -146,10 +142,8 @@ def dp_proxy_steps(rows: int) -> int:
     """The `dp` proxy steps of a table of ``rows`` training rows (`DP_SECOND_STEP_MIN_ROWS`).
 
     >>> dp_proxy_steps(700), dp_proxy_steps(4_938), dp_proxy_steps(32_561)
-    (0, 1, 2)
+    (1, 1, 2)
     """
-    if rows < PROXY_MIN_ROWS:
-        return 0
     return 2 if rows >= DP_SECOND_STEP_MIN_ROWS else 1
 
 

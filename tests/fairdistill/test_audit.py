@@ -351,7 +351,7 @@ def test_what_to_try_names_the_settings_that_matter_for_the_table(loans):
         assert advice[1].startswith("tstr_auroc: ") and "teacher.steps" in advice[1]
         assert "fair reference reaches AUROC 0.890" in advice[1]
         assert says in advice[1]
-        assert ("below 2,000 rows" in advice[0]) == (rows < 2000)
+        assert ("holdout's groups are small" in advice[0]) == (rows < 2000)
 
 
 def fair_table(n: int = 4000, seed: int = 0, biased: bool = False) -> pl.DataFrame:

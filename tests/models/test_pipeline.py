@@ -67,7 +67,7 @@ def test_each_stage_is_a_function(toy, toy_spec, settings):
     label_model, labels = pipeline.fit_labels(model, frame, toy_spec, settings.sampler)
     assert label_model is not None and model.label_model is None  # returned, not set
     assert labels.positive_index == codec.target_block_.categories.index(">50K")
-    assert labels.proxy_steps == {"dp": 0, "eo": 3}  # 1,500 rows: too few for the dp proxy
+    assert labels.proxy_steps == {"dp": 1, "eo": 3}  # 1,500 rows: one dp step, the fairest not kept
 
 
 def test_synthetic_rows_drop_the_excluded_rows(fitted, toy):
