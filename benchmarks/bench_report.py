@@ -600,8 +600,8 @@ def markdown(runs, summary, profile, command, image_prefix, analysis: str | None
         )
         + f". This report: `{command}`.",
         "",
-        f"- Machine: {machine()}. Other people's jobs shared the machine, so wall-clock times are "
-        "noisy; CPU seconds (`time.process_time`, one thread) are the steadier cost measure.",
+        f"- Machine: {machine()}. Wall-clock times move with whatever else runs on the machine; "
+        "CPU seconds (`time.process_time`, one thread) are the steadier cost measure.",
         f"- Total benchmark wall time: {wall:.1f} min over {len(spans)} invocation(s) "
         f"({runs.height} runs, at most 2 at a time, each one thread: `OMP_NUM_THREADS=1`, "
         "`torch.set_num_threads(1)`).",
