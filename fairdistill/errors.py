@@ -227,15 +227,14 @@ GATE_ADVICE = {
     "exact_copy_rate": _COPIES,
 }
 # The same for a small table (`ingest.SMALL_TABLE_ROWS`), where other settings matter.
+_SMALL_HOLDOUT = (
+    "with {rows} training rows the holdout's groups are small and their {ratio} is noisy (the fair "
+    "reference itself reaches {fair_ratio}; where the holdout cannot resolve the threshold the "
+    "gate judges by the 95% interval, so a failure there is a shortfall the holdout shows)"
+)
 GATE_ADVICE_SMALL_TABLE = {
-    "model_dpr": "with {rows} training rows the holdout's groups are small and their {ratio} is "
-    "noisy (the fair reference itself reaches {fair_ratio}; where the holdout cannot resolve the "
-    "threshold the gate judges by the 95% interval, so a failure there is a shortfall the holdout "
-    "shows): raise teacher.beta and student.beta",
-    "model_eor": "with {rows} training rows the holdout's groups are small and their {ratio} is "
-    "noisy (the fair reference itself reaches {fair_ratio}; where the holdout cannot resolve the "
-    "threshold the gate judges by the 95% interval, so a failure there is a shortfall the holdout "
-    "shows): raise teacher.steps",
+    "model_dpr": _SMALL_HOLDOUT + ": raise teacher.beta and student.beta",
+    "model_eor": _SMALL_HOLDOUT + ": raise teacher.steps",
     "tstr_auroc": "a table of {rows} rows is learnt in small batches (teacher.batch_size defaults "
     "to a tenth of the rows): raise teacher.steps and student.steps so each row is seen more "
     "often, or set teacher.hidden smaller (a small table overfits a wide network). The fair "
